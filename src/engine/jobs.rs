@@ -1,0 +1,473 @@
+//! The job runtime: one tokio multi-thread runtime for I/O plus a bounded worker pool for CPU work.
+//!
+//! `JobSpec` in, `JobEvent`s out. Every job gets a [`JobContext`] with a cancel token (checked between
+//! chunks) and a throttled progress reporter. Events travel over a bounded channel; after each event the
+//! `notify` callback runs (the GUI points it at `request_repaint`, the CLI at nothing). The CLI and the GUI
+//! run jobs through this same runtime.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::engine::demo::{DemoError, DemoSummary};
+use crate::engine::lake::{LakeError, TableOverview, TableRef};
+use crate::engine::stac::{CatalogTree, StacError};
+use crate::engine::workspace::{Workspace, WorkspaceError};
+
+/// How many events may wait in the channel before progress events are dropped (terminal events wait).
+pub const EVENT_CHANNEL_CAPACITY: usize = 1024;
+/// Minimum interval between two progress events of one job (~10 Hz).
+pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Identifies one submitted job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct JobId(pub u64);
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// What a job should do. The GUI and the CLI build these; [`run_job`] executes them.
+#[derive(Clone, Debug)]
+pub enum JobSpec {
+    /// Generate the demo workspace into a folder.
+    WriteDemo { dir: PathBuf },
+    /// Find what an opened folder or file holds (catalogs, tables, SQL catalogs).
+    ScanWorkspace { path: PathBuf },
+    /// Load a static STAC catalog (catalog.json / collection.json / item.json) with all its children.
+    LoadStaticCatalog { path: PathBuf },
+    /// Read a table's overview (format, rows, files, versions, schema, geometry columns, history).
+    TableOverview { table: TableRef },
+    /// Wait, checking the cancel token every 100 ms (used to prove the UI stays responsive).
+    Wait { secs: f64 },
+}
+
+impl JobSpec {
+    /// A short human title for the jobs panel and logs.
+    pub fn title(&self) -> String {
+        match self {
+            JobSpec::WriteDemo { dir } => format!("Write demo workspace to {}", dir.display()),
+            JobSpec::ScanWorkspace { path } => format!("Open {}", path.display()),
+            JobSpec::LoadStaticCatalog { path } => format!("Load STAC catalog {}", path.display()),
+            JobSpec::TableOverview { table } => format!("Read table {table}"),
+            JobSpec::Wait { secs } => format!("Wait {secs} s"),
+        }
+    }
+}
+
+/// The typed result of a finished job.
+#[derive(Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum JobResult {
+    Demo(DemoSummary),
+    Workspace(Workspace),
+    Catalog(CatalogTree),
+    TableOverview(Box<TableOverview>),
+    Waited { secs: f64 },
+}
+
+/// What a job reports while it runs.
+#[derive(Debug)]
+pub enum JobEvent {
+    Started { id: JobId, title: String },
+    Progress { id: JobId, done: u64, total: u64, message: String },
+    Finished { id: JobId, result: Box<JobResult> },
+    Failed { id: JobId, error: String },
+    Cancelled { id: JobId },
+}
+
+impl JobEvent {
+    pub fn job_id(&self) -> JobId {
+        match self {
+            JobEvent::Started { id, .. }
+            | JobEvent::Progress { id, .. }
+            | JobEvent::Finished { id, .. }
+            | JobEvent::Failed { id, .. }
+            | JobEvent::Cancelled { id } => *id,
+        }
+    }
+}
+
+/// Why a job did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("cancelled")]
+    Cancelled,
+    #[error(transparent)]
+    Demo(#[from] DemoError),
+    #[error(transparent)]
+    Workspace(#[from] WorkspaceError),
+    #[error(transparent)]
+    Stac(#[from] StacError),
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    #[error("the worker pool stopped before the job's CPU work finished")]
+    WorkerPoolGone,
+    /// A job that failed on the runtime, as its event reported it (used by [`JobRuntime::run_to_end`]).
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Format an error with all its sources, `outer: inner: innermost` (like anyhow's `{:#}`).
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// A shared flag a job checks between chunks of work.
+#[derive(Clone, Debug, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+    /// `Err(JobError::Cancelled)` once cancelled; call between chunks.
+    pub fn check(&self) -> Result<(), JobError> {
+        if self.is_cancelled() { Err(JobError::Cancelled) } else { Ok(()) }
+    }
+}
+
+/// Called after every event is queued; the GUI sets it to `ctx.request_repaint()`.
+pub type NotifyFn = Arc<dyn Fn() + Send + Sync>;
+
+/// Sends events of one job: throttled progress, never blocking the job on a full channel.
+#[derive(Clone)]
+pub struct ProgressReporter {
+    id: JobId,
+    sender: mpsc::Sender<JobEvent>,
+    notify: NotifyFn,
+    last_sent: Arc<Mutex<Option<Instant>>>,
+}
+
+impl ProgressReporter {
+    /// Report progress; sent at most every [`PROGRESS_INTERVAL`] except when `done == total`.
+    pub fn report(&self, done: u64, total: u64, message: impl Into<String>) {
+        let now = Instant::now();
+        let Ok(mut last) = self.last_sent.lock() else { return };
+        let due = last.is_none_or(|t| now.duration_since(t) >= PROGRESS_INTERVAL) || done >= total;
+        if !due {
+            return;
+        }
+        *last = Some(now);
+        let event = JobEvent::Progress { id: self.id, done, total, message: message.into() };
+        // Progress is lossy by design: a full channel drops it instead of blocking the job.
+        if self.sender.try_send(event).is_ok() {
+            (self.notify)();
+        }
+    }
+}
+
+/// Everything a running job may use: its cancel token, its progress reporter and the worker pool.
+#[derive(Clone)]
+pub struct JobContext {
+    pub id: JobId,
+    pub cancel: CancelToken,
+    pub progress: ProgressReporter,
+    cpu_pool: Arc<rayon::ThreadPool>,
+}
+
+impl JobContext {
+    /// Run CPU-heavy work on the bounded worker pool and await its result without blocking the I/O runtime.
+    pub async fn cpu<T, F>(&self, work: F) -> Result<T, JobError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.cpu_pool.spawn(move || {
+            // The receiver may be gone when the job was dropped; nothing to do then.
+            let _ = reply.send(work());
+        });
+        answer.await.map_err(|_| JobError::WorkerPoolGone)
+    }
+
+    /// The worker pool itself, for `install`-style parallel iterators inside [`JobContext::cpu`].
+    pub fn cpu_pool(&self) -> &rayon::ThreadPool {
+        &self.cpu_pool
+    }
+}
+
+/// A submitted job: its id and the token that cancels it.
+#[derive(Clone, Debug)]
+pub struct JobHandle {
+    pub id: JobId,
+    pub cancel: CancelToken,
+}
+
+/// Errors starting the runtime itself.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("could not start the tokio I/O runtime: {0}")]
+    Tokio(#[source] std::io::Error),
+    #[error("could not start the CPU worker pool: {0}")]
+    WorkerPool(#[source] rayon::ThreadPoolBuildError),
+}
+
+/// The runtime shared by the GUI and the CLI.
+pub struct JobRuntime {
+    runtime: tokio::runtime::Runtime,
+    cpu_pool: Arc<rayon::ThreadPool>,
+    sender: mpsc::Sender<JobEvent>,
+    notify: NotifyFn,
+    next_id: AtomicU64,
+}
+
+impl JobRuntime {
+    /// Start the I/O runtime and a worker pool of `cpu_threads` (0 = number of cores).
+    /// Returns the runtime and the receiving end of its bounded event channel.
+    pub fn start(cpu_threads: usize, notify: NotifyFn) -> Result<(Self, mpsc::Receiver<JobEvent>), RuntimeError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("meshlake-io")
+            .build()
+            .map_err(RuntimeError::Tokio)?;
+        let cpu_pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(cpu_threads)
+            .thread_name(|i| format!("meshlake-cpu-{i}"))
+            .build()
+            .map_err(RuntimeError::WorkerPool)?;
+        let (sender, receiver) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
+        let runtime = Self { runtime, cpu_pool: Arc::new(cpu_pool), sender, notify, next_id: AtomicU64::new(1) };
+        Ok((runtime, receiver))
+    }
+
+    /// The tokio runtime handle (for one-off async calls at the edges).
+    pub fn handle(&self) -> tokio::runtime::Handle {
+        self.runtime.handle().clone()
+    }
+
+    /// Submit a job; it starts at once on the I/O runtime.
+    pub fn submit(&self, spec: JobSpec) -> JobHandle {
+        let id = JobId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let cancel = CancelToken::default();
+        let ctx = JobContext {
+            id,
+            cancel: cancel.clone(),
+            progress: ProgressReporter {
+                id,
+                sender: self.sender.clone(),
+                notify: self.notify.clone(),
+                last_sent: Arc::new(Mutex::new(None)),
+            },
+            cpu_pool: self.cpu_pool.clone(),
+        };
+        let sender = self.sender.clone();
+        let notify = self.notify.clone();
+        let title = spec.title();
+        self.runtime.spawn(async move {
+            let started = Instant::now();
+            tracing::info!(job = %id, "started: {title}");
+            send_event(&sender, &notify, JobEvent::Started { id, title: title.clone() }).await;
+            let event = match run_job(spec, &ctx).await {
+                Ok(result) => {
+                    tracing::info!(job = %id, secs = started.elapsed().as_secs_f64(), "finished: {title}");
+                    JobEvent::Finished { id, result: Box::new(result) }
+                }
+                Err(JobError::Cancelled) => {
+                    tracing::warn!(job = %id, "cancelled: {title}");
+                    JobEvent::Cancelled { id }
+                }
+                Err(err) => {
+                    let error = error_chain(&err);
+                    tracing::error!(job = %id, "failed: {title}: {error}");
+                    JobEvent::Failed { id, error }
+                }
+            };
+            send_event(&sender, &notify, event).await;
+        });
+        JobHandle { id, cancel }
+    }
+
+    /// Run one job to its end on this runtime, for the CLI: `on_progress` sees progress events.
+    /// Events of other jobs submitted to this runtime are ignored by this call.
+    pub fn run_to_end(
+        &self,
+        receiver: &mut mpsc::Receiver<JobEvent>,
+        spec: JobSpec,
+        mut on_progress: impl FnMut(u64, u64, &str),
+    ) -> Result<JobResult, JobError> {
+        let handle = self.submit(spec);
+        loop {
+            let Some(event) = receiver.blocking_recv() else {
+                return Err(JobError::WorkerPoolGone);
+            };
+            if event.job_id() != handle.id {
+                continue;
+            }
+            match event {
+                JobEvent::Started { .. } => {}
+                JobEvent::Progress { done, total, message, .. } => on_progress(done, total, &message),
+                JobEvent::Finished { result, .. } => return Ok(*result),
+                JobEvent::Failed { error, .. } => return Err(JobError::Failed(error)),
+                JobEvent::Cancelled { .. } => return Err(JobError::Cancelled),
+            }
+        }
+    }
+}
+
+async fn send_event(sender: &mpsc::Sender<JobEvent>, notify: &NotifyFn, event: JobEvent) {
+    // Terminal events wait for room; an error means the receiver is gone (app closing): nothing to tell.
+    if sender.send(event).await.is_ok() {
+        notify();
+    }
+}
+
+/// Execute one job. Each arm calls into its engine area.
+pub async fn run_job(spec: JobSpec, ctx: &JobContext) -> Result<JobResult, JobError> {
+    match spec {
+        JobSpec::WriteDemo { dir } => Ok(JobResult::Demo(crate::engine::demo::write_demo(&dir, ctx).await?)),
+        JobSpec::ScanWorkspace { path } => Ok(JobResult::Workspace(Workspace::scan(&path).await?)),
+        JobSpec::LoadStaticCatalog { path } => {
+            Ok(JobResult::Catalog(crate::engine::stac::load_static_catalog(&path, ctx).await?))
+        }
+        JobSpec::TableOverview { table } => {
+            let overview = crate::engine::lake::table_overview(&table).await?;
+            Ok(JobResult::TableOverview(Box::new(overview)))
+        }
+        JobSpec::Wait { secs } => {
+            let started = Instant::now();
+            let total_ms = (secs * 1000.0).max(0.0) as u64;
+            loop {
+                ctx.cancel.check()?;
+                let elapsed_ms = started.elapsed().as_millis() as u64;
+                ctx.progress.report(elapsed_ms.min(total_ms), total_ms, "waiting");
+                if elapsed_ms >= total_ms {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100).min(Duration::from_millis(total_ms - elapsed_ms))).await;
+            }
+            Ok(JobResult::Waited { secs })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runtime() -> (JobRuntime, mpsc::Receiver<JobEvent>, Arc<AtomicU64>) {
+        let notified = Arc::new(AtomicU64::new(0));
+        let counter = notified.clone();
+        let (rt, rx) = JobRuntime::start(2, Arc::new(move || {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }))
+        .unwrap();
+        (rt, rx, notified)
+    }
+
+    #[test]
+    fn wait_job_reports_started_progress_finished_and_notifies() {
+        let (rt, mut rx, notified) = runtime();
+        let handle = rt.submit(JobSpec::Wait { secs: 0.35 });
+        let mut kinds = Vec::new();
+        loop {
+            let event = rx.blocking_recv().unwrap();
+            assert_eq!(event.job_id(), handle.id);
+            match event {
+                JobEvent::Started { .. } => kinds.push("started"),
+                JobEvent::Progress { done, total, .. } => {
+                    assert!(done <= total);
+                    kinds.push("progress")
+                }
+                JobEvent::Finished { result, .. } => {
+                    assert!(matches!(*result, JobResult::Waited { .. }));
+                    kinds.push("finished");
+                    break;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(kinds.first(), Some(&"started"));
+        assert_eq!(kinds.last(), Some(&"finished"));
+        let progress = kinds.iter().filter(|k| **k == "progress").count();
+        // 0.35 s throttled to 10 Hz: a handful of progress events, not one per 100 ms tick plus bursts.
+        assert!((2..=6).contains(&progress), "progress events: {progress}");
+        assert!(notified.load(Ordering::Relaxed) >= 3);
+    }
+
+    #[test]
+    fn cancel_token_stops_a_job_between_chunks() {
+        let (rt, mut rx, _) = runtime();
+        let handle = rt.submit(JobSpec::Wait { secs: 30.0 });
+        let started = Instant::now();
+        handle.cancel.cancel();
+        loop {
+            match rx.blocking_recv().unwrap() {
+                JobEvent::Cancelled { id } => {
+                    assert_eq!(id, handle.id);
+                    break;
+                }
+                JobEvent::Finished { .. } | JobEvent::Failed { .. } => panic!("should be cancelled"),
+                _ => {}
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn cpu_work_runs_on_named_worker_threads() {
+        let (rt, _rx, _) = runtime();
+        let (sender, _) = mpsc::channel(4);
+        let ctx = JobContext {
+            id: JobId(99),
+            cancel: CancelToken::default(),
+            progress: ProgressReporter {
+                id: JobId(99),
+                sender,
+                notify: Arc::new(|| {}),
+                last_sent: Arc::new(Mutex::new(None)),
+            },
+            cpu_pool: rt.cpu_pool.clone(),
+        };
+        let name = rt
+            .handle()
+            .block_on(ctx.cpu(|| std::thread::current().name().map(str::to_owned)))
+            .unwrap();
+        assert!(name.unwrap().starts_with("meshlake-cpu-"));
+    }
+
+    #[test]
+    fn failed_job_carries_the_whole_error_chain() {
+        let (rt, mut rx, _) = runtime();
+        let missing = std::env::temp_dir().join("meshlake-no-such-folder-4711");
+        let result = rt.run_to_end(&mut rx, JobSpec::ScanWorkspace { path: missing.clone() }, |_, _, _| {});
+        let err = result.unwrap_err();
+        let text = error_chain(&err);
+        assert!(text.contains(&missing.display().to_string()), "{text}");
+    }
+
+    #[test]
+    fn progress_events_never_block_when_the_channel_is_full() {
+        let (sender, _rx) = mpsc::channel(1);
+        let reporter = ProgressReporter {
+            id: JobId(1),
+            sender,
+            notify: Arc::new(|| {}),
+            last_sent: Arc::new(Mutex::new(None)),
+        };
+        for i in 0..100 {
+            reporter.report(i, 100, "x");
+        }
+        reporter.report(100, 100, "done");
+    }
+}

@@ -1,0 +1,815 @@
+//! The eframe application: `logic()` drains job events and handles commands; `ui()` only draws the
+//! model and collects the commands the panels return.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::time::{Duration, Instant};
+
+use egui::{Key, KeyboardShortcut, Modifiers, RichText};
+
+use crate::engine::demo::DemoSummary;
+use crate::engine::jobs::{JobEvent, JobHandle, JobId, JobResult, JobRuntime, JobSpec, RuntimeError, error_chain};
+use crate::engine::lake::TableRef;
+use crate::engine::logbuf::LogBuffer;
+use crate::engine::settings::{AppPaths, ensure_writable_dir};
+use crate::engine::stac::NodeKind;
+use crate::engine::workspace::Workspace;
+use crate::ui::commands::Command;
+use crate::ui::map::{MapAction, MapFeature, MapLayer, MapState};
+use crate::ui::model::{
+    AppModel, CatalogEntry, JobRow, JobState, NoticeLevel, Pane, PersistedState, Requested, TableEntry, ThemeChoice,
+};
+use crate::ui::panels;
+
+const STATE_KEY: &str = "meshlake-state";
+const LAYOUT_KEY: &str = "meshlake-layout";
+const MAP_KEY: &str = "meshlake-map";
+/// Job events handled per frame at most (the rest wait for the next frame, which is requested).
+const MAX_EVENTS_PER_FRAME: usize = 2000;
+/// Id of the map layer with STAC item footprints.
+pub const FOOTPRINTS_LAYER_ID: &str = "stac-footprints";
+
+pub const SHORTCUT_OPEN_FOLDER: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::O);
+pub const SHORTCUT_OPEN_FILE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND.plus(Modifiers::SHIFT), Key::O);
+pub const SHORTCUT_SETTINGS: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::Comma);
+pub const SHORTCUT_QUIT: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::Q);
+
+/// How the app is started.
+#[derive(Clone)]
+pub struct AppOptions {
+    /// Data and cache folders, or why they could not be determined.
+    pub paths: Result<AppPaths, String>,
+    /// Open this instead of the demo workspace.
+    pub open_path: Option<PathBuf>,
+    /// Where `tracing` output is captured for the Log panel.
+    pub log: LogBuffer,
+    /// Worker threads for CPU work (0 = number of cores).
+    pub cpu_threads: usize,
+    /// Restore persisted state (off in tests).
+    pub restore_state: bool,
+}
+
+impl AppOptions {
+    pub fn from_env(log: LogBuffer) -> Self {
+        Self {
+            paths: AppPaths::from_env().map_err(|e| e.to_string()),
+            open_path: None,
+            log,
+            cpu_threads: 0,
+            restore_state: true,
+        }
+    }
+}
+
+/// Why a job was submitted: decides what its result changes.
+#[derive(Clone, Debug)]
+enum JobPurpose {
+    WriteDemo,
+    Scan { path: PathBuf },
+    LoadCatalog { path: PathBuf },
+    Overview { reference: String },
+    Other,
+}
+
+pub struct MeshlakeApp {
+    pub model: AppModel,
+    pub persisted: PersistedState,
+    pub map: MapState,
+    tree: egui_tiles::Tree<Pane>,
+    runtime: JobRuntime,
+    events: tokio::sync::mpsc::Receiver<JobEvent>,
+    purposes: HashMap<JobId, JobPurpose>,
+    paths: Option<AppPaths>,
+    log: LogBuffer,
+    log_view: panels::log::LogView,
+    /// Paths picked in native dialogs arrive here (dialogs run on the I/O runtime).
+    picked_paths: (SyncSender<PathBuf>, Receiver<PathBuf>),
+    pending_commands: Vec<Command>,
+    map_layers: Vec<MapLayer>,
+    /// For each feature of the footprints layer: (catalog index, node index).
+    footprint_nodes: Vec<(usize, usize)>,
+    layers_dirty: bool,
+    show_settings: bool,
+    path_input: String,
+    applied_theme: Option<ThemeChoice>,
+    zoomed_to_first_catalog: bool,
+}
+
+pub fn default_layout() -> egui_tiles::Tree<Pane> {
+    let mut tiles = egui_tiles::Tiles::default();
+    let catalog = tiles.insert_pane(Pane::Catalog);
+    let tables = tiles.insert_pane(Pane::Tables);
+    let map = tiles.insert_pane(Pane::Map);
+    let jobs = tiles.insert_pane(Pane::Jobs);
+    let log = tiles.insert_pane(Pane::Log);
+    let browse = tiles.insert_tab_tile(vec![catalog, tables]);
+    let top = tiles.insert_horizontal_tile(vec![browse, map]);
+    let bottom = tiles.insert_tab_tile(vec![jobs, log]);
+    let root = tiles.insert_vertical_tile(vec![top, bottom]);
+    if let Some(egui_tiles::Tile::Container(egui_tiles::Container::Linear(linear))) = tiles.get_mut(top) {
+        linear.shares.set_share(browse, 0.36);
+        linear.shares.set_share(map, 0.64);
+    }
+    if let Some(egui_tiles::Tile::Container(egui_tiles::Container::Linear(linear))) = tiles.get_mut(root) {
+        linear.shares.set_share(top, 0.74);
+        linear.shares.set_share(bottom, 0.26);
+    }
+    egui_tiles::Tree::new(egui::Id::unique("meshlake_layout"), root, tiles)
+}
+
+impl MeshlakeApp {
+    pub fn new(cc: &eframe::CreationContext<'_>, options: AppOptions) -> Result<Self, RuntimeError> {
+        egui_extras::install_image_loaders(&cc.egui_ctx);
+        let repaint_ctx = cc.egui_ctx.clone();
+        let notify = Arc::new(move || repaint_ctx.request_repaint());
+        let (runtime, events) = JobRuntime::start(options.cpu_threads, notify)?;
+        let storage = if options.restore_state { cc.storage } else { None };
+        let persisted: PersistedState = storage.and_then(|s| eframe::get_value(s, STATE_KEY)).unwrap_or_default();
+        let tree = storage.and_then(|s| eframe::get_value(s, LAYOUT_KEY)).unwrap_or_else(default_layout);
+        let mut map: MapState = storage.and_then(|s| eframe::get_value(s, MAP_KEY)).unwrap_or_default();
+        let mut model = AppModel::default();
+        let paths = match options.paths {
+            Ok(paths) => Some(paths),
+            Err(err) => {
+                model.notify_error(err.clone());
+                model.data_dir_problem = Some(err);
+                None
+            }
+        };
+        if let Some(paths) = &paths {
+            map.set_tile_cache_dir(paths.tile_cache_dir());
+        }
+        let mut app = Self {
+            model,
+            persisted,
+            map,
+            tree,
+            runtime,
+            events,
+            purposes: HashMap::new(),
+            paths,
+            log: options.log,
+            log_view: Default::default(),
+            picked_paths: sync_channel(8),
+            pending_commands: Vec::new(),
+            map_layers: Vec::new(),
+            footprint_nodes: Vec::new(),
+            layers_dirty: true,
+            show_settings: false,
+            path_input: String::new(),
+            applied_theme: None,
+            zoomed_to_first_catalog: false,
+        };
+        tracing::info!("meshlake {} started", env!("CARGO_PKG_VERSION"));
+        match options.open_path {
+            Some(path) => app.open_path(path),
+            None => {
+                app.open_demo(false);
+                let demo_dir = app.model.demo_dir.clone();
+                for source in app.persisted.open_sources.clone() {
+                    let in_demo = demo_dir.as_ref().is_some_and(|d| source.starts_with(d));
+                    if !in_demo && source.exists() {
+                        app.open_path(source);
+                    }
+                }
+            }
+        }
+        Ok(app)
+    }
+
+    /// Submit a job and show it in the Jobs panel.
+    fn submit(&mut self, spec: JobSpec, purpose: JobPurpose) -> JobHandle {
+        let title = spec.title();
+        let handle = self.runtime.submit(spec);
+        self.purposes.insert(handle.id, purpose);
+        self.model.jobs.push(JobRow {
+            id: handle.id,
+            title,
+            started: Instant::now(),
+            ended: None,
+            state: JobState::Running { done: 0, total: 0, message: "queued".to_owned() },
+            cancel: handle.cancel.clone(),
+        });
+        handle
+    }
+
+    /// Submit a job that only shows in the Jobs panel (used by tests to prove the UI stays responsive).
+    pub fn submit_job(&mut self, spec: JobSpec) -> JobHandle {
+        self.submit(spec, JobPurpose::Other)
+    }
+
+    /// The map's vector layers as last built from the model.
+    pub fn map_layers(&self) -> &[MapLayer] {
+        &self.map_layers
+    }
+
+    /// Queue a command as if a panel had returned it (handled in the next `logic()` pass).
+    pub fn queue_command(&mut self, command: Command) {
+        self.pending_commands.push(command);
+    }
+
+    /// Write the demo (if missing, or when `force`) into the data folder, then open it.
+    fn open_demo(&mut self, force: bool) {
+        let Some(paths) = self.paths.clone() else {
+            self.model.notify_error("the demo workspace needs a data folder; set MESHLAKE_DATA_DIR to a writable folder");
+            return;
+        };
+        let demo_dir = paths.demo_dir();
+        self.model.demo_dir = Some(demo_dir.clone());
+        if !force && DemoSummary::read_manifest(&demo_dir).is_some() {
+            self.open_path(demo_dir);
+            return;
+        }
+        if let Err(err) = ensure_writable_dir(&paths.data_dir) {
+            let text = format!("cannot write the demo workspace: {err}");
+            self.model.data_dir_problem = Some(text.clone());
+            self.model.notify_error(text);
+            return;
+        }
+        self.close_sources_under(&demo_dir);
+        self.submit(JobSpec::WriteDemo { dir: demo_dir }, JobPurpose::WriteDemo);
+    }
+
+    fn close_sources_under(&mut self, dir: &Path) {
+        self.model.catalogs.retain(|c| !c.path.starts_with(dir));
+        let dir_text = dir.display().to_string();
+        self.model.tables.retain(|t| !t.reference.contains(&dir_text));
+        self.model.selected_node = None;
+        self.model.selected_table = None;
+        self.layers_dirty = true;
+    }
+
+    fn open_path(&mut self, path: PathBuf) {
+        self.submit(JobSpec::ScanWorkspace { path: path.clone() }, JobPurpose::Scan { path });
+    }
+
+    fn open_workspace(&mut self, workspace: Workspace, requested: PathBuf) {
+        let is_demo = self.model.demo_dir.as_ref().is_some_and(|d| requested.starts_with(d));
+        if !is_demo {
+            self.persisted.remember(&requested);
+        }
+        for catalog in workspace.stac_catalogs {
+            if self.model.catalogs.iter().any(|c| c.path == catalog) {
+                continue;
+            }
+            self.model.catalogs.push(CatalogEntry { path: catalog.clone(), tree: Requested::Pending { previous: None } });
+            self.submit(JobSpec::LoadStaticCatalog { path: catalog.clone() }, JobPurpose::LoadCatalog { path: catalog });
+        }
+        for reference in workspace.tables {
+            if self.model.tables.iter().any(|t| t.reference == reference) {
+                continue;
+            }
+            self.model.tables.push(TableEntry { reference: reference.clone(), overview: Requested::Pending { previous: None } });
+            self.request_overview(&reference);
+        }
+        for problem in workspace.problems {
+            self.model.notify_error(problem);
+        }
+        if self.model.selected_table.is_none() && !self.model.tables.is_empty() {
+            self.model.selected_table = Some(0);
+        }
+    }
+
+    fn request_overview(&mut self, reference: &str) {
+        match TableRef::parse(reference) {
+            Ok(table) => {
+                self.submit(JobSpec::TableOverview { table }, JobPurpose::Overview { reference: reference.to_owned() });
+            }
+            Err(err) => {
+                if let Some(entry) = self.model.tables.iter_mut().find(|t| t.reference == reference) {
+                    entry.overview = Requested::Failed(error_chain(&err));
+                }
+            }
+        }
+    }
+
+    /// Apply one job event to the model.
+    fn apply_event(&mut self, event: JobEvent) {
+        let id = event.job_id();
+        match event {
+            JobEvent::Started { .. } => {
+                if let Some(job) = self.model.job_mut(id) {
+                    job.state = JobState::Running { done: 0, total: 0, message: "started".to_owned() };
+                }
+            }
+            JobEvent::Progress { done, total, message, .. } => {
+                if let Some(job) = self.model.job_mut(id) {
+                    job.state = JobState::Running { done, total, message };
+                }
+            }
+            JobEvent::Finished { result, .. } => {
+                if let Some(job) = self.model.job_mut(id) {
+                    job.state = JobState::Finished;
+                    job.ended = Some(Instant::now());
+                }
+                let purpose = self.purposes.remove(&id).unwrap_or(JobPurpose::Other);
+                self.apply_result(purpose, *result);
+            }
+            JobEvent::Failed { error, .. } => {
+                if let Some(job) = self.model.job_mut(id) {
+                    job.state = JobState::Failed(error.clone());
+                    job.ended = Some(Instant::now());
+                }
+                let purpose = self.purposes.remove(&id).unwrap_or(JobPurpose::Other);
+                self.apply_failure(purpose, error);
+            }
+            JobEvent::Cancelled { .. } => {
+                if let Some(job) = self.model.job_mut(id) {
+                    job.state = JobState::Cancelled;
+                    job.ended = Some(Instant::now());
+                }
+                let purpose = self.purposes.remove(&id).unwrap_or(JobPurpose::Other);
+                self.apply_failure(purpose, "cancelled".to_owned());
+            }
+        }
+    }
+
+    fn apply_result(&mut self, purpose: JobPurpose, result: JobResult) {
+        match (purpose, result) {
+            (_, JobResult::Demo(summary)) => {
+                self.model.notify_info(format!("Demo workspace written to {}", summary.dir.display()));
+                self.open_path(summary.dir);
+            }
+            (JobPurpose::Scan { path }, JobResult::Workspace(workspace)) => self.open_workspace(workspace, path),
+            (JobPurpose::LoadCatalog { path }, JobResult::Catalog(tree)) => {
+                let bbox = tree.nodes.iter().find(|n| n.kind == NodeKind::Collection).and_then(|n| n.bbox);
+                if let Some(entry) = self.model.catalogs.iter_mut().find(|c| c.path == path) {
+                    entry.tree = Requested::Ready(tree);
+                }
+                if !self.zoomed_to_first_catalog {
+                    if let Some(bbox) = bbox {
+                        self.zoomed_to_first_catalog = true;
+                        self.map.zoom_to_bbox(bbox);
+                    }
+                }
+                if self.model.selected_node.is_none() {
+                    if let Some(index) = self.model.catalogs.iter().position(|c| c.path == path) {
+                        self.model.selected_node = Some((index, 0));
+                    }
+                }
+                self.layers_dirty = true;
+            }
+            (JobPurpose::Overview { reference }, JobResult::TableOverview(overview)) => {
+                if let Some(entry) = self.model.tables.iter_mut().find(|t| t.reference == reference) {
+                    entry.overview = Requested::Ready(overview);
+                }
+            }
+            (_, JobResult::Waited { .. }) | (JobPurpose::Other, _) => {}
+            (purpose, result) => {
+                tracing::warn!("job result {result:?} does not match its purpose {purpose:?}");
+            }
+        }
+    }
+
+    fn apply_failure(&mut self, purpose: JobPurpose, error: String) {
+        match purpose {
+            JobPurpose::WriteDemo => self.model.notify_error(format!("Writing the demo workspace failed: {error}")),
+            JobPurpose::Scan { path } => {
+                self.model.notify_error(format!("Cannot open {}: {error}", path.display()));
+            }
+            JobPurpose::LoadCatalog { path } => {
+                if let Some(entry) = self.model.catalogs.iter_mut().find(|c| c.path == path) {
+                    entry.tree = Requested::Failed(error.clone());
+                }
+                self.model.notify_error(format!("Cannot load STAC catalog {}: {error}", path.display()));
+            }
+            JobPurpose::Overview { reference } => {
+                if let Some(entry) = self.model.tables.iter_mut().find(|t| t.reference == reference) {
+                    entry.overview = Requested::Failed(error.clone());
+                }
+                self.model.notify_error(format!("Cannot read table {reference}: {error}"));
+            }
+            JobPurpose::Other => {}
+        }
+    }
+
+    /// Change state as a panel asked.
+    pub fn handle_command(&mut self, ctx: &egui::Context, command: Command) {
+        match command {
+            Command::OpenPath(path) => self.open_path(path),
+            Command::PickFolder => self.spawn_dialog(true),
+            Command::PickFile => self.spawn_dialog(false),
+            Command::RegenerateDemo => self.open_demo(true),
+            Command::CloseCatalog(index) => {
+                if index < self.model.catalogs.len() {
+                    let entry = self.model.catalogs.remove(index);
+                    self.persisted.open_sources.retain(|p| !entry.path.starts_with(p) && *p != entry.path);
+                    self.model.selected_node = None;
+                    self.layers_dirty = true;
+                }
+            }
+            Command::CloseTable(index) => {
+                if index < self.model.tables.len() {
+                    let entry = self.model.tables.remove(index);
+                    self.persisted.open_sources.retain(|p| p.display().to_string() != entry.reference);
+                    self.model.selected_table = None;
+                }
+            }
+            Command::ReloadTable(index) => {
+                if let Some(entry) = self.model.tables.get_mut(index) {
+                    entry.overview.refresh();
+                    let reference = entry.reference.clone();
+                    self.request_overview(&reference);
+                }
+            }
+            Command::SelectCatalogNode { catalog, node } => {
+                self.model.selected_node = Some((catalog, node));
+                self.layers_dirty = true;
+            }
+            Command::SelectTable(index) => self.model.selected_table = Some(index),
+            Command::ZoomToBbox(bbox) => {
+                self.map.zoom_to_bbox(bbox);
+                self.focus_pane(Pane::Map);
+            }
+            Command::CancelJob(id) => {
+                if let Some(job) = self.model.job_mut(id) {
+                    job.cancel.cancel();
+                }
+            }
+            Command::ClearFinishedJobs => self.model.jobs.retain(JobRow::is_running),
+            Command::FocusPane(pane) => self.focus_pane(pane),
+            Command::SetTheme(theme) => self.persisted.theme = theme,
+            Command::ShowSettings(show) => self.show_settings = show,
+            Command::DismissNotice(index) => {
+                if index < self.model.notices.len() {
+                    self.model.notices.remove(index);
+                }
+            }
+            Command::ResetLayout => self.tree = default_layout(),
+            Command::Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
+        }
+    }
+
+    fn focus_pane(&mut self, pane: Pane) {
+        self.tree.make_active(|_, tile| matches!(tile, egui_tiles::Tile::Pane(p) if *p == pane));
+    }
+
+    /// Show a native dialog on the I/O runtime; the picked path arrives through `picked_paths`.
+    fn spawn_dialog(&mut self, folder: bool) {
+        let sender = self.picked_paths.0.clone();
+        let start_dir = self.model.demo_dir.clone();
+        self.runtime.handle().spawn(async move {
+            let mut dialog = rfd::AsyncFileDialog::new().set_title(if folder {
+                "Open a folder: STAC catalog, Delta table, Iceberg warehouse"
+            } else {
+                "Open a file: catalog.json, collection.json, item JSON, Iceberg catalog .db"
+            });
+            if let Some(dir) = start_dir {
+                dialog = dialog.set_directory(dir);
+            }
+            let picked = if folder { dialog.pick_folder().await } else { dialog.pick_file().await };
+            match picked {
+                Some(handle) => {
+                    // The receiver lives as long as the app; a full channel means the user is very fast.
+                    let _ = sender.try_send(handle.path().to_path_buf());
+                }
+                None => tracing::info!(
+                    "no path picked (if no dialog appeared, the desktop has no file-dialog portal: type a path in the top bar or drop a folder onto the window)"
+                ),
+            }
+        });
+    }
+
+    /// Rebuild the map's vector layers from the model when something changed.
+    fn rebuild_layers(&mut self) {
+        self.layers_dirty = false;
+        let mut features = Vec::new();
+        self.footprint_nodes.clear();
+        for (catalog_index, entry) in self.model.catalogs.iter().enumerate() {
+            let Some(tree) = entry.tree.value() else { continue };
+            for (node_index, node) in tree.items() {
+                let Some(geometry) = node.footprint.clone() else { continue };
+                let date = node.datetime().map(|d| d.get(..10).unwrap_or(d)).unwrap_or("");
+                features.push(MapFeature {
+                    label: format!("{} {date}", node.id),
+                    geometry,
+                    selected: self.model.selected_node == Some((catalog_index, node_index)),
+                });
+                self.footprint_nodes.push((catalog_index, node_index));
+            }
+        }
+        self.map_layers = vec![MapLayer {
+            id: FOOTPRINTS_LAYER_ID.to_owned(),
+            name: "STAC item footprints".to_owned(),
+            features,
+            color: egui::Color32::from_rgb(230, 120, 20),
+        }];
+    }
+
+    fn apply_theme(&mut self, ctx: &egui::Context) {
+        if self.applied_theme == Some(self.persisted.theme) {
+            return;
+        }
+        self.applied_theme = Some(self.persisted.theme);
+        ctx.set_theme(match self.persisted.theme {
+            ThemeChoice::System => egui::ThemePreference::System,
+            ThemeChoice::Light => egui::ThemePreference::Light,
+            ThemeChoice::Dark => egui::ThemePreference::Dark,
+        });
+    }
+
+    fn handle_shortcuts(&mut self, ctx: &egui::Context) {
+        let mut commands = Vec::new();
+        ctx.input_mut(|input| {
+            if input.consume_shortcut(&SHORTCUT_OPEN_FILE) {
+                commands.push(Command::PickFile);
+            }
+            if input.consume_shortcut(&SHORTCUT_OPEN_FOLDER) {
+                commands.push(Command::PickFolder);
+            }
+            if input.consume_shortcut(&SHORTCUT_SETTINGS) {
+                commands.push(Command::ShowSettings(true));
+            }
+            if input.consume_shortcut(&SHORTCUT_QUIT) {
+                commands.push(Command::Quit);
+            }
+            let digits = [Key::Num1, Key::Num2, Key::Num3, Key::Num4, Key::Num5];
+            for pane in Pane::ALL {
+                let key = digits[usize::from(pane.shortcut_digit() - 1)];
+                if input.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, key)) {
+                    commands.push(Command::FocusPane(pane));
+                }
+            }
+        });
+        self.pending_commands.extend(commands);
+    }
+
+    /// Everything that changes state: job events, picked/dropped paths, shortcuts, queued commands.
+    pub fn logic_pass(&mut self, ctx: &egui::Context) {
+        for _ in 0..MAX_EVENTS_PER_FRAME {
+            match self.events.try_recv() {
+                Ok(event) => self.apply_event(event),
+                Err(_) => break,
+            }
+        }
+        if !self.events.is_empty() {
+            ctx.request_repaint();
+        }
+        while let Ok(path) = self.picked_paths.1.try_recv() {
+            self.pending_commands.push(Command::OpenPath(path));
+        }
+        let dropped: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).filter(|p| !p.as_os_str().is_empty()).collect());
+        self.pending_commands.extend(dropped.into_iter().map(Command::OpenPath));
+        self.handle_shortcuts(ctx);
+        for command in std::mem::take(&mut self.pending_commands) {
+            self.handle_command(ctx, command);
+        }
+        // Info notices fade after a few seconds; errors stay until dismissed.
+        self.model
+            .notices
+            .retain(|n| n.level == NoticeLevel::Error || n.at.elapsed() < Duration::from_secs(6));
+        self.apply_theme(ctx);
+        if self.layers_dirty {
+            self.rebuild_layers();
+        }
+        if self.model.running_jobs() > 0 || !self.model.notices.is_empty() {
+            // Keep elapsed times ticking; events themselves wake us through `request_repaint`.
+            ctx.request_repaint_after(Duration::from_millis(250));
+        }
+    }
+
+    /// Draw everything; returns what the user asked for.
+    pub fn ui_pass(&mut self, ui: &mut egui::Ui) -> Vec<Command> {
+        let mut commands = Vec::new();
+        egui::Panel::top("top_bar").show(ui, |ui| self.top_bar_ui(ui, &mut commands));
+        if !self.model.notices.is_empty() {
+            egui::Panel::top("notices").show(ui, |ui| notices_ui(ui, &self.model, &mut commands));
+        }
+        egui::Panel::bottom("status_bar").show(ui, |ui| self.status_bar_ui(ui));
+        egui::CentralPanel::default().show(ui, |ui| {
+            let mut behavior = PaneBehavior {
+                model: &self.model,
+                map: &mut self.map,
+                map_layers: &self.map_layers,
+                footprint_nodes: &self.footprint_nodes,
+                log: &self.log,
+                log_view: &mut self.log_view,
+                commands: &mut commands,
+            };
+            self.tree.ui(&mut behavior, ui);
+        });
+        if self.show_settings {
+            self.settings_window_ui(ui.ctx(), &mut commands);
+        }
+        commands
+    }
+
+    fn top_bar_ui(&mut self, ui: &mut egui::Ui, commands: &mut Vec<Command>) {
+        egui::MenuBar::new().ui(ui, |ui| {
+            ui.menu_button("File", |ui| {
+                if ui.add(egui::Button::new("Open folder…").shortcut_text(ui.ctx().format_shortcut(&SHORTCUT_OPEN_FOLDER))).clicked() {
+                    commands.push(Command::PickFolder);
+                }
+                if ui.add(egui::Button::new("Open file…").shortcut_text(ui.ctx().format_shortcut(&SHORTCUT_OPEN_FILE))).clicked() {
+                    commands.push(Command::PickFile);
+                }
+                ui.menu_button("Recent", |ui| {
+                    if self.persisted.recent_sources.is_empty() {
+                        ui.label("nothing opened yet");
+                    }
+                    for path in &self.persisted.recent_sources {
+                        if ui.button(path.display().to_string()).clicked() {
+                            commands.push(Command::OpenPath(path.clone()));
+                        }
+                    }
+                });
+                if let Some(demo_dir) = &self.model.demo_dir {
+                    if ui.button("Open demo workspace").clicked() {
+                        commands.push(Command::OpenPath(demo_dir.clone()));
+                    }
+                }
+                if ui.button("Regenerate demo workspace").clicked() {
+                    commands.push(Command::RegenerateDemo);
+                }
+                ui.separator();
+                if ui.add(egui::Button::new("Settings…").shortcut_text(ui.ctx().format_shortcut(&SHORTCUT_SETTINGS))).clicked() {
+                    commands.push(Command::ShowSettings(true));
+                }
+                if ui.add(egui::Button::new("Quit").shortcut_text(ui.ctx().format_shortcut(&SHORTCUT_QUIT))).clicked() {
+                    commands.push(Command::Quit);
+                }
+            });
+            ui.menu_button("View", |ui| {
+                for pane in Pane::ALL {
+                    let shortcut = KeyboardShortcut::new(Modifiers::COMMAND, [Key::Num1, Key::Num2, Key::Num3, Key::Num4, Key::Num5][usize::from(pane.shortcut_digit() - 1)]);
+                    if ui.add(egui::Button::new(pane.title()).shortcut_text(ui.ctx().format_shortcut(&shortcut))).clicked() {
+                        commands.push(Command::FocusPane(pane));
+                    }
+                }
+                ui.separator();
+                for (theme, label) in [(ThemeChoice::System, "System theme"), (ThemeChoice::Light, "Light"), (ThemeChoice::Dark, "Dark")] {
+                    if ui.radio(self.persisted.theme == theme, label).clicked() {
+                        commands.push(Command::SetTheme(theme));
+                    }
+                }
+                ui.separator();
+                if ui.button("Reset layout").clicked() {
+                    commands.push(Command::ResetLayout);
+                }
+            });
+            ui.separator();
+            let response = ui.add(
+                egui::TextEdit::singleline(&mut self.path_input)
+                    .hint_text("path to open (folder, catalog.json, catalog.db) — Enter")
+                    .desired_width(380.0),
+            );
+            let submitted = response.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
+            if (ui.button("Open").clicked() || submitted) && !self.path_input.trim().is_empty() {
+                commands.push(Command::OpenPath(PathBuf::from(self.path_input.trim())));
+                self.path_input.clear();
+            }
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                if ui.button("⚙").on_hover_text("Settings").clicked() {
+                    commands.push(Command::ShowSettings(true));
+                }
+                let dark = ui.visuals().dark_mode;
+                if ui.button(if dark { "☀" } else { "🌙" }).on_hover_text("Toggle light/dark theme").clicked() {
+                    commands.push(Command::SetTheme(if dark { ThemeChoice::Light } else { ThemeChoice::Dark }));
+                }
+            });
+        });
+    }
+
+    fn status_bar_ui(&self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            let running = self.model.running_jobs();
+            if running > 0 {
+                ui.spinner();
+                ui.label(format!("{running} job(s) running"));
+            } else {
+                ui.label("idle");
+            }
+            ui.separator();
+            ui.label(format!("{} catalog(s), {} table(s)", self.model.catalogs.len(), self.model.tables.len()));
+            if let Some(dir) = &self.model.demo_dir {
+                ui.separator();
+                ui.label(RichText::new(format!("demo: {}", dir.display())).weak());
+            }
+        });
+    }
+
+    fn settings_window_ui(&mut self, ctx: &egui::Context, commands: &mut Vec<Command>) {
+        let mut open = true;
+        egui::Window::new("Settings").open(&mut open).resizable(true).default_width(520.0).show(ctx, |ui| {
+            ui.heading("Appearance");
+            ui.horizontal(|ui| {
+                for (theme, label) in [(ThemeChoice::System, "System"), (ThemeChoice::Light, "Light"), (ThemeChoice::Dark, "Dark")] {
+                    if ui.radio(self.persisted.theme == theme, label).clicked() {
+                        commands.push(Command::SetTheme(theme));
+                    }
+                }
+            });
+            ui.separator();
+            ui.heading("Map");
+            self.map.settings_ui(ui);
+            ui.separator();
+            ui.heading("Folders");
+            match &self.paths {
+                Some(paths) => {
+                    ui.label(format!("Data (demo workspace): {}", paths.data_dir.display()));
+                    ui.label(format!("Cache (map tiles): {}", paths.cache_dir.display()));
+                    ui.label(RichText::new("Override with MESHLAKE_DATA_DIR / MESHLAKE_CACHE_DIR.").weak());
+                }
+                None => {
+                    ui.colored_label(ui.visuals().error_fg_color, "No data folder: set MESHLAKE_DATA_DIR.");
+                }
+            }
+            if let Some(problem) = &self.model.data_dir_problem {
+                ui.colored_label(ui.visuals().error_fg_color, problem);
+            }
+            if ui.button("Regenerate demo workspace").clicked() {
+                commands.push(Command::RegenerateDemo);
+            }
+        });
+        if !open {
+            commands.push(Command::ShowSettings(false));
+        }
+    }
+}
+
+fn notices_ui(ui: &mut egui::Ui, model: &AppModel, commands: &mut Vec<Command>) {
+    for (index, notice) in model.notices.iter().enumerate().rev().take(4) {
+        ui.horizontal(|ui| {
+            if ui.small_button("✖").on_hover_text("Dismiss").clicked() {
+                commands.push(Command::DismissNotice(index));
+            }
+            let (icon, color) = match notice.level {
+                NoticeLevel::Error => ("⚠", ui.visuals().error_fg_color),
+                NoticeLevel::Info => ("ℹ", ui.visuals().text_color()),
+            };
+            ui.add(egui::Label::new(RichText::new(format!("{icon} {}", notice.text)).color(color)).wrap().selectable(true));
+        });
+    }
+    if model.notices.len() > 4 {
+        ui.label(format!("… and {} more (see the Log panel)", model.notices.len() - 4));
+    }
+}
+
+/// Draws each pane; collects the panels' commands.
+struct PaneBehavior<'a> {
+    model: &'a AppModel,
+    map: &'a mut MapState,
+    map_layers: &'a [MapLayer],
+    footprint_nodes: &'a [(usize, usize)],
+    log: &'a LogBuffer,
+    log_view: &'a mut panels::log::LogView,
+    commands: &'a mut Vec<Command>,
+}
+
+impl egui_tiles::Behavior<Pane> for PaneBehavior<'_> {
+    fn tab_title_for_pane(&mut self, pane: &Pane) -> egui::WidgetText {
+        match pane {
+            Pane::Jobs if self.model.running_jobs() > 0 => format!("Jobs ({})", self.model.running_jobs()).into(),
+            other => other.title().into(),
+        }
+    }
+
+    fn pane_ui(&mut self, ui: &mut egui::Ui, _tile_id: egui_tiles::TileId, pane: &mut Pane) -> egui_tiles::UiResponse {
+        egui::Frame::new().inner_margin(6.0).show(ui, |ui| match pane {
+            Pane::Catalog => panels::catalog::catalog_ui(ui, self.model, self.commands),
+            Pane::Tables => panels::tables::tables_ui(ui, self.model, self.commands),
+            Pane::Map => {
+                for action in self.map.map_ui(ui, self.map_layers) {
+                    match action {
+                        MapAction::FeatureClicked { layer_id, index } if layer_id == FOOTPRINTS_LAYER_ID => {
+                            if let Some((catalog, node)) = self.footprint_nodes.get(index) {
+                                self.commands.push(Command::SelectCatalogNode { catalog: *catalog, node: *node });
+                                self.commands.push(Command::FocusPane(Pane::Catalog));
+                            }
+                        }
+                        other => tracing::debug!("map action {other:?}"),
+                    }
+                }
+            }
+            Pane::Jobs => panels::jobs::jobs_ui(ui, self.model, self.commands),
+            Pane::Log => panels::log::log_ui(ui, self.log, self.log_view),
+        });
+        egui_tiles::UiResponse::None
+    }
+
+    fn simplification_options(&self) -> egui_tiles::SimplificationOptions {
+        egui_tiles::SimplificationOptions { all_panes_must_have_tabs: true, ..Default::default() }
+    }
+}
+
+impl eframe::App for MeshlakeApp {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.logic_pass(ctx);
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let commands = self.ui_pass(ui);
+        if !commands.is_empty() {
+            self.pending_commands.extend(commands);
+            ui.ctx().request_repaint();
+        }
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, STATE_KEY, &self.persisted);
+        eframe::set_value(storage, LAYOUT_KEY, &self.tree);
+        eframe::set_value(storage, MAP_KEY, &self.map);
+    }
+}

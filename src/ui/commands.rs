@@ -1,0 +1,35 @@
+//! What panels ask the app to do. Panels return these; only `MeshlakeApp::handle_command` changes state.
+
+use std::path::PathBuf;
+
+use crate::engine::jobs::JobId;
+use crate::ui::model::{Pane, ThemeChoice};
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    /// Open a folder or file (STAC catalog, Delta table, Iceberg catalog, or a folder holding these).
+    OpenPath(PathBuf),
+    /// Show a native folder picker (async; never blocks the UI thread).
+    PickFolder,
+    /// Show a native file picker.
+    PickFile,
+    /// (Re)write the demo workspace in the data folder and open it.
+    RegenerateDemo,
+    /// Forget an opened source (catalog or table) — nothing on disk changes.
+    CloseCatalog(usize),
+    CloseTable(usize),
+    /// Read a table's overview again.
+    ReloadTable(usize),
+    SelectCatalogNode { catalog: usize, node: usize },
+    SelectTable(usize),
+    /// Center the map on a lon/lat bbox.
+    ZoomToBbox([f64; 4]),
+    CancelJob(JobId),
+    ClearFinishedJobs,
+    FocusPane(Pane),
+    SetTheme(ThemeChoice),
+    ShowSettings(bool),
+    DismissNotice(usize),
+    ResetLayout,
+    Quit,
+}

@@ -1,0 +1,36 @@
+//! The GUI (egui/eframe): app state and commands, panels, the map.
+
+pub mod app;
+pub mod commands;
+pub mod map;
+pub mod model;
+pub mod panels;
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+pub use app::{AppOptions, MeshlakeApp};
+
+/// The window icon, shipped in `assets/`.
+pub const ICON_PNG: &[u8] = include_bytes!("../../assets/icon-256.png");
+
+/// Open the main window; `path` (if any) is opened instead of the demo workspace.
+pub fn run_native(path: Option<PathBuf>) -> anyhow::Result<()> {
+    let log = crate::engine::logbuf::init_logging(false);
+    let mut viewport = egui::ViewportBuilder::default()
+        .with_title("meshlake")
+        .with_app_id("meshlake")
+        .with_inner_size([1500.0, 920.0])
+        .with_min_inner_size([720.0, 480.0])
+        .with_drag_and_drop(true);
+    match eframe::icon_data::from_png_bytes(ICON_PNG) {
+        Ok(icon) => viewport = viewport.with_icon(icon),
+        Err(err) => tracing::warn!("window icon not loaded: {err}"),
+    }
+    let native_options = eframe::NativeOptions { viewport, persist_window: true, ..Default::default() };
+    let options = AppOptions { open_path: path, ..AppOptions::from_env(log) };
+    eframe::run_native("meshlake", native_options, Box::new(move |cc| Ok(Box::new(MeshlakeApp::new(cc, options)?))))
+        .map_err(|err| anyhow::anyhow!("{err}"))
+        .context("the meshlake window could not be opened (is a display available? set DISPLAY or WAYLAND_DISPLAY)")
+}

@@ -1,0 +1,232 @@
+//! What the UI shows: opened catalogs and tables, jobs, notices. Changed only by `MeshlakeApp::logic`
+//! (job events) and `MeshlakeApp::handle_command`; panels read it.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::jobs::{CancelToken, JobId};
+use crate::engine::lake::TableOverview;
+use crate::engine::stac::CatalogTree;
+
+/// A value fetched in the background: it keeps showing the previous result while it refreshes.
+#[derive(Debug)]
+pub enum Requested<T> {
+    Pending { previous: Option<T> },
+    Ready(T),
+    Failed(String),
+}
+
+impl<T> Requested<T> {
+    /// The value to show now: the ready one, or the previous one while a refresh is pending.
+    pub fn value(&self) -> Option<&T> {
+        match self {
+            Requested::Ready(v) => Some(v),
+            Requested::Pending { previous } => previous.as_ref(),
+            Requested::Failed(_) => None,
+        }
+    }
+
+    pub fn is_pending(&self) -> bool {
+        matches!(self, Requested::Pending { .. })
+    }
+
+    /// Start a refresh, keeping the current value visible.
+    pub fn refresh(&mut self) {
+        let previous = match std::mem::replace(self, Requested::Pending { previous: None }) {
+            Requested::Ready(v) => Some(v),
+            Requested::Pending { previous } => previous,
+            Requested::Failed(_) => None,
+        };
+        *self = Requested::Pending { previous };
+    }
+}
+
+/// The panels of the main window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Pane {
+    Catalog,
+    Tables,
+    Map,
+    Jobs,
+    Log,
+}
+
+impl Pane {
+    pub const ALL: [Pane; 5] = [Pane::Catalog, Pane::Tables, Pane::Map, Pane::Jobs, Pane::Log];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Pane::Catalog => "Catalog",
+            Pane::Tables => "Tables",
+            Pane::Map => "Map",
+            Pane::Jobs => "Jobs",
+            Pane::Log => "Log",
+        }
+    }
+
+    /// Ctrl+<digit> focuses the pane.
+    pub fn shortcut_digit(self) -> u8 {
+        match self {
+            Pane::Catalog => 1,
+            Pane::Tables => 2,
+            Pane::Map => 3,
+            Pane::Jobs => 4,
+            Pane::Log => 5,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ThemeChoice {
+    #[default]
+    System,
+    Light,
+    Dark,
+}
+
+/// One opened static STAC catalog.
+#[derive(Debug)]
+pub struct CatalogEntry {
+    pub path: PathBuf,
+    pub tree: Requested<CatalogTree>,
+}
+
+/// One opened table.
+#[derive(Debug)]
+pub struct TableEntry {
+    /// The `TableRef` string (a Delta table root or `iceberg+sqlite://…#ns.table`).
+    pub reference: String,
+    pub overview: Requested<Box<TableOverview>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum JobState {
+    Running { done: u64, total: u64, message: String },
+    Finished,
+    Failed(String),
+    Cancelled,
+}
+
+/// One job as the Jobs panel shows it.
+#[derive(Clone, Debug)]
+pub struct JobRow {
+    pub id: JobId,
+    pub title: String,
+    pub started: Instant,
+    pub ended: Option<Instant>,
+    pub state: JobState,
+    pub cancel: CancelToken,
+}
+
+impl JobRow {
+    pub fn elapsed(&self) -> Duration {
+        self.ended.unwrap_or_else(Instant::now).duration_since(self.started)
+    }
+
+    pub fn is_running(&self) -> bool {
+        matches!(self.state, JobState::Running { .. })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoticeLevel {
+    Info,
+    Error,
+}
+
+/// A message shown in the notice bar until dismissed (errors) or for a few seconds (info).
+#[derive(Clone, Debug)]
+pub struct Notice {
+    pub level: NoticeLevel,
+    pub text: String,
+    pub at: Instant,
+}
+
+/// Everything the panels draw.
+#[derive(Debug, Default)]
+pub struct AppModel {
+    pub catalogs: Vec<CatalogEntry>,
+    pub tables: Vec<TableEntry>,
+    pub selected_node: Option<(usize, usize)>,
+    pub selected_table: Option<usize>,
+    pub jobs: Vec<JobRow>,
+    pub notices: Vec<Notice>,
+    /// The demo workspace folder (when known).
+    pub demo_dir: Option<PathBuf>,
+    pub data_dir_problem: Option<String>,
+}
+
+impl AppModel {
+    pub fn notify_error(&mut self, text: impl Into<String>) {
+        let text = text.into();
+        tracing::error!("{text}");
+        self.notices.push(Notice { level: NoticeLevel::Error, text, at: Instant::now() });
+    }
+
+    pub fn notify_info(&mut self, text: impl Into<String>) {
+        let text = text.into();
+        tracing::info!("{text}");
+        self.notices.push(Notice { level: NoticeLevel::Info, text, at: Instant::now() });
+    }
+
+    pub fn running_jobs(&self) -> usize {
+        self.jobs.iter().filter(|j| j.is_running()).count()
+    }
+
+    pub fn job_mut(&mut self, id: JobId) -> Option<&mut JobRow> {
+        self.jobs.iter_mut().find(|j| j.id == id)
+    }
+}
+
+/// What the app persists between runs (with eframe's storage).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PersistedState {
+    pub theme: ThemeChoice,
+    /// Most recent first.
+    pub recent_sources: Vec<PathBuf>,
+    /// The sources open when the app was closed, reopened on start.
+    pub open_sources: Vec<PathBuf>,
+}
+
+impl PersistedState {
+    pub const MAX_RECENT: usize = 10;
+
+    pub fn remember(&mut self, path: &std::path::Path) {
+        self.recent_sources.retain(|p| p != path);
+        self.recent_sources.insert(0, path.to_path_buf());
+        self.recent_sources.truncate(Self::MAX_RECENT);
+        if !self.open_sources.iter().any(|p| p == path) {
+            self.open_sources.push(path.to_path_buf());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_keeps_the_previous_value_visible() {
+        let mut value = Requested::Ready(3);
+        value.refresh();
+        assert!(value.is_pending());
+        assert_eq!(value.value(), Some(&3));
+        let failed: Requested<i32> = Requested::Failed("x".into());
+        assert_eq!(failed.value(), None);
+    }
+
+    #[test]
+    fn recent_sources_are_unique_most_recent_first_and_bounded() {
+        let mut state = PersistedState::default();
+        for i in 0..15 {
+            state.remember(std::path::Path::new(&format!("/p{i}")));
+        }
+        state.remember(std::path::Path::new("/p3"));
+        assert_eq!(state.recent_sources.len(), PersistedState::MAX_RECENT);
+        assert_eq!(state.recent_sources[0], PathBuf::from("/p3"));
+        assert_eq!(state.recent_sources.iter().filter(|p| **p == PathBuf::from("/p3")).count(), 1);
+    }
+}

@@ -1,0 +1,189 @@
+//! The Catalog panel: a tree of opened static STAC catalogs, and the selected node's details
+//! (properties, assets, thumbnail, footprint on the map).
+
+use egui::{RichText, Ui};
+use serde_json::Value;
+
+use crate::engine::stac::{CatalogNode, CatalogTree, NodeKind};
+use crate::ui::commands::Command;
+use crate::ui::model::{AppModel, Requested};
+
+/// Items listed under one node before the rest are summarised (the STAC issue adds paging/search).
+const MAX_ITEMS_PER_NODE: usize = 2000;
+
+pub fn catalog_ui(ui: &mut Ui, model: &AppModel, commands: &mut Vec<Command>) {
+    ui.horizontal(|ui| {
+        if ui.button("Open…").on_hover_text("Open a STAC catalog, collection or item JSON (Ctrl+Shift+O)").clicked() {
+            commands.push(Command::PickFile);
+        }
+        let items: usize = model.catalogs.iter().filter_map(|c| c.tree.value()).map(|t| t.count(NodeKind::Item)).sum();
+        ui.label(format!("{} catalog(s), {items} item(s)", model.catalogs.len()));
+    });
+    ui.separator();
+    if model.catalogs.is_empty() {
+        ui.label("No STAC catalog open. Open a catalog.json (File ▸ Open file…) or drop one onto the window.");
+        return;
+    }
+    let tree_height = (ui.available_height() * 0.45).max(120.0);
+    egui::ScrollArea::vertical().id_salt("catalog_tree").max_height(tree_height).auto_shrink([false, true]).show(
+        ui,
+        |ui| {
+            for (catalog_index, entry) in model.catalogs.iter().enumerate() {
+                match &entry.tree {
+                    Requested::Pending { previous: None } => {
+                        ui.horizontal(|ui| {
+                            ui.spinner();
+                            ui.label(format!("Loading {}", entry.path.display()));
+                        });
+                    }
+                    Requested::Failed(error) => {
+                        ui.horizontal(|ui| {
+                            ui.colored_label(ui.visuals().error_fg_color, format!("⚠ {}", entry.path.display()));
+                            if ui.small_button("Close").clicked() {
+                                commands.push(Command::CloseCatalog(catalog_index));
+                            }
+                        });
+                        ui.label(RichText::new(error).color(ui.visuals().error_fg_color));
+                    }
+                    other => {
+                        if let Some(tree) = other.value() {
+                            node_tree_ui(ui, tree, catalog_index, 0, model.selected_node, commands);
+                            for problem in &tree.problems {
+                                ui.colored_label(ui.visuals().warn_fg_color, format!("⚠ {problem}"));
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    );
+    ui.separator();
+    let selected = model.selected_node.and_then(|(c, n)| {
+        let tree = model.catalogs.get(c)?.tree.value()?;
+        Some((tree, tree.nodes.get(n)?))
+    });
+    egui::ScrollArea::vertical().id_salt("catalog_details").auto_shrink([false, false]).show(ui, |ui| match selected {
+        Some((tree, node)) => node_details_ui(ui, tree, node, commands),
+        None => {
+            ui.label("Select a catalog, collection or item to see its properties and footprint.");
+        }
+    });
+}
+
+fn kind_icon(kind: NodeKind) -> &'static str {
+    match kind {
+        NodeKind::Catalog => "📚",
+        NodeKind::Collection => "🗂",
+        NodeKind::Item => "🛰",
+    }
+}
+
+fn item_row_text(node: &CatalogNode) -> String {
+    let date = node.datetime().map(|d| d.get(..10).unwrap_or(d)).unwrap_or("");
+    match node.properties.get("eo:cloud_cover").and_then(Value::as_f64) {
+        Some(cloud) => format!("{} {}  {date}  ☁ {cloud:.0}%", kind_icon(node.kind), node.id),
+        None => format!("{} {}  {date}", kind_icon(node.kind), node.id),
+    }
+}
+
+fn node_tree_ui(
+    ui: &mut Ui,
+    tree: &CatalogTree,
+    catalog_index: usize,
+    node_index: usize,
+    selected: Option<(usize, usize)>,
+    commands: &mut Vec<Command>,
+) {
+    let Some(node) = tree.nodes.get(node_index) else { return };
+    let is_selected = selected == Some((catalog_index, node_index));
+    if node.kind == NodeKind::Item {
+        if ui.selectable_label(is_selected, item_row_text(node)).clicked() {
+            commands.push(Command::SelectCatalogNode { catalog: catalog_index, node: node_index });
+        }
+        return;
+    }
+    let id = ui.make_persistent_id(("catalog_node", catalog_index, node_index));
+    egui::collapsing_header::CollapsingState::load_with_default_open(ui.ctx(), id, node_index == 0 || node.kind == NodeKind::Collection)
+        .show_header(ui, |ui| {
+            let text = format!("{} {} ({} children)", kind_icon(node.kind), node.label(), node.children.len());
+            if ui.selectable_label(is_selected, text).clicked() {
+                commands.push(Command::SelectCatalogNode { catalog: catalog_index, node: node_index });
+            }
+            if node_index == 0 && ui.small_button("✖").on_hover_text("Close this catalog").clicked() {
+                commands.push(Command::CloseCatalog(catalog_index));
+            }
+        })
+        .body(|ui| {
+            for child in node.children.iter().take(MAX_ITEMS_PER_NODE) {
+                node_tree_ui(ui, tree, catalog_index, *child, selected, commands);
+            }
+            if node.children.len() > MAX_ITEMS_PER_NODE {
+                ui.label(format!("… {} more", node.children.len() - MAX_ITEMS_PER_NODE));
+            }
+        });
+}
+
+fn value_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Null => "null".to_owned(),
+        other => {
+            let text = other.to_string();
+            if text.len() > 240 { format!("{}…", &text[..text.floor_char_boundary(240)]) } else { text }
+        }
+    }
+}
+
+fn node_details_ui(ui: &mut Ui, tree: &CatalogTree, node: &CatalogNode, commands: &mut Vec<Command>) {
+    ui.heading(format!("{} {}", kind_icon(node.kind), node.label()));
+    if node.title.is_some() {
+        ui.label(RichText::new(&node.id).monospace());
+    }
+    if let Some(description) = &node.description {
+        ui.label(description);
+    }
+    ui.horizontal(|ui| {
+        if let Some(bbox) = node.bbox {
+            ui.label(format!("bbox {:.4}, {:.4}, {:.4}, {:.4}", bbox[0], bbox[1], bbox[2], bbox[3]));
+            if ui.button("Zoom map to footprint").clicked() {
+                commands.push(Command::ZoomToBbox(bbox));
+            }
+        }
+    });
+    ui.label(RichText::new(node.path.display().to_string()).small().weak());
+    if node.kind != NodeKind::Item {
+        let items = node.children.iter().filter(|c| tree.nodes.get(**c).is_some_and(|n| n.kind == NodeKind::Item)).count();
+        ui.label(format!("{} children, {items} items", node.children.len()));
+    }
+    if let Some(thumbnail) = node.assets.iter().find(|a| a.roles.iter().any(|r| r == "thumbnail")) {
+        let uri = if thumbnail.resolved.contains("://") {
+            thumbnail.resolved.clone()
+        } else {
+            format!("file://{}", thumbnail.resolved)
+        };
+        ui.add(egui::Image::new(uri).max_width(256.0).max_height(256.0).corner_radius(4.0));
+    }
+    egui::CollapsingHeader::new("Properties").default_open(true).show(ui, |ui| {
+        egui::Grid::new("node_properties").striped(true).num_columns(2).show(ui, |ui| {
+            for (key, value) in &node.properties {
+                ui.label(RichText::new(key).strong());
+                ui.add(egui::Label::new(value_text(value)).wrap());
+                ui.end_row();
+            }
+        });
+    });
+    if !node.assets.is_empty() {
+        egui::CollapsingHeader::new(format!("Assets ({})", node.assets.len())).default_open(true).show(ui, |ui| {
+            egui::Grid::new("node_assets").striped(true).num_columns(3).show(ui, |ui| {
+                for asset in &node.assets {
+                    ui.label(RichText::new(&asset.key).strong());
+                    ui.label(asset.media_type.as_deref().unwrap_or("")).on_hover_text(asset.roles.join(", "));
+                    ui.label(RichText::new(&asset.href).monospace()).on_hover_text(&asset.resolved);
+                    ui.end_row();
+                }
+            });
+        });
+    }
+}

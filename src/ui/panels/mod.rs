@@ -1,0 +1,6 @@
+//! The panels of the main window. Each draws from the model and pushes `Command`s; none mutates app state.
+
+pub mod catalog;
+pub mod jobs;
+pub mod log;
+pub mod tables;

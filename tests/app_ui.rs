@@ -1,0 +1,192 @@
+//! The whole app under egui_kittest: starts on a demo workspace written into a temp data dir, clicks
+//! through every panel and checks what each shows; bad input keeps it running; a 10 s job leaves the
+//! UI responsive.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use meshlake::engine::jobs::JobSpec;
+use meshlake::engine::settings::AppPaths;
+use meshlake::ui::commands::Command;
+use meshlake::ui::model::{JobState, NoticeLevel, Requested};
+use meshlake::ui::{AppOptions, MeshlakeApp};
+
+fn options(data_dir: &Path) -> AppOptions {
+    AppOptions {
+        paths: Ok(AppPaths { data_dir: data_dir.to_path_buf(), cache_dir: data_dir.join("cache") }),
+        open_path: None,
+        log: meshlake::engine::logbuf::init_logging(false),
+        cpu_threads: 2,
+        restore_state: false,
+    }
+}
+
+fn harness(options: AppOptions) -> Harness<'static, MeshlakeApp> {
+    Harness::builder()
+        .with_size(egui::vec2(1500.0, 950.0))
+        .with_max_steps(10_000)
+        .build_eframe(move |cc| MeshlakeApp::new(cc, options).expect("app starts"))
+}
+
+/// Step the UI (as the real event loop would) until `done` holds, failing after `timeout`.
+fn step_until(harness: &mut Harness<'_, MeshlakeApp>, timeout: Duration, what: &str, done: impl Fn(&MeshlakeApp) -> bool) {
+    let started = Instant::now();
+    while !done(harness.state()) {
+        assert!(started.elapsed() < timeout, "timed out waiting for {what}; jobs: {:#?}", harness.state().model.jobs);
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    harness.step();
+    harness.step();
+}
+
+fn demo_loaded(app: &MeshlakeApp) -> bool {
+    let catalogs_ready = !app.model.catalogs.is_empty()
+        && app.model.catalogs.iter().all(|c| matches!(c.tree, Requested::Ready(_)));
+    let tables_ready = app.model.tables.len() == 2
+        && app.model.tables.iter().all(|t| matches!(t.overview, Requested::Ready(_) | Requested::Failed(_)));
+    catalogs_ready && tables_ready
+}
+
+fn click_label_containing(harness: &mut Harness<'_, MeshlakeApp>, text: &str) {
+    let node = harness
+        .query_all_by_label_contains(text)
+        .next()
+        .unwrap_or_else(|| panic!("no widget whose label contains {text:?}"));
+    node.click();
+    harness.step();
+    harness.step();
+}
+
+fn has_label_containing(harness: &Harness<'_, MeshlakeApp>, text: &str) -> bool {
+    harness.query_all_by_label_contains(text).next().is_some()
+}
+
+#[test]
+fn whole_app_on_the_demo_workspace() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut harness = harness(options(tmp.path()));
+    step_until(&mut harness, Duration::from_secs(180), "the demo workspace to be written and opened", demo_loaded);
+
+    // --- Catalog: the tree, an item's properties, its footprint on the map.
+    let tree = harness.state().model.catalogs[0].tree.value().unwrap().clone();
+    let items: Vec<_> = tree.items().map(|(i, n)| (i, n.id.clone())).collect();
+    assert!(items.len() >= 4, "items: {items:?}");
+    assert!(has_label_containing(&harness, "meshlake demo catalog"));
+    let (item_index, item_id) = items[0].clone();
+    click_label_containing(&mut harness, &item_id);
+    assert_eq!(harness.state().model.selected_node, Some((0, item_index)));
+    assert!(has_label_containing(&harness, "eo:cloud_cover"), "item properties shown");
+    assert!(has_label_containing(&harness, "proj:epsg"));
+    assert!(has_label_containing(&harness, "B04.tif"), "assets shown");
+    // The footprints layer has one feature per item, the selected one marked.
+    let layer = harness.state().map_layers().iter().find(|l| l.id == meshlake::ui::app::FOOTPRINTS_LAYER_ID).unwrap();
+    assert_eq!(layer.features.len(), items.len());
+    assert_eq!(layer.features.iter().filter(|f| f.selected).count(), 1);
+    let bbox = tree.nodes[item_index].bbox.unwrap();
+    click_label_containing(&mut harness, "Zoom map to footprint");
+    let [lon, lat] = harness.state().map.center();
+    assert!(bbox[0] <= lon && lon <= bbox[2] && bbox[1] <= lat && lat <= bbox[3], "map centred on {lon},{lat}");
+
+    // --- Map: the layers list names the footprints layer; the cursor position is shown.
+    assert!(has_label_containing(&harness, "STAC item footprints"));
+
+    // --- Tables: both demo tables with their overview.
+    click_label_containing(&mut harness, "Tables");
+    assert!(has_label_containing(&harness, "parcels_delta"));
+    assert!(has_label_containing(&harness, "demo.parcels"));
+    for entry in &harness.state().model.tables {
+        match &entry.overview {
+            Requested::Ready(overview) => {
+                assert!(overview.rows.unwrap_or(0) > 100, "{}: rows {:?}", entry.reference, overview.rows);
+                assert!(overview.files > 1 && overview.versions > 1, "{}: {overview:?}", entry.reference);
+                assert!(!overview.geometry_columns.is_empty() || entry.reference.contains("iceberg"));
+            }
+            other => panic!("{}: overview {other:?}", entry.reference),
+        }
+    }
+    assert!(has_label_containing(&harness, "Data files"));
+    click_label_containing(&mut harness, "demo.parcels");
+    assert!(has_label_containing(&harness, "Iceberg"));
+
+    // --- Jobs: the demo job and the loads, finished, with elapsed times.
+    click_label_containing(&mut harness, "Jobs");
+    assert!(has_label_containing(&harness, "Write demo workspace"));
+    assert!(has_label_containing(&harness, "finished"));
+    assert!(harness.state().model.jobs.iter().all(|j| j.state == JobState::Finished), "{:#?}", harness.state().model.jobs);
+
+    // --- Log: tracing output of those jobs.
+    click_label_containing(&mut harness, "Log");
+    assert!(has_label_containing(&harness, "started: Write demo workspace"));
+
+    // --- Bad input: a missing path, a corrupt catalog, a folder that is neither; the app keeps running.
+    let missing = tmp.path().join("no-such-folder");
+    harness.state_mut().queue_command(Command::OpenPath(missing));
+    let corrupt = tmp.path().join("broken");
+    std::fs::create_dir_all(&corrupt).unwrap();
+    std::fs::write(corrupt.join("catalog.json"), "{\"type\": \"Catalog\", \"stac_version\": ").unwrap();
+    harness.state_mut().queue_command(Command::OpenPath(corrupt.join("catalog.json")));
+    let photos = tmp.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    std::fs::write(photos.join("cat.jpg"), b"\xff\xd8\xff").unwrap();
+    harness.state_mut().queue_command(Command::OpenPath(photos));
+    step_until(&mut harness, Duration::from_secs(30), "three error notices", |app| {
+        app.model.notices.iter().filter(|n| n.level == NoticeLevel::Error).count() >= 3
+    });
+    let errors: Vec<String> =
+        harness.state().model.notices.iter().filter(|n| n.level == NoticeLevel::Error).map(|n| n.text.clone()).collect();
+    assert!(errors.iter().any(|e| e.contains("does not exist")), "{errors:?}");
+    assert!(errors.iter().any(|e| e.contains("invalid JSON")), "{errors:?}");
+    assert!(errors.iter().any(|e| e.contains("holds nothing meshlake can open")), "{errors:?}");
+    assert!(has_label_containing(&harness, "does not exist"), "the error is shown in the notice bar");
+    // Earlier content is untouched.
+    assert!(demo_loaded(harness.state()));
+}
+
+#[test]
+fn a_ten_second_job_leaves_the_window_responsive_and_can_be_cancelled() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut harness = harness(options(tmp.path()));
+    step_until(&mut harness, Duration::from_secs(180), "the demo", demo_loaded);
+    let handle = harness.state_mut().submit_job(JobSpec::Wait { secs: 10.0 });
+    click_label_containing(&mut harness, "Jobs");
+    // 30 frames while the job sleeps: each frame must be quick (no waiting on the job).
+    let started = Instant::now();
+    let mut slowest = Duration::ZERO;
+    for _ in 0..30 {
+        let frame = Instant::now();
+        harness.step();
+        slowest = slowest.max(frame.elapsed());
+    }
+    assert!(started.elapsed() < Duration::from_secs(5), "30 frames took {:?}", started.elapsed());
+    assert!(slowest < Duration::from_millis(500), "slowest frame {slowest:?}");
+    let job = harness.state().model.jobs.iter().find(|j| j.id == handle.id).unwrap().clone();
+    assert!(job.is_running(), "still running: {:?}", job.state);
+    assert!(has_label_containing(&harness, "Wait 10 s"));
+    // Cancel from the Jobs panel.
+    click_label_containing(&mut harness, "Cancel");
+    step_until(&mut harness, Duration::from_secs(3), "the job to be cancelled", |app| {
+        app.model.jobs.iter().any(|j| j.id == handle.id && j.state == JobState::Cancelled)
+    });
+    assert!(has_label_containing(&harness, "cancelled"));
+}
+
+#[test]
+fn an_unwritable_data_dir_is_reported_and_the_app_keeps_running() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("not-a-folder");
+    std::fs::write(&file, b"x").unwrap();
+    let mut harness = harness(options(&file.join("data")));
+    harness.step();
+    harness.step();
+    let app = harness.state();
+    assert!(app.model.data_dir_problem.as_deref().unwrap_or("").contains("not writable"), "{:?}", app.model.data_dir_problem);
+    assert!(has_label_containing(&harness, "MESHLAKE_DATA_DIR"), "the notice tells what to do");
+    // Every panel still draws.
+    for pane in ["Tables", "Jobs", "Log", "Catalog"] {
+        click_label_containing(&mut harness, pane);
+    }
+    assert!(has_label_containing(&harness, "No STAC catalog open"));
+}
