@@ -1,0 +1,207 @@
+//! Lakehouse tables: Delta Lake and Apache Iceberg.
+//!
+//! - [`table_ref`]: how a table is named ([`TableRef`]: a Delta table root or a table in a SQLite
+//!   Iceberg SQL catalog) and how such names are parsed and printed.
+//! - [`overview`]: the format-neutral [`TableOverview`] the Tables panel and the CLI show.
+//! - [`demo_tables`]: the deterministic farmland parcels near Leiden and the Delta and Iceberg
+//!   demo tables written from them.
+//! - [`iceberg_sql`]: opening SQLite SQL catalogs (the layout pyiceberg's `SqlCatalog` uses).
+//!
+//! Local filesystem tables only for now. Never imports egui, eframe or walkers.
+
+use std::path::PathBuf;
+
+use crate::engine::geo::GeoError;
+
+pub mod demo_tables;
+pub mod iceberg_sql;
+pub mod overview;
+pub mod table_ref;
+
+pub use demo_tables::{
+    DEMO_BBOX, DemoTable, Parcel, PlantedDefect, demo_parcels, write_demo_delta_table,
+    write_demo_iceberg_table,
+};
+pub use iceberg_sql::{ICEBERG_CATALOG_NAME, list_sql_catalog_tables};
+pub use overview::{ColumnSummary, TableFormat, TableOverview, VersionSummary, table_overview};
+pub use table_ref::TableRef;
+
+pub use crate::engine::geo::geoparquet::GeometryColumnSummary;
+
+/// Everything that can go wrong with lake tables, with enough context to act on.
+#[derive(Debug, thiserror::Error)]
+pub enum LakeError {
+    /// A path that should exist does not.
+    #[error(
+        "{path} does not exist; open a Delta table root or an Iceberg SQLite catalog (iceberg+sqlite:///path/catalog.db#namespace.table)"
+    )]
+    MissingPath {
+        /// The missing path.
+        path: PathBuf,
+    },
+    /// A folder was opened as a Delta table but it is not one.
+    #[error(
+        "{path} has no _delta_log folder: not a Delta table; open a table root or an Iceberg catalog"
+    )]
+    NotADeltaTable {
+        /// The folder.
+        path: PathBuf,
+    },
+    /// A table reference string could not be understood.
+    #[error("cannot open table reference {reference:?}: {reason}")]
+    BadReference {
+        /// What the user typed.
+        reference: String,
+        /// What is wrong and what to type instead.
+        reason: String,
+    },
+    /// delta-rs failed on a table.
+    #[error("Delta table {location}: {action} failed: {source}")]
+    Delta {
+        /// Table root.
+        location: String,
+        /// What we were doing (open, write, …).
+        action: &'static str,
+        /// What delta-rs reported.
+        #[source]
+        source: Box<deltalake::DeltaTableError>,
+    },
+    /// A Delta commit file could not be parsed.
+    #[error(
+        "Delta log of {location} is corrupt: {file}: {reason}; the table cannot be read until the commit is repaired or removed"
+    )]
+    CorruptDeltaLog {
+        /// Table root.
+        location: String,
+        /// The commit file.
+        file: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// iceberg-rust failed on a table or catalog.
+    #[error("Iceberg table {table}: {action} failed: {source}")]
+    Iceberg {
+        /// `catalog#namespace.table`.
+        table: String,
+        /// What we were doing.
+        action: &'static str,
+        /// What iceberg-rust reported.
+        #[source]
+        source: Box<iceberg::Error>,
+    },
+    /// The table is not in the catalog.
+    #[error("Iceberg catalog {catalog_db} has no table {namespace}.{table}; tables in it: {known}")]
+    IcebergTableNotFound {
+        /// The catalog file.
+        catalog_db: PathBuf,
+        /// Requested namespace.
+        namespace: String,
+        /// Requested table.
+        table: String,
+        /// The tables that are there (comma separated), or "none".
+        known: String,
+    },
+    /// The SQLite catalog file could not be opened or queried.
+    #[error(
+        "SQLite catalog {catalog_db}: {action} failed: {source}; is it an Iceberg SQL catalog (tables iceberg_tables, iceberg_namespace_properties)?"
+    )]
+    SqlCatalog {
+        /// The catalog file.
+        catalog_db: PathBuf,
+        /// What we were doing.
+        action: &'static str,
+        /// What sqlx reported.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Arrow (59, the Delta side) rejected a batch.
+    #[error("building Arrow data for {table} failed: {source}")]
+    Arrow {
+        /// Which table.
+        table: String,
+        /// What Arrow reported.
+        #[source]
+        source: arrow::error::ArrowError,
+    },
+    /// Arrow (58, the Iceberg side) rejected a batch.
+    #[error("building Arrow data for Iceberg table {table} failed: {source}")]
+    ArrowIceberg {
+        /// Which table.
+        table: String,
+        /// What Arrow reported.
+        #[source]
+        source: arrow_schema_58::ArrowError,
+    },
+    /// A Parquet footer could not be read.
+    #[error("reading the Parquet footer of {file} failed: {source}")]
+    ParquetFooter {
+        /// The data file.
+        file: PathBuf,
+        /// What parquet reported.
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    /// A filesystem operation failed.
+    #[error("{action} {path} failed: {source}")]
+    Io {
+        /// What we were doing (create folder, list, read …).
+        action: &'static str,
+        /// On what.
+        path: PathBuf,
+        /// What the OS reported.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A demo table was requested with impossible parameters.
+    #[error("cannot write demo table {table}: {reason}")]
+    InvalidDemoRequest {
+        /// Which table.
+        table: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Geometry encoding or GeoParquet metadata problems.
+    #[error(transparent)]
+    Geo(#[from] GeoError),
+}
+
+impl LakeError {
+    /// Wrap a delta-rs error with the table and the action.
+    pub(crate) fn delta(
+        location: impl Into<String>,
+        action: &'static str,
+        source: deltalake::DeltaTableError,
+    ) -> Self {
+        Self::Delta {
+            location: location.into(),
+            action,
+            source: Box::new(source),
+        }
+    }
+
+    /// Wrap an iceberg-rust error with the table and the action.
+    pub(crate) fn iceberg(
+        table: impl Into<String>,
+        action: &'static str,
+        source: iceberg::Error,
+    ) -> Self {
+        Self::Iceberg {
+            table: table.into(),
+            action,
+            source: Box::new(source),
+        }
+    }
+
+    /// Wrap an I/O error with the action and the path.
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
+        Self::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}
