@@ -12,8 +12,9 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 /// Default filter when `RUST_LOG` is unset: meshlake's info, dependencies' warnings, minus known noise
 /// (delta-rs warns for every binary column it has no statistics for; the kernel logs an error while
-/// probing a table that does not exist yet, before creating it).
-pub const DEFAULT_LOG_FILTER: &str = "warn,meshlake=info,deltalake_core::writer::stats=error,buoyant_kernel::snapshot=off";
+/// probing a table that does not exist yet, before creating it; walkers warns for every map tile it
+/// cannot fetch, which offline is every tile — the map shows the shipped basemap instead).
+pub const DEFAULT_LOG_FILTER: &str = "warn,meshlake=info,deltalake_core::writer::stats=error,buoyant_kernel::snapshot=off,walkers::io::fetch=error";
 
 /// Lines kept; older ones are dropped.
 pub const LOG_CAPACITY: usize = 5000;
@@ -78,21 +79,36 @@ impl LogBufferLayer {
 struct MessageVisitor {
     message: String,
     fields: String,
+    /// The original target of a record bridged from the `log` crate.
+    log_target: Option<String>,
 }
 
 impl Visit for MessageVisitor {
     fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            self.message.push_str(value);
-        } else {
-            let _ = write!(self.fields, " {}={}", field.name(), value);
+        match field.name() {
+            "message" => self.message.push_str(value),
+            "log.target" => self.log_target = Some(value.to_owned()),
+            // Source locations of bridged `log` records: noise in a log view.
+            "log.module_path" | "log.file" => {}
+            name => {
+                let _ = write!(self.fields, " {name}={value}");
+            }
+        }
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if field.name() != "log.line" {
+            let _ = write!(self.fields, " {}={value}", field.name());
         }
     }
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "message" {
-            let _ = write!(self.message, "{value:?}");
-        } else {
-            let _ = write!(self.fields, " {}={:?}", field.name(), value);
+        match field.name() {
+            "message" => {
+                let _ = write!(self.message, "{value:?}");
+            }
+            "log.target" | "log.module_path" | "log.file" | "log.line" => {}
+            name => {
+                let _ = write!(self.fields, " {name}={value:?}");
+            }
         }
     }
 }
@@ -105,30 +121,39 @@ impl<S: Subscriber> Layer<S> for LogBufferLayer {
         self.buffer.push(LogLine {
             time: chrono::Local::now(),
             level: *metadata.level(),
-            target: metadata.target().to_owned(),
+            target: visitor.log_target.take().unwrap_or_else(|| metadata.target().to_owned()),
             message: format!("{}{}", visitor.message, visitor.fields),
         });
     }
 }
 
-/// Install the global subscriber: the ring buffer (info and up for meshlake, warn for dependencies, or
-/// `RUST_LOG`) and, when `to_stderr`, a compact stderr writer. Returns the buffer. Safe to call twice
-/// (the second call keeps the first subscriber and returns a fresh, unconnected buffer).
+static GLOBAL_LOG: std::sync::OnceLock<LogBuffer> = std::sync::OnceLock::new();
+
+/// Install the global subscriber once: the ring buffer (filter [`DEFAULT_LOG_FILTER`] or `RUST_LOG`) and,
+/// when `to_stderr`, a compact stderr writer. Returns the process-wide buffer; later calls return the
+/// same buffer and leave the first call's setup in place.
 pub fn init_logging(to_stderr: bool) -> LogBuffer {
-    let buffer = LogBuffer::default();
-    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
-    let stderr_layer = to_stderr.then(|| {
-        tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .compact()
-            .with_filter(filter())
-    });
-    let _ = tracing_subscriber::registry()
-        .with(LogBufferLayer::new(buffer.clone()).with_filter(filter()))
-        .with(stderr_layer)
-        .try_init();
-    buffer
+    GLOBAL_LOG
+        .get_or_init(|| {
+            let buffer = LogBuffer::default();
+            let filter =
+                || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
+            let stderr_layer = to_stderr.then(|| {
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                    .compact()
+                    .with_filter(filter())
+            });
+            // Fails only when another subscriber was installed first (e.g. by a test harness); the
+            // buffer then stays empty and the Log panel says so.
+            let _ = tracing_subscriber::registry()
+                .with(LogBufferLayer::new(buffer.clone()).with_filter(filter()))
+                .with(stderr_layer)
+                .try_init();
+            buffer
+        })
+        .clone()
 }
 
 #[cfg(test)]

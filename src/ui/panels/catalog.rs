@@ -21,7 +21,7 @@ pub fn catalog_ui(ui: &mut Ui, model: &AppModel, commands: &mut Vec<Command>) {
     });
     ui.separator();
     if model.catalogs.is_empty() {
-        ui.label("No STAC catalog open. Open a catalog.json (File ▸ Open file…) or drop one onto the window.");
+        ui.label("No STAC catalog open. Open a catalog.json (File › Open file…) or drop one onto the window.");
         return;
     }
     let tree_height = (ui.available_height() * 0.45).max(120.0);
@@ -73,8 +73,8 @@ pub fn catalog_ui(ui: &mut Ui, model: &AppModel, commands: &mut Vec<Command>) {
 fn kind_icon(kind: NodeKind) -> &'static str {
     match kind {
         NodeKind::Catalog => "📚",
-        NodeKind::Collection => "🗂",
-        NodeKind::Item => "🛰",
+        NodeKind::Collection => "📁",
+        NodeKind::Item => "🖼",
     }
 }
 
@@ -166,6 +166,9 @@ fn node_details_ui(ui: &mut Ui, tree: &CatalogTree, node: &CatalogNode, commands
         ui.add(egui::Image::new(uri).max_width(256.0).max_height(256.0).corner_radius(4.0));
     }
     egui::CollapsingHeader::new("Properties").default_open(true).show(ui, |ui| {
+        if node.properties.is_empty() {
+            ui.label("none");
+        }
         egui::Grid::new("node_properties").striped(true).num_columns(2).show(ui, |ui| {
             for (key, value) in &node.properties {
                 ui.label(RichText::new(key).strong());

@@ -76,7 +76,8 @@ pub fn log_ui(ui: &mut Ui, log: &LogBuffer, view: &mut LogView) {
                     line.target,
                     line.message
                 );
-                ui.label(RichText::new(text).monospace().color(level_color(line.level, ui)));
+                // One line per row (no wrapping) keeps the virtualized rows exact; scroll sideways for more.
+                ui.add(egui::Label::new(RichText::new(text).monospace().color(level_color(line.level, ui))).extend());
             }
         },
     );

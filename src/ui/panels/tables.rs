@@ -195,7 +195,7 @@ fn overview_ui(ui: &mut Ui, overview: &TableOverview, commands: &mut Vec<Command
         ui,
         |ui| {
             egui::Grid::new("table_history").num_columns(3).striped(true).show(ui, |ui| {
-                for version in overview.history.iter().rev() {
+                for version in &overview.history {
                     ui.label(RichText::new(&version.version).monospace());
                     let time = chrono::DateTime::from_timestamp_millis(version.timestamp_ms)
                         .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
