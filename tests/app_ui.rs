@@ -190,3 +190,102 @@ fn an_unwritable_data_dir_is_reported_and_the_app_keeps_running() {
     }
     assert!(has_label_containing(&harness, "No STAC catalog open"));
 }
+
+/// A folder dropped onto the window, as the windowing integration would hand it to egui.
+#[derive(Debug)]
+struct DroppedFolder(std::path::PathBuf);
+
+impl egui::DroppedFile for DroppedFolder {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        Err("a folder has no bytes".to_owned())
+    }
+}
+
+#[test]
+fn dropping_a_table_folder_and_a_catalog_opens_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Write a demo elsewhere with the CLI's code path, then start the app on an empty folder of its own.
+    let demo = tmp.path().join("elsewhere");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_meshlake"))
+        .args(["demo", "--dir"])
+        .arg(&demo)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut opts = options(&tmp.path().join("data"));
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(empty.join("nothing-here")).unwrap();
+    opts.open_path = Some(demo.join("tables"));
+    let mut harness = harness(opts);
+    step_until(&mut harness, Duration::from_secs(60), "the tables folder to open", |app| {
+        app.model.tables.len() == 1 && matches!(app.model.tables[0].overview, Requested::Ready(_))
+    });
+    assert!(harness.state().model.catalogs.is_empty(), "only what was asked for is opened");
+    let handle: egui::DroppedFileHandle = std::sync::Arc::new(DroppedFolder(demo.join("stac")));
+    harness.input_mut().dropped_files.push(handle);
+    step_until(&mut harness, Duration::from_secs(60), "the dropped catalog to load", |app| {
+        app.model.catalogs.len() == 1 && matches!(app.model.catalogs[0].tree, Requested::Ready(_))
+    });
+    assert!(harness.state().persisted.recent_sources.iter().any(|p| p.ends_with("stac")), "remembered as recent");
+}
+
+/// eframe's storage kept in memory, as the native integration keeps it in a file.
+#[derive(Default)]
+struct MemoryStorage(std::collections::HashMap<String, String>);
+
+impl eframe::Storage for MemoryStorage {
+    fn get_string(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+    fn set_string(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_owned(), value);
+    }
+    fn remove_string(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+    fn flush(&mut self) {}
+}
+
+#[test]
+fn theme_layout_map_view_and_sources_persist_between_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut storage = MemoryStorage::default();
+    let extra = tmp.path().join("extra");
+    std::fs::create_dir_all(extra.join("t/_delta_log")).unwrap();
+    {
+        let mut harness = harness(options(tmp.path()));
+        step_until(&mut harness, Duration::from_secs(180), "the demo", demo_loaded);
+        harness.state_mut().queue_command(Command::SetTheme(meshlake::ui::model::ThemeChoice::Dark));
+        harness.state_mut().queue_command(Command::OpenPath(extra.clone()));
+        harness.state_mut().map.set_view([4.6, 52.2], 9.0);
+        step_until(&mut harness, Duration::from_secs(30), "the extra folder to be scanned", |app| app.model.tables.len() == 3);
+        eframe::App::save(harness.state_mut(), &mut storage);
+    }
+    let mut restored = options(tmp.path());
+    restored.restore_state = true;
+    let storage_ref: &'static MemoryStorage = Box::leak(Box::new(storage));
+    let mut harness = Harness::builder().with_size(egui::vec2(1500.0, 950.0)).build_eframe(move |cc| {
+        cc.storage = Some(storage_ref);
+        MeshlakeApp::new(cc, restored).expect("app starts")
+    });
+    harness.step();
+    let app = harness.state();
+    assert_eq!(app.persisted.theme, meshlake::ui::model::ThemeChoice::Dark);
+    assert_eq!(app.map.center(), [4.6, 52.2]);
+    assert_eq!(app.map.zoom(), 9.0);
+    assert!(app.persisted.recent_sources.contains(&extra), "{:?}", app.persisted.recent_sources);
+    // The extra source is reopened on start, next to the demo.
+    step_until(&mut harness, Duration::from_secs(60), "the sources to reopen", |app| {
+        app.model.tables.iter().any(|t| t.reference.ends_with("extra/t")) && demo_loaded_with(app, 3)
+    });
+    assert_eq!(harness.ctx.theme(), egui::Theme::Dark);
+}
+
+fn demo_loaded_with(app: &MeshlakeApp, tables: usize) -> bool {
+    !app.model.catalogs.is_empty()
+        && app.model.catalogs.iter().all(|c| matches!(c.tree, Requested::Ready(_)))
+        && app.model.tables.len() == tables
+}

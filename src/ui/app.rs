@@ -128,7 +128,10 @@ impl MeshlakeApp {
         let storage = if options.restore_state { cc.storage } else { None };
         let persisted: PersistedState = storage.and_then(|s| eframe::get_value(s, STATE_KEY)).unwrap_or_default();
         let tree = storage.and_then(|s| eframe::get_value(s, LAYOUT_KEY)).unwrap_or_else(default_layout);
-        let mut map: MapState = storage.and_then(|s| eframe::get_value(s, MAP_KEY)).unwrap_or_default();
+        let restored_map: Option<MapState> = storage.and_then(|s| eframe::get_value(s, MAP_KEY));
+        // A restored map view is the user's; don't jump to the first catalog then.
+        let keep_map_view = restored_map.is_some();
+        let mut map = restored_map.unwrap_or_default();
         let mut model = AppModel::default();
         let paths = match options.paths {
             Ok(paths) => Some(paths),
@@ -160,7 +163,7 @@ impl MeshlakeApp {
             show_settings: false,
             path_input: String::new(),
             applied_theme: None,
-            zoomed_to_first_catalog: false,
+            zoomed_to_first_catalog: keep_map_view,
         };
         tracing::info!("meshlake {} started", env!("CARGO_PKG_VERSION"));
         match options.open_path {

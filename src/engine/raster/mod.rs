@@ -1,9 +1,11 @@
 //! Rasters: Cloud-Optimized GeoTIFF writing and reading.
 //!
 //! [`GeoGrid`] describes where a north-up raster sits in its CRS; [`cog`] writes and reads
-//! single-band Cloud-Optimized GeoTIFFs on that grid.
+//! single-band Cloud-Optimized GeoTIFFs on that grid; [`preview`] renders Web Mercator map tiles
+//! from them.
 
 pub mod cog;
+pub mod preview;
 
 use std::path::PathBuf;
 
@@ -50,6 +52,9 @@ pub enum RasterError {
     /// The caller passed arguments that cannot work (sizes that do not match, bad options).
     #[error("invalid raster input: {0}")]
     InvalidInput(String),
+    /// The raster's CRS cannot be taken to or from lon/lat.
+    #[error("cannot reproject the raster: {0}")]
+    Crs(#[from] crate::engine::crs::CrsError),
 }
 
 /// A north-up pixel grid in a CRS identified by its EPSG code.

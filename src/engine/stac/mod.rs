@@ -53,6 +53,21 @@ pub struct AssetSummary {
     pub media_type: Option<String>,
     pub title: Option<String>,
     pub roles: Vec<String>,
+    /// Band common names (`red`, `nir`, …) from the asset's `eo:bands` (STAC 1.0) or `bands`
+    /// with `eo:common_name` (STAC 1.1).
+    pub common_names: Vec<String>,
+}
+
+impl AssetSummary {
+    /// Whether the key (case-insensitive) is one of `keys` or a band's common name is `common_name`.
+    fn is_band(&self, keys: &[&str], common_name: &str) -> bool {
+        keys.iter().any(|k| self.key.eq_ignore_ascii_case(k)) || self.common_names.iter().any(|c| c == common_name)
+    }
+
+    /// Whether `resolved` is a file on this machine (not a URL).
+    pub fn is_local(&self) -> bool {
+        !self.resolved.contains("://")
+    }
 }
 
 /// One catalog, collection or item.
@@ -88,6 +103,17 @@ impl CatalogNode {
     /// A short label: title, else id.
     pub fn label(&self) -> &str {
         self.title.as_deref().unwrap_or(&self.id)
+    }
+
+    /// The `(nir, red)` assets for a false-colour preview: keys `B08`/`B04`, else `nir`/`red`,
+    /// else the assets whose `eo:bands` common names are `nir` and `red`.
+    pub fn nir_red_assets(&self) -> Option<(&AssetSummary, &AssetSummary)> {
+        let find = |keys: &[&str], common_name: &str| {
+            keys.iter()
+                .find_map(|key| self.assets.iter().find(|a| a.key.eq_ignore_ascii_case(key)))
+                .or_else(|| self.assets.iter().find(|a| a.is_band(&[], common_name)))
+        };
+        Some((find(&["B08", "nir"], "nir")?, find(&["B04", "red"], "red")?))
     }
 }
 
@@ -161,8 +187,33 @@ fn assets_of(base: &Path, assets: &indexmap::IndexMap<String, stac::Asset>) -> V
             media_type: asset.r#type.clone(),
             title: asset.title.clone(),
             roles: asset.roles.clone(),
+            common_names: band_common_names(asset),
         })
         .collect()
+}
+
+/// Common names of an asset's bands: `eo:bands[].common_name` (STAC 1.0) and
+/// `bands[].eo:common_name` (STAC 1.1).
+fn band_common_names(asset: &stac::Asset) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut push_from = |band: &Value| {
+        for field in ["common_name", "eo:common_name"] {
+            if let Some(name) = band.get(field).and_then(Value::as_str) {
+                if !names.iter().any(|n| n == name) {
+                    names.push(name.to_owned());
+                }
+            }
+        }
+    };
+    if let Some(Value::Array(bands)) = asset.additional_fields.get("eo:bands") {
+        bands.iter().for_each(&mut push_from);
+    }
+    for band in &asset.bands {
+        if let Ok(value) = serde_json::to_value(band) {
+            push_from(&value);
+        }
+    }
+    names
 }
 
 fn to_map<T: Serialize>(value: &T) -> Map<String, Value> {
@@ -290,5 +341,25 @@ mod tests {
         assert_eq!(resolve_href(base, "../catalog.json"), "/data/cat/catalog.json");
         assert_eq!(resolve_href(base, "https://x.org/a.tif"), "https://x.org/a.tif");
         assert_eq!(resolve_href(base, "/abs/b.tif"), "/abs/b.tif");
+    }
+
+    #[test]
+    fn nir_and_red_assets_are_found_by_key_or_common_name() {
+        let item: stac::Item = serde_json::from_value(serde_json::json!({
+            "type": "Feature", "stac_version": "1.0.0", "id": "x", "geometry": null, "properties": {"datetime": null},
+            "links": [],
+            "assets": {
+                "band_a": {"href": "./a.tif", "eo:bands": [{"name": "a", "common_name": "red"}]},
+                "band_b": {"href": "./b.tif", "bands": [{"name": "b", "eo:common_name": "nir"}]},
+                "thumbnail": {"href": "./t.png", "roles": ["thumbnail"]}
+            }
+        }))
+        .unwrap();
+        let (node, _) = node_from_value(Path::new("/data/x/x.json"), stac::Value::Item(item)).unwrap();
+        assert_eq!(node.assets[0].common_names, ["red"]);
+        assert_eq!(node.assets[1].common_names, ["nir"]);
+        let (nir, red) = node.nir_red_assets().unwrap();
+        assert_eq!((nir.key.as_str(), red.key.as_str()), ("band_b", "band_a"));
+        assert!(nir.is_local() && red.resolved == "/data/x/a.tif");
     }
 }
