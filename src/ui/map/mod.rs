@@ -2,13 +2,16 @@
 //!
 //! - the shipped Natural Earth basemap underneath (drawn even offline),
 //! - optional HTTP raster tiles (OpenStreetMap by default, URL configurable, cached on disk),
-//! - raster overlays (RGBA image + lon/lat bounds, e.g. a COG preview),
+//! - raster tile layers: COG previews rendered into Web Mercator tiles in the background
+//!   ([`raster_tiles::CogTiles`], a `walkers::Tiles` source),
+//! - raster overlays (RGBA image + lon/lat bounds),
 //! - the app's vector layers (footprints, bboxes, query results) with per-layer visibility,
 //!   opacity and "zoom to layer", hover tooltips and click-to-select,
 //! - a drawing tool (rectangle, polygon) whose result other panels can use,
 //! - a status line with the cursor's lon/lat, the zoom level and the drawn geometry as WKT.
 //!
-//! Paint order, bottom to top: basemap, HTTP tiles, raster overlays, vector layers, drawing.
+//! Paint order, bottom to top: basemap, HTTP tiles, raster tile layers, raster overlays, vector
+//! layers, drawing.
 //!
 //! The panel does not touch app state: [`MapState::map_ui`] returns [`MapAction`]s.
 
@@ -16,6 +19,7 @@ pub mod basemap_layer;
 pub mod draw;
 pub mod projection;
 pub mod raster;
+pub mod raster_tiles;
 pub mod tiles;
 pub mod vector;
 pub mod wkt;
@@ -36,6 +40,9 @@ use walkers::{HttpTiles, Map, MapMemory, Tiles as _};
 pub use basemap_layer::{BasemapColors, PaintStats};
 pub use draw::DrawTool;
 pub use raster::RasterOverlay;
+pub use raster_tiles::CogTiles;
+
+pub use crate::engine::raster::preview::PreviewSource;
 
 use basemap_layer::{BasemapPlugin, BasemapStatus, basemap_status};
 use draw::{DrawingInProgress, DrawingPlugin};
@@ -79,6 +86,22 @@ pub struct MapLayer {
     pub color: Color32,
 }
 
+/// A raster layer drawn from COGs as Web Mercator tiles (e.g. an item's false-colour preview).
+/// The definition persists; its tiles are rendered again when needed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RasterTileLayer {
+    /// Stable id (e.g. `preview:<item id>`).
+    pub id: String,
+    /// Shown in the layers list.
+    pub name: String,
+    /// The COG(s) and how their values become colours.
+    pub source: PreviewSource,
+    /// 0 (invisible) to 1 (opaque).
+    pub opacity: f32,
+    /// Drawn at all.
+    pub visible: bool,
+}
+
 /// What the user did on the map, for the app to act on.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MapAction {
@@ -119,6 +142,8 @@ impl Default for LayerSettings {
 struct Runtime {
     memory: Option<MapMemory>,
     tiles: Option<HttpTiles>,
+    /// One tile source per entry of [`MapState::raster_tile_layers`], in the same order.
+    raster_tiles: Vec<CogTiles>,
     /// Tile cache folder set by the app; `None` means the default.
     cache_dir: Option<PathBuf>,
     /// The template `tiles` was made for.
@@ -166,7 +191,10 @@ pub struct MapState {
     /// The last drawn rectangle/polygon (lon/lat).
     #[serde(skip)]
     pub drawn_geometry: Option<Geometry<f64>>,
-    /// Raster overlays (e.g. a COG preview), drawn above the tiles and below vector layers.
+    /// Raster tile layers (COG previews), drawn above the HTTP tiles and basemap and below
+    /// raster overlays and vector layers; later entries on top.
+    pub raster_tile_layers: Vec<RasterTileLayer>,
+    /// Raster overlays (RGBA images), drawn above the tiles and below vector layers.
     #[serde(skip)]
     pub raster_overlays: Vec<RasterOverlay>,
     #[serde(skip)]
@@ -187,6 +215,7 @@ impl Default for MapState {
             layers_panel_open: true,
             tool: DrawTool::Pan,
             drawn_geometry: None,
+            raster_tile_layers: Vec::new(),
             raster_overlays: Vec::new(),
             runtime: Runtime::default(),
         }
@@ -298,6 +327,67 @@ impl MapState {
     /// Remove a raster overlay.
     pub fn remove_raster_overlay(&mut self, id: &str) {
         self.raster_overlays.retain(|o| o.id != id);
+    }
+
+    /// Add a raster tile layer on top of the others, or replace the source and name of the one
+    /// with this id (keeping its place, visibility and opacity). Tiles render in the background
+    /// once the map is drawn.
+    pub fn set_raster_tile_layer(&mut self, id: impl Into<String>, name: impl Into<String>, source: PreviewSource) {
+        let id = id.into();
+        let name = name.into();
+        match self.raster_tile_layers.iter_mut().find(|l| l.id == id) {
+            Some(layer) => {
+                layer.name = name;
+                layer.source = source;
+            }
+            None => self.raster_tile_layers.push(RasterTileLayer { id, name, source, opacity: 1.0, visible: true }),
+        }
+    }
+
+    /// Remove a raster tile layer (its render threads end, its textures are freed).
+    pub fn remove_raster_tile_layer(&mut self, id: &str) {
+        self.raster_tile_layers.retain(|l| l.id != id);
+        self.runtime.raster_tiles.retain(|t| t.layer_id() != id);
+    }
+
+    /// Ids of the raster tile layers, bottom to top.
+    pub fn raster_tile_layer_ids(&self) -> Vec<String> {
+        self.raster_tile_layers.iter().map(|l| l.id.clone()).collect()
+    }
+
+    /// The raster tile layer with this id.
+    pub fn raster_tile_layer(&self, id: &str) -> Option<&RasterTileLayer> {
+        self.raster_tile_layers.iter().find(|l| l.id == id)
+    }
+
+    /// The tile source of a raster tile layer, once the map has been drawn with it.
+    pub fn raster_tiles(&self, id: &str) -> Option<&CogTiles> {
+        self.runtime.raster_tiles.iter().find(|t| t.layer_id() == id)
+    }
+
+    /// Tiles of a raster tile layer rendered so far (0 before the map was drawn with it).
+    pub fn rendered_raster_tiles(&self, id: &str) -> usize {
+        self.raster_tiles(id).map_or(0, CogTiles::rendered_tiles)
+    }
+
+    /// Make one tile source per raster tile layer, in the layers' order; sources of removed
+    /// layers or changed sources are dropped (their threads end on their own).
+    fn sync_raster_tiles(&mut self, ctx: &egui::Context) {
+        let in_order = self.raster_tile_layers.iter().zip(&self.runtime.raster_tiles);
+        if self.raster_tile_layers.len() == self.runtime.raster_tiles.len()
+            && in_order.into_iter().all(|(layer, tiles)| tiles.layer_id() == layer.id && *tiles.source() == layer.source)
+        {
+            return;
+        }
+        let mut previous = std::mem::take(&mut self.runtime.raster_tiles);
+        for layer in &self.raster_tile_layers {
+            let reusable = previous.iter().position(|t| t.layer_id() == layer.id && *t.source() == layer.source);
+            let tiles = match reusable {
+                Some(index) => previous.swap_remove(index),
+                None => CogTiles::new(ctx, layer.id.clone(), layer.source.clone()),
+            };
+            self.runtime.raster_tiles.push(tiles);
+        }
     }
 
     /// Drop the drawn geometry and any unfinished drawing.
@@ -493,8 +583,40 @@ impl MapState {
         egui::ScrollArea::vertical()
             .auto_shrink([false, true])
             .show(ui, |ui| {
-                if layers.is_empty() && self.raster_overlays.is_empty() {
+                if layers.is_empty() && self.raster_overlays.is_empty() && self.raster_tile_layers.is_empty() {
                     ui.weak("No layers yet");
+                }
+                for layer in self.raster_tile_layers.iter_mut().rev() {
+                    let tiles = self.runtime.raster_tiles.iter().find(|t| t.layer_id() == layer.id);
+                    ui.push_id(("raster_tiles", &layer.id), |ui| {
+                        let error = tiles.and_then(CogTiles::error);
+                        ui.horizontal(|ui| {
+                            ui.checkbox(&mut layer.visible, layer.name.as_str());
+                            if let Some(error) = error {
+                                ui.colored_label(ui.visuals().error_fg_color, "⚠").on_hover_text(error);
+                            }
+                        });
+                        if let Some(error) = error {
+                            ui.add(egui::Label::new(RichText::new(error).small().color(ui.visuals().error_fg_color)).wrap());
+                        }
+                        ui.add(Slider::new(&mut layer.opacity, 0.0..=1.0).text("Opacity"));
+                        ui.horizontal(|ui| {
+                            let bounds = tiles.and_then(CogTiles::lonlat_bounds);
+                            if ui
+                                .add_enabled(bounds.is_some(), egui::Button::new("Zoom to layer"))
+                                .clicked()
+                            {
+                                zoom_to = bounds;
+                            }
+                            if let Some(tiles) = tiles {
+                                match tiles.pending_tiles() {
+                                    0 => ui.weak(format!("{} tiles rendered", tiles.rendered_tiles())),
+                                    pending => ui.weak(format!("rendering {pending} tiles")),
+                                };
+                            }
+                        });
+                    });
+                    ui.separator();
                 }
                 for overlay in &self.raster_overlays {
                     ui.push_id(("raster", &overlay.id), |ui| {
@@ -557,6 +679,7 @@ impl MapState {
         for overlay in &mut self.raster_overlays {
             overlay.upload(&ctx);
         }
+        self.sync_raster_tiles(&ctx);
 
         let basemap = if self.basemap_visible {
             match basemap_status(&ctx) {
@@ -589,6 +712,7 @@ impl MapState {
             layer_settings,
             tool,
             drawn_geometry,
+            raster_tile_layers,
             raster_overlays,
             runtime,
             tile_attribution,
@@ -629,6 +753,13 @@ impl MapState {
         if *http_tiles_enabled && let Some(tiles) = runtime.tiles.as_mut() {
             tiles_loading = tiles.stats().in_progress;
             map = map.with_layer(tiles, *http_tiles_opacity);
+        }
+        // Above the HTTP tiles (walkers draws layers in order), below the plugins' overlays,
+        // vector layers and drawing. Opacity tints the tile meshes.
+        for (tiles, layer) in runtime.raster_tiles.iter_mut().zip(raster_tile_layers.iter()) {
+            if layer.visible {
+                map = map.with_layer(tiles, layer.opacity.clamp(0.0, 1.0));
+            }
         }
         if let Some(geometry) = basemap {
             map = map.with_plugin(BasemapPlugin {
