@@ -93,6 +93,23 @@ fn whole_app_on_the_demo_workspace() {
     // --- Map: the layers list names the footprints layer; the cursor position is shown.
     assert!(has_label_containing(&harness, "STAC item footprints"));
 
+    // --- Catalog → Map: the item's false-colour preview as a raster tile layer, rendered in the background.
+    click_label_containing(&mut harness, "Show false-colour preview on map");
+    let preview_id = format!("preview:{item_id}");
+    assert_eq!(harness.state().map.raster_tile_layer_ids(), [preview_id.clone()]);
+    let preview = harness.state().map.raster_tile_layer(&preview_id).unwrap().clone();
+    assert_eq!(preview.name, format!("{item_id} (B08/B04/B04)"));
+    assert!(matches!(&preview.source, meshlake::ui::map::PreviewSource::FalseColor { nir, red }
+        if nir.ends_with("B08.tif") && red.ends_with("B04.tif")));
+    let [lon, lat] = harness.state().map.center();
+    assert!(bbox[0] <= lon && lon <= bbox[2] && bbox[1] <= lat && lat <= bbox[3], "map on the item: {lon},{lat}");
+    step_until(&mut harness, Duration::from_secs(10), "a preview tile to render", |app| {
+        app.map.rendered_raster_tiles(&preview_id) > 0
+    });
+    assert!(harness.state().map.raster_tiles(&preview_id).and_then(|t| t.error()).is_none());
+    assert!(has_label_containing(&harness, &format!("{item_id} (B08/B04/B04)")), "listed in the map's layers");
+    assert!(has_label_containing(&harness, "Remove preview"), "the catalog panel knows it is shown");
+
     // --- Tables: both demo tables with their overview.
     click_label_containing(&mut harness, "Tables");
     assert!(has_label_containing(&harness, "parcels_delta"));

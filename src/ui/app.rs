@@ -17,9 +17,10 @@ use crate::engine::settings::{AppPaths, ensure_writable_dir};
 use crate::engine::stac::NodeKind;
 use crate::engine::workspace::Workspace;
 use crate::ui::commands::Command;
-use crate::ui::map::{MapAction, MapFeature, MapLayer, MapState};
+use crate::ui::map::{MapAction, MapFeature, MapLayer, MapState, PreviewSource};
 use crate::ui::model::{
     AppModel, CatalogEntry, JobRow, JobState, NoticeLevel, Pane, PersistedState, Requested, TableEntry, ThemeChoice,
+    item_preview_layer_id,
 };
 use crate::ui::panels;
 
@@ -426,6 +427,11 @@ impl MeshlakeApp {
                 self.map.zoom_to_bbox(bbox);
                 self.focus_pane(Pane::Map);
             }
+            Command::ShowItemPreview { catalog, node } => self.show_item_preview(catalog, node),
+            Command::RemoveItemPreview { layer_id } => {
+                self.map.remove_raster_tile_layer(&layer_id);
+                self.sync_shown_raster_layers();
+            }
             Command::CancelJob(id) => {
                 if let Some(job) = self.model.job_mut(id) {
                     job.cancel.cancel();
@@ -442,6 +448,35 @@ impl MeshlakeApp {
             }
             Command::ResetLayout => self.tree = default_layout(),
             Command::Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
+        }
+    }
+
+    /// Put an item's false-colour preview (NIR, red, red) on the map, zoom to the item and show the map.
+    fn show_item_preview(&mut self, catalog: usize, node: usize) {
+        let Some(item) = self.model.catalogs.get(catalog).and_then(|c| c.tree.value()).and_then(|t| t.nodes.get(node))
+        else {
+            return;
+        };
+        let Some((nir, red)) = item.nir_red_assets() else {
+            self.model.notify_error(format!("{} has no NIR and red assets to preview", item.id));
+            return;
+        };
+        let source = PreviewSource::FalseColor { nir: PathBuf::from(&nir.resolved), red: PathBuf::from(&red.resolved) };
+        let name = format!("{} ({}/{}/{})", item.id, nir.key, red.key, red.key);
+        let bbox = item.bbox;
+        self.map.set_raster_tile_layer(item_preview_layer_id(&item.id), name, source);
+        self.sync_shown_raster_layers();
+        if let Some(bbox) = bbox {
+            self.map.zoom_to_bbox(bbox);
+        }
+        self.focus_pane(Pane::Map);
+    }
+
+    /// Tell the panels which raster tile layers the map shows.
+    fn sync_shown_raster_layers(&mut self) {
+        let shown = self.map.raster_tile_layers.iter().map(|l| &l.id);
+        if !shown.clone().eq(self.model.shown_raster_layers.iter()) {
+            self.model.shown_raster_layers = shown.cloned().collect();
         }
     }
 
@@ -559,6 +594,8 @@ impl MeshlakeApp {
         for command in std::mem::take(&mut self.pending_commands) {
             self.handle_command(ctx, command);
         }
+        // Layers may also come from the persisted map state.
+        self.sync_shown_raster_layers();
         // Info notices fade after a few seconds; errors stay until dismissed.
         self.model
             .notices

@@ -24,6 +24,10 @@ pub enum Command {
     SelectTable(usize),
     /// Center the map on a lon/lat bbox.
     ZoomToBbox([f64; 4]),
+    /// Show a catalog item's false-colour preview (NIR, red, red) on the map as a raster tile layer.
+    ShowItemPreview { catalog: usize, node: usize },
+    /// Remove a raster tile layer (e.g. an item preview) from the map.
+    RemoveItemPreview { layer_id: String },
     CancelJob(JobId),
     ClearFinishedJobs,
     FocusPane(Pane),

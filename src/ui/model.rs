@@ -156,6 +156,13 @@ pub struct AppModel {
     /// The demo workspace folder (when known).
     pub demo_dir: Option<PathBuf>,
     pub data_dir_problem: Option<String>,
+    /// Ids of the raster tile layers on the map (e.g. item previews), kept in step by the app.
+    pub shown_raster_layers: Vec<String>,
+}
+
+/// Map layer id of a STAC item's false-colour preview.
+pub fn item_preview_layer_id(item_id: &str) -> String {
+    format!("preview:{item_id}")
 }
 
 impl AppModel {

@@ -260,23 +260,21 @@ impl PreviewRenderer {
 
         // Only the tile's pixels inside the raster's lon/lat bounds need projecting.
         let [bw, bs, be, bn] = self.lonlat_bounds;
-        let pixel_range = |lo: f64, hi: f64, edge0: f64, edge1: f64| -> (usize, usize) {
-            // Fraction of the tile side from edge0 to edge1 where [lo, hi] lies (linear in lon;
-            // for lat this is only a starting estimate, widened by one pixel below).
-            let t0 = ((lo - edge0) / (edge1 - edge0)).clamp(0.0, 1.0);
-            let t1 = ((hi - edge0) / (edge1 - edge0)).clamp(0.0, 1.0);
-            let (a, b) = (t0.min(t1), t0.max(t1));
-            let first = ((a * size as f64).floor() as usize).saturating_sub(1);
-            let last = ((b * size as f64).ceil() as usize + 1).min(size);
+        // Columns: longitude is linear across the tile (one pixel of slack on each side).
+        let (col_first, col_last) = {
+            let t0 = ((bw - tile_w) / (tile_e - tile_w)).clamp(0.0, 1.0);
+            let t1 = ((be - tile_w) / (tile_e - tile_w)).clamp(0.0, 1.0);
+            let first = ((t0 * size as f64).floor() as usize).saturating_sub(1);
+            let last = ((t1 * size as f64).ceil() as usize + 1).min(size);
             (first, last)
         };
-        let (col_first, col_last) = pixel_range(bw, be, tile_w, tile_e);
         let (row_first, row_last) = {
-            // Latitude is not linear in the tile's rows: find the rows by scanning.
+            // Rows: latitude is not linear in the tile's rows, so scan them (one pixel of slack).
             let rows: Vec<usize> = (0..size)
                 .filter(|&row| {
                     let lat = lat_of(row);
-                    lat >= bs - (tile_n - tile_s) / size as f64 && lat <= bn + (tile_n - tile_s) / size as f64
+                    lat >= bs - (tile_n - tile_s) / size as f64
+                        && lat <= bn + (tile_n - tile_s) / size as f64
                 })
                 .collect();
             match (rows.first(), rows.last()) {
@@ -289,7 +287,11 @@ impl PreviewRenderer {
         }
 
         let level = self.level_for_tile(z, x, y);
-        let (level_w, level_h) = self.level_sizes.get(level).copied().unwrap_or((self.grid.width, self.grid.height));
+        let (level_w, level_h) = self
+            .level_sizes
+            .get(level)
+            .copied()
+            .unwrap_or((self.grid.width, self.grid.height));
         let bounds = self.grid.bounds();
         let level_px_x = (bounds[2] - bounds[0]) / f64::from(level_w);
         let level_px_y = (bounds[3] - bounds[1]) / f64::from(level_h);
@@ -301,7 +303,9 @@ impl PreviewRenderer {
         for row in row_first..row_last {
             let lat = lat_of(row);
             for col in col_first..col_last {
-                let Ok((sx, sy)) = self.to_source.point(lons[col], lat) else { continue };
+                let Ok((sx, sy)) = self.to_source.point(lons[col], lat) else {
+                    continue;
+                };
                 let fc = (sx - self.grid.origin_x) / level_px_x;
                 let fr = (self.grid.origin_y - sy) / level_px_y;
                 if !(fc.is_finite() && fr.is_finite())
@@ -332,7 +336,9 @@ impl PreviewRenderer {
         let (window_w, window_h) = (max_c - min_c + 1, max_r - min_r + 1);
         let mut windows = Vec::with_capacity(self.bands.len());
         for band in &mut self.bands {
-            let values = band.reader.read_window_u16(level, min_c, min_r, window_w, window_h)?;
+            let values = band
+                .reader
+                .read_window_u16(level, min_c, min_r, window_w, window_h)?;
             windows.push((values, band.nodata));
         }
         let sample = |band: usize, c: u32, r: u32| -> Option<u16> {
@@ -373,10 +379,13 @@ impl PreviewRenderer {
     fn level_for_tile(&self, z: u8, x: u32, y: u32) -> usize {
         let target = self.tile_pixel_size_in_source(z, x, y);
         let bounds = self.grid.bounds();
-        let Some(target) = target.filter(|t| t.is_finite() && *t > 0.0) else { return 0 };
+        let Some(target) = target.filter(|t| t.is_finite() && *t > 0.0) else {
+            return 0;
+        };
         let mut best = 0;
         for (level, &(w, h)) in self.level_sizes.iter().enumerate() {
-            let px = ((bounds[2] - bounds[0]) / f64::from(w)).max((bounds[3] - bounds[1]) / f64::from(h));
+            let px = ((bounds[2] - bounds[0]) / f64::from(w))
+                .max((bounds[3] - bounds[1]) / f64::from(h));
             // A little slack so that a level just above the target is still taken.
             if px <= target * 1.1 {
                 best = level;
@@ -405,12 +414,17 @@ impl PreviewRenderer {
 
 /// The false-colour stretch of the demo thumbnails: `sqrt(clamp(v / 4500)) * 255`.
 pub fn false_color_stretch(value: u16) -> u8 {
-    ((f64::from(value) / FALSE_COLOR_WHITE_POINT).clamp(0.0, 1.0).sqrt() * 255.0) as u8
+    ((f64::from(value) / FALSE_COLOR_WHITE_POINT)
+        .clamp(0.0, 1.0)
+        .sqrt()
+        * 255.0) as u8
 }
 
 /// A grey level from `min` (0) to `max` (255).
 pub fn grey_ramp(value: u16, min: f64, max: f64) -> u8 {
-    ((f64::from(value) - min) / (max - min)).clamp(0.0, 1.0).mul_add(255.0, 0.5) as u8
+    ((f64::from(value) - min) / (max - min))
+        .clamp(0.0, 1.0)
+        .mul_add(255.0, 0.5) as u8
 }
 
 #[cfg(test)]
@@ -487,27 +501,48 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut renderer = PreviewRenderer::open(false_color(dir.path())).unwrap();
         let [w, s, e, n] = renderer.lonlat_bounds();
-        assert!(w > 4.3 && e < 4.7 && s > 52.1 && n < 52.3, "{:?}", renderer.lonlat_bounds());
+        assert!(
+            w > 4.3 && e < 4.7 && s > 52.1 && n < 52.3,
+            "{:?}",
+            renderer.lonlat_bounds()
+        );
 
         // At zoom 10 a tile is ~24 km wide: the 12 km raster covers part of it.
         let z = 10;
         let centre_grid = grid().pixel_to_crs(300.0, 300.0);
-        let (lon, lat) = CrsTransform::new(32631, 4326).unwrap().point(centre_grid.0, centre_grid.1).unwrap();
+        let (lon, lat) = CrsTransform::new(32631, 4326)
+            .unwrap()
+            .point(centre_grid.0, centre_grid.1)
+            .unwrap();
         let (fx, fy) = tile_xy(lon, lat, z);
         let (x, y) = (fx as u32, fy as u32);
-        let tile = renderer.render_tile(z, x, y).unwrap().expect("the tile overlaps the raster");
-        assert_eq!((tile.width, tile.height, tile.pixels.len()), (256, 256, 256 * 256 * 4));
+        let tile = renderer
+            .render_tile(z, x, y)
+            .unwrap()
+            .expect("the tile overlaps the raster");
+        assert_eq!(
+            (tile.width, tile.height, tile.pixels.len()),
+            (256, 256, 256 * 256 * 4)
+        );
 
         // The pixel at the raster's centre: NIR 3000, red 500.
         let col = ((fx - f64::from(x)) * 256.0) as u32;
         let row = ((fy - f64::from(y)) * 256.0) as u32;
-        let expected = [false_color_stretch(3000), false_color_stretch(500), false_color_stretch(500), 255];
+        let expected = [
+            false_color_stretch(3000),
+            false_color_stretch(500),
+            false_color_stretch(500),
+            255,
+        ];
         assert_eq!(expected, [208, 85, 85, 255]);
         assert_eq!(tile.pixel(col, row), Some(expected));
 
         // Some pixels are transparent (outside), some coloured (inside), nothing else.
         let opaque = tile.opaque_pixel_count();
-        assert!(opaque > 1000 && opaque < 256 * 256, "{opaque} opaque pixels");
+        assert!(
+            opaque > 1000 && opaque < 256 * 256,
+            "{opaque} opaque pixels"
+        );
         for pixel in tile.pixels.chunks_exact(4) {
             assert!(pixel == expected || pixel == [0, 0, 0, 0], "{pixel:?}");
         }
@@ -526,14 +561,24 @@ mod tests {
         let (nx, ny) = grid().pixel_to_crs(50.0, 50.0);
         let (lon, lat) = to_lonlat.point(nx, ny).unwrap();
         let (fx, fy) = tile_xy(lon, lat, z);
-        let tile = renderer.render_tile(z, fx as u32, fy as u32).unwrap().unwrap();
+        let tile = renderer
+            .render_tile(z, fx as u32, fy as u32)
+            .unwrap()
+            .unwrap();
         let (col, row) = (((fx.fract()) * 256.0) as u32, ((fy.fract()) * 256.0) as u32);
-        assert_eq!(tile.pixel(col, row), Some([0, 0, 0, 0]), "nodata is transparent");
+        assert_eq!(
+            tile.pixel(col, row),
+            Some([0, 0, 0, 0]),
+            "nodata is transparent"
+        );
         // Valid data in the same raster, away from the square.
         let (vx, vy) = grid().pixel_to_crs(300.0, 300.0);
         let (lon, lat) = to_lonlat.point(vx, vy).unwrap();
         let (fx, fy) = tile_xy(lon, lat, z);
-        let tile = renderer.render_tile(z, fx as u32, fy as u32).unwrap().unwrap();
+        let tile = renderer
+            .render_tile(z, fx as u32, fy as u32)
+            .unwrap()
+            .unwrap();
         let (col, row) = (((fx.fract()) * 256.0) as u32, ((fy.fract()) * 256.0) as u32);
         assert_eq!(tile.pixel(col, row).map(|p| p[3]), Some(255));
     }
@@ -543,8 +588,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut renderer = PreviewRenderer::open(false_color(dir.path())).unwrap();
         let (fx, fy) = tile_xy(-74.0, 40.7, 10);
-        assert_eq!(renderer.render_tile(10, fx as u32, fy as u32).unwrap(), None);
-        assert!(renderer.render_tile(3, 100, 0).is_err(), "outside the tile grid");
+        assert_eq!(
+            renderer.render_tile(10, fx as u32, fy as u32).unwrap(),
+            None
+        );
+        assert!(
+            renderer.render_tile(3, 100, 0).is_err(),
+            "outside the tile grid"
+        );
         // The whole world at zoom 0 contains the raster (smaller than one pixel there).
         assert!(renderer.render_tile(0, 0, 0).unwrap().is_some());
     }
@@ -564,15 +615,24 @@ mod tests {
         assert_eq!(renderer.level_for_tile(16, 33_587, 21_600), 0);
         let (lon, lat) = (4.5, 52.2);
         let (fx, fy) = tile_xy(lon, lat, 12);
-        let tile = renderer.render_tile(12, fx as u32, fy as u32).unwrap().unwrap();
+        let tile = renderer
+            .render_tile(12, fx as u32, fy as u32)
+            .unwrap()
+            .unwrap();
         let grey = grey_ramp(1500, 1000.0, 2000.0);
         assert_eq!(grey, 128);
-        assert!(tile.pixels.chunks_exact(4).any(|p| p == [grey, grey, grey, 255]));
-        assert!(PreviewRenderer::open(PreviewSource::SingleBand {
-            path: dir.path().join("band.tif"),
-            min: 5.0,
-            max: 5.0,
-        })
-        .is_err());
+        assert!(
+            tile.pixels
+                .chunks_exact(4)
+                .any(|p| p == [grey, grey, grey, 255])
+        );
+        assert!(
+            PreviewRenderer::open(PreviewSource::SingleBand {
+                path: dir.path().join("band.tif"),
+                min: 5.0,
+                max: 5.0,
+            })
+            .is_err()
+        );
     }
 }

@@ -332,7 +332,12 @@ impl MapState {
     /// Add a raster tile layer on top of the others, or replace the source and name of the one
     /// with this id (keeping its place, visibility and opacity). Tiles render in the background
     /// once the map is drawn.
-    pub fn set_raster_tile_layer(&mut self, id: impl Into<String>, name: impl Into<String>, source: PreviewSource) {
+    pub fn set_raster_tile_layer(
+        &mut self,
+        id: impl Into<String>,
+        name: impl Into<String>,
+        source: PreviewSource,
+    ) {
         let id = id.into();
         let name = name.into();
         match self.raster_tile_layers.iter_mut().find(|l| l.id == id) {
@@ -340,7 +345,13 @@ impl MapState {
                 layer.name = name;
                 layer.source = source;
             }
-            None => self.raster_tile_layers.push(RasterTileLayer { id, name, source, opacity: 1.0, visible: true }),
+            None => self.raster_tile_layers.push(RasterTileLayer {
+                id,
+                name,
+                source,
+                opacity: 1.0,
+                visible: true,
+            }),
         }
     }
 
@@ -352,7 +363,10 @@ impl MapState {
 
     /// Ids of the raster tile layers, bottom to top.
     pub fn raster_tile_layer_ids(&self) -> Vec<String> {
-        self.raster_tile_layers.iter().map(|l| l.id.clone()).collect()
+        self.raster_tile_layers
+            .iter()
+            .map(|l| l.id.clone())
+            .collect()
     }
 
     /// The raster tile layer with this id.
@@ -362,7 +376,10 @@ impl MapState {
 
     /// The tile source of a raster tile layer, once the map has been drawn with it.
     pub fn raster_tiles(&self, id: &str) -> Option<&CogTiles> {
-        self.runtime.raster_tiles.iter().find(|t| t.layer_id() == id)
+        self.runtime
+            .raster_tiles
+            .iter()
+            .find(|t| t.layer_id() == id)
     }
 
     /// Tiles of a raster tile layer rendered so far (0 before the map was drawn with it).
@@ -373,15 +390,22 @@ impl MapState {
     /// Make one tile source per raster tile layer, in the layers' order; sources of removed
     /// layers or changed sources are dropped (their threads end on their own).
     fn sync_raster_tiles(&mut self, ctx: &egui::Context) {
-        let in_order = self.raster_tile_layers.iter().zip(&self.runtime.raster_tiles);
+        let in_order = self
+            .raster_tile_layers
+            .iter()
+            .zip(&self.runtime.raster_tiles);
         if self.raster_tile_layers.len() == self.runtime.raster_tiles.len()
-            && in_order.into_iter().all(|(layer, tiles)| tiles.layer_id() == layer.id && *tiles.source() == layer.source)
+            && in_order.into_iter().all(|(layer, tiles)| {
+                tiles.layer_id() == layer.id && *tiles.source() == layer.source
+            })
         {
             return;
         }
         let mut previous = std::mem::take(&mut self.runtime.raster_tiles);
         for layer in &self.raster_tile_layers {
-            let reusable = previous.iter().position(|t| t.layer_id() == layer.id && *t.source() == layer.source);
+            let reusable = previous
+                .iter()
+                .position(|t| t.layer_id() == layer.id && *t.source() == layer.source);
             let tiles = match reusable {
                 Some(index) => previous.swap_remove(index),
                 None => CogTiles::new(ctx, layer.id.clone(), layer.source.clone()),
@@ -583,21 +607,36 @@ impl MapState {
         egui::ScrollArea::vertical()
             .auto_shrink([false, true])
             .show(ui, |ui| {
-                if layers.is_empty() && self.raster_overlays.is_empty() && self.raster_tile_layers.is_empty() {
+                if layers.is_empty()
+                    && self.raster_overlays.is_empty()
+                    && self.raster_tile_layers.is_empty()
+                {
                     ui.weak("No layers yet");
                 }
                 for layer in self.raster_tile_layers.iter_mut().rev() {
-                    let tiles = self.runtime.raster_tiles.iter().find(|t| t.layer_id() == layer.id);
+                    let tiles = self
+                        .runtime
+                        .raster_tiles
+                        .iter()
+                        .find(|t| t.layer_id() == layer.id);
                     ui.push_id(("raster_tiles", &layer.id), |ui| {
                         let error = tiles.and_then(CogTiles::error);
                         ui.horizontal(|ui| {
                             ui.checkbox(&mut layer.visible, layer.name.as_str());
                             if let Some(error) = error {
-                                ui.colored_label(ui.visuals().error_fg_color, "⚠").on_hover_text(error);
+                                ui.colored_label(ui.visuals().error_fg_color, "⚠")
+                                    .on_hover_text(error);
                             }
                         });
                         if let Some(error) = error {
-                            ui.add(egui::Label::new(RichText::new(error).small().color(ui.visuals().error_fg_color)).wrap());
+                            ui.add(
+                                egui::Label::new(
+                                    RichText::new(error)
+                                        .small()
+                                        .color(ui.visuals().error_fg_color),
+                                )
+                                .wrap(),
+                            );
                         }
                         ui.add(Slider::new(&mut layer.opacity, 0.0..=1.0).text("Opacity"));
                         ui.horizontal(|ui| {
@@ -610,7 +649,8 @@ impl MapState {
                             }
                             if let Some(tiles) = tiles {
                                 match tiles.pending_tiles() {
-                                    0 => ui.weak(format!("{} tiles rendered", tiles.rendered_tiles())),
+                                    0 => ui
+                                        .weak(format!("{} tiles rendered", tiles.rendered_tiles())),
                                     pending => ui.weak(format!("rendering {pending} tiles")),
                                 };
                             }
@@ -756,7 +796,11 @@ impl MapState {
         }
         // Above the HTTP tiles (walkers draws layers in order), below the plugins' overlays,
         // vector layers and drawing. Opacity tints the tile meshes.
-        for (tiles, layer) in runtime.raster_tiles.iter_mut().zip(raster_tile_layers.iter()) {
+        for (tiles, layer) in runtime
+            .raster_tiles
+            .iter_mut()
+            .zip(raster_tile_layers.iter())
+        {
             if layer.visible {
                 map = map.with_layer(tiles, layer.opacity.clamp(0.0, 1.0));
             }

@@ -1,8 +1,7 @@
 //! Raster image overlays (e.g. a COG or NDVI preview) given as RGBA pixels plus a lon/lat bbox.
 //!
-//! Drawn by a walkers plugin as a textured mesh, not as a `walkers::Tiles` source: a `Tiles`
-//! impl would have to cut the image into Web Mercator tiles and cannot leave the parts of a
-//! tile outside the image transparent. The image is assumed to be on a regular lon/lat grid
+//! Drawn by a walkers plugin as a textured mesh, not as a `walkers::Tiles` source (COG previews
+//! are tiles: see [`super::raster_tiles`]). The image is assumed to be on a regular lon/lat grid
 //! (EPSG:4326, north up); the mesh has one strip per few rows of the image so that the
 //! latitude stretch of Web Mercator is followed.
 

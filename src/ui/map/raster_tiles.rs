@@ -16,7 +16,9 @@ use walkers::sources::Attribution;
 use walkers::{Stats, Tile, TileId, TilePiece, Tiles};
 
 use crate::engine::jobs::error_chain;
-use crate::engine::raster::preview::{PREVIEW_TILE_SIZE, PreviewRenderer, PreviewSource, RgbaTile, tile_lonlat_bounds};
+use crate::engine::raster::preview::{
+    PREVIEW_TILE_SIZE, PreviewRenderer, PreviewSource, RgbaTile, tile_lonlat_bounds,
+};
 
 /// Textures kept per layer; the least recently drawn go first beyond this.
 pub const TEXTURE_CACHE_TILES: usize = 256;
@@ -194,7 +196,9 @@ impl CogTiles {
     pub fn receive_rendered(&mut self) -> bool {
         let mut received = false;
         for _ in 0..UPLOADS_PER_FRAME {
-            let Ok(message) = self.results.try_recv() else { return received };
+            let Ok(message) = self.results.try_recv() else {
+                return received;
+            };
             received = true;
             match message {
                 WorkerMessage::Opened { lonlat_bounds } => self.lonlat_bounds = Some(lonlat_bounds),
@@ -218,7 +222,13 @@ impl CogTiles {
                         }
                     };
                     self.use_counter += 1;
-                    self.cache.insert(tile, CachedTile { texture, last_used: self.use_counter });
+                    self.cache.insert(
+                        tile,
+                        CachedTile {
+                            texture,
+                            last_used: self.use_counter,
+                        },
+                    );
                     self.evict();
                 }
             }
@@ -238,7 +248,10 @@ impl CogTiles {
 
     /// Upload a rendered tile as a texture.
     fn upload(&self, tile: TileId, rgba: &RgbaTile) -> TextureHandle {
-        let image = ColorImage::from_rgba_unmultiplied([rgba.width as usize, rgba.height as usize], &rgba.pixels);
+        let image = ColorImage::from_rgba_unmultiplied(
+            [rgba.width as usize, rgba.height as usize],
+            &rgba.pixels,
+        );
         let name = format!("{}/{}/{}/{}", self.layer_id, tile.zoom, tile.x, tile.y);
         self.ctx.load_texture(name, image, TextureOptions::LINEAR)
     }
@@ -248,7 +261,11 @@ impl CogTiles {
         if self.cache.len() <= TEXTURE_CACHE_TILES {
             return;
         }
-        let mut by_age: Vec<(u64, TileId)> = self.cache.iter().map(|(id, t)| (t.last_used, *id)).collect();
+        let mut by_age: Vec<(u64, TileId)> = self
+            .cache
+            .iter()
+            .map(|(id, t)| (t.last_used, *id))
+            .collect();
         by_age.sort_unstable_by_key(|(last_used, _)| *last_used);
         let keep = TEXTURE_CACHE_TILES * 7 / 8;
         let excess = self.cache.len().saturating_sub(keep);
@@ -273,7 +290,9 @@ impl CogTiles {
     fn drop_stale_requests(&mut self, oldest_wanted: u64) {
         let in_flight = &mut self.in_flight;
         self.shared.lock().pending.retain(|tile| {
-            let wanted = in_flight.get(tile).is_some_and(|&pass| pass >= oldest_wanted);
+            let wanted = in_flight
+                .get(tile)
+                .is_some_and(|&pass| pass >= oldest_wanted);
             if !wanted {
                 in_flight.remove(tile);
             }
@@ -310,9 +329,17 @@ impl CogTiles {
     /// The nearest cached ancestor of `tile`, cut down to the part that covers `tile`.
     fn ancestor_piece(&mut self, tile: TileId) -> Option<TilePiece> {
         for levels_up in 1..=ANCESTOR_LEVELS.min(tile.zoom) {
-            let ancestor = TileId { x: tile.x >> levels_up, y: tile.y >> levels_up, zoom: tile.zoom - levels_up };
-            let Some(entry) = self.cache.get_mut(&ancestor) else { continue };
-            let Some(texture) = &entry.texture else { return None };
+            let ancestor = TileId {
+                x: tile.x >> levels_up,
+                y: tile.y >> levels_up,
+                zoom: tile.zoom - levels_up,
+            };
+            let Some(entry) = self.cache.get_mut(&ancestor) else {
+                continue;
+            };
+            let Some(texture) = &entry.texture else {
+                return None;
+            };
             entry.last_used = self.use_counter;
             let divisions = (1u32 << levels_up) as f32;
             let offset_x = (tile.x - (ancestor.x << levels_up)) as f32;
@@ -328,7 +355,9 @@ impl CogTiles {
 
     /// Whether `tile` can hold any of the raster (unknown bounds: maybe).
     fn may_cover(&self, tile: TileId) -> bool {
-        let Some([bw, bs, be, bn]) = self.lonlat_bounds else { return true };
+        let Some([bw, bs, be, bn]) = self.lonlat_bounds else {
+            return true;
+        };
         let [w, s, e, n] = tile_lonlat_bounds(tile.zoom, tile.x, tile.y);
         w < be && e > bw && s < bn && n > bs
     }
@@ -352,7 +381,12 @@ impl Tiles for CogTiles {
     }
 
     fn attribution(&self) -> Attribution {
-        Attribution { text: "", url: "", logo_light: None, logo_dark: None }
+        Attribution {
+            text: "",
+            url: "",
+            logo_light: None,
+            logo_dark: None,
+        }
     }
 
     fn tile_size(&self) -> u32 {
@@ -360,7 +394,9 @@ impl Tiles for CogTiles {
     }
 
     fn stats(&self) -> Stats {
-        Stats { in_progress: self.in_flight.len() }
+        Stats {
+            in_progress: self.in_flight.len(),
+        }
     }
 }
 
@@ -393,15 +429,23 @@ impl RenderWorker {
                 renderer
             }
             Err(err) => {
-                let _ = self.sender.send(WorkerMessage::OpenFailed(error_chain(&err)));
+                let _ = self
+                    .sender
+                    .send(WorkerMessage::OpenFailed(error_chain(&err)));
                 self.ctx.request_repaint();
                 return;
             }
         };
         self.ctx.request_repaint();
         while let Some(tile) = self.next_tile() {
-            let result = renderer.render_tile(tile.zoom, tile.x, tile.y).map_err(|err| error_chain(&err));
-            if self.sender.send(WorkerMessage::Rendered { tile, result }).is_err() {
+            let result = renderer
+                .render_tile(tile.zoom, tile.x, tile.y)
+                .map_err(|err| error_chain(&err));
+            if self
+                .sender
+                .send(WorkerMessage::Rendered { tile, result })
+                .is_err()
+            {
                 return;
             }
             self.ctx.request_repaint();
@@ -418,7 +462,11 @@ impl RenderWorker {
             if let Some(tile) = queue.pending.pop_front() {
                 return Some(tile);
             }
-            queue = self.shared.wakeup.wait(queue).unwrap_or_else(PoisonError::into_inner);
+            queue = self
+                .shared
+                .wakeup
+                .wait(queue)
+                .unwrap_or_else(PoisonError::into_inner);
         }
     }
 }
@@ -428,8 +476,14 @@ pub fn tile_containing(lon: f64, lat: f64, zoom: u8) -> TileId {
     let n = f64::from(1u32 << zoom.min(31));
     let x = ((lon + 180.0) / 360.0 * n).floor().clamp(0.0, n - 1.0);
     let lat = lat.to_radians();
-    let y = ((1.0 - (lat.tan() + 1.0 / lat.cos()).ln() / std::f64::consts::PI) / 2.0 * n).floor().clamp(0.0, n - 1.0);
-    TileId { x: x as u32, y: y as u32, zoom }
+    let y = ((1.0 - (lat.tan() + 1.0 / lat.cos()).ln() / std::f64::consts::PI) / 2.0 * n)
+        .floor()
+        .clamp(0.0, n - 1.0);
+    TileId {
+        x: x as u32,
+        y: y as u32,
+        zoom,
+    }
 }
 
 #[cfg(test)]
@@ -444,15 +498,26 @@ mod tests {
     #[test]
     fn raster_tiles_missing_cogs_report_an_error_and_queue_nothing() {
         let ctx = Context::default();
-        let source = PreviewSource::SingleBand { path: "/no/such/file.tif".into(), min: 0.0, max: 1.0 };
+        let source = PreviewSource::SingleBand {
+            path: "/no/such/file.tif".into(),
+            min: 0.0,
+            max: 1.0,
+        };
         let mut tiles = CogTiles::new(&ctx, "missing", source);
         let started = std::time::Instant::now();
         while tiles.error().is_none() {
-            assert!(started.elapsed() < std::time::Duration::from_secs(10), "no error reported");
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "no error reported"
+            );
             tiles.receive_rendered();
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        assert!(tiles.error().unwrap_or("").contains("/no/such/file.tif"), "{:?}", tiles.error());
+        assert!(
+            tiles.error().unwrap_or("").contains("/no/such/file.tif"),
+            "{:?}",
+            tiles.error()
+        );
         assert!(tiles.at(tile_containing(4.5, 52.2, 10)).is_none());
         assert_eq!(tiles.pending_tiles(), 0);
     }
@@ -461,7 +526,11 @@ mod tests {
     fn raster_tiles_requests_are_deduplicated_and_bounded() {
         let ctx = Context::default();
         // A missing file: the threads end after failing, so queued requests stay put.
-        let source = PreviewSource::SingleBand { path: "/no/such/file.tif".into(), min: 0.0, max: 1.0 };
+        let source = PreviewSource::SingleBand {
+            path: "/no/such/file.tif".into(),
+            min: 0.0,
+            max: 1.0,
+        };
         let mut tiles = CogTiles::new(&ctx, "queue", source);
         let ids: Vec<TileId> = (0..100).map(|x| TileId { x, y: 0, zoom: 10 }).collect();
         assert!(distinct(&ids));
@@ -473,9 +542,21 @@ mod tests {
         assert!(tiles.shared.lock().pending.len() <= QUEUE_CAPACITY);
         // A later frame that wants none of them drops them to make room.
         tiles.current_pass = 9;
-        tiles.request(TileId { x: 500, y: 1, zoom: 10 });
-        assert!(tiles.in_flight.contains_key(&TileId { x: 500, y: 1, zoom: 10 }));
-        assert!(tiles.pending_tiles() <= 1 + RENDER_THREADS, "{}", tiles.pending_tiles());
+        tiles.request(TileId {
+            x: 500,
+            y: 1,
+            zoom: 10,
+        });
+        assert!(tiles.in_flight.contains_key(&TileId {
+            x: 500,
+            y: 1,
+            zoom: 10
+        }));
+        assert!(
+            tiles.pending_tiles() <= 1 + RENDER_THREADS,
+            "{}",
+            tiles.pending_tiles()
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::engine::stac::{CatalogNode, CatalogTree, NodeKind};
 use crate::ui::commands::Command;
-use crate::ui::model::{AppModel, Requested};
+use crate::ui::model::{AppModel, Requested, item_preview_layer_id};
 
 /// Items listed under one node before the rest are summarised (the STAC issue adds paging/search).
 const MAX_ITEMS_PER_NODE: usize = 2000;
@@ -60,10 +60,14 @@ pub fn catalog_ui(ui: &mut Ui, model: &AppModel, commands: &mut Vec<Command>) {
     ui.separator();
     let selected = model.selected_node.and_then(|(c, n)| {
         let tree = model.catalogs.get(c)?.tree.value()?;
-        Some((tree, tree.nodes.get(n)?))
+        Some((c, n, tree, tree.nodes.get(n)?))
     });
     egui::ScrollArea::vertical().id_salt("catalog_details").auto_shrink([false, false]).show(ui, |ui| match selected {
-        Some((tree, node)) => node_details_ui(ui, tree, node, commands),
+        Some((catalog, node_index, tree, node)) => {
+            node_details_ui(ui, tree, node, commands, |ui, commands| {
+                preview_button_ui(ui, node, catalog, node_index, &model.shown_raster_layers, commands);
+            });
+        }
         None => {
             ui.label("Select a catalog, collection or item to see its properties and footprint.");
         }
@@ -136,7 +140,42 @@ fn value_text(value: &Value) -> String {
     }
 }
 
-fn node_details_ui(ui: &mut Ui, tree: &CatalogTree, node: &CatalogNode, commands: &mut Vec<Command>) {
+/// "Show false-colour preview on map" / "Remove preview" for an item with NIR and red COGs.
+fn preview_button_ui(
+    ui: &mut Ui,
+    node: &CatalogNode,
+    catalog: usize,
+    node_index: usize,
+    shown_raster_layers: &[String],
+    commands: &mut Vec<Command>,
+) {
+    let Some((nir, red)) = node.nir_red_assets() else { return };
+    let layer_id = item_preview_layer_id(&node.id);
+    if shown_raster_layers.contains(&layer_id) {
+        if ui.button("Remove preview").on_hover_text("Remove this item's preview layer from the map").clicked() {
+            commands.push(Command::RemoveItemPreview { layer_id });
+        }
+    } else {
+        let local = nir.is_local() && red.is_local();
+        let hint = if local {
+            format!("Draw {} (NIR) as red and {} (red) as green and blue, rendered from the COGs", nir.key, red.key)
+        } else {
+            "Only local COGs can be previewed for now".to_owned()
+        };
+        if ui.add_enabled(local, egui::Button::new("Show false-colour preview on map")).on_hover_text(hint).clicked() {
+            commands.push(Command::ShowItemPreview { catalog, node: node_index });
+        }
+    }
+}
+
+/// The node's heading, bbox, properties and assets; `actions_ui` adds buttons under the bbox line.
+fn node_details_ui(
+    ui: &mut Ui,
+    tree: &CatalogTree,
+    node: &CatalogNode,
+    commands: &mut Vec<Command>,
+    actions_ui: impl FnOnce(&mut Ui, &mut Vec<Command>),
+) {
     ui.heading(format!("{} {}", kind_icon(node.kind), node.label()));
     if node.title.is_some() {
         ui.label(RichText::new(&node.id).monospace());
@@ -152,6 +191,9 @@ fn node_details_ui(ui: &mut Ui, tree: &CatalogTree, node: &CatalogNode, commands
             }
         }
     });
+    if node.kind == NodeKind::Item {
+        actions_ui(ui, commands);
+    }
     ui.label(RichText::new(node.path.display().to_string()).small().weak());
     if node.kind != NodeKind::Item {
         let items = node.children.iter().filter(|c| tree.nodes.get(**c).is_some_and(|n| n.kind == NodeKind::Item)).count();
