@@ -28,8 +28,11 @@ pub fn run_native(path: Option<PathBuf>) -> anyhow::Result<()> {
         Ok(icon) => viewport = viewport.with_icon(icon),
         Err(err) => tracing::warn!("window icon not loaded: {err}"),
     }
-    let native_options = eframe::NativeOptions { viewport, persist_window: true, ..Default::default() };
     let options = AppOptions { open_path: path, ..AppOptions::from_env(log) };
+    // Window, layout, theme, map view and sources live next to the data, so MESHLAKE_DATA_DIR keeps
+    // separate setups (and tests) apart.
+    let persistence_path = options.paths.as_ref().ok().map(|paths| paths.data_dir.join("app-state.ron"));
+    let native_options = eframe::NativeOptions { viewport, persist_window: true, persistence_path, ..Default::default() };
     eframe::run_native("meshlake", native_options, Box::new(move |cc| Ok(Box::new(MeshlakeApp::new(cc, options)?))))
         .map_err(|err| anyhow::anyhow!("{err}"))
         .context("the meshlake window could not be opened (is a display available? set DISPLAY or WAYLAND_DISPLAY)")

@@ -25,13 +25,19 @@ pub struct GeometryStyle {
     pub point_radius: f32,
 }
 
+/// Outline colour of selected features (contrasts with the orange/blue layer colours).
+pub const SELECTED_STROKE: Color32 = Color32::from_rgb(40, 220, 255);
+
 impl GeometryStyle {
     /// Style for a layer color at an opacity, highlighted when selected.
     pub fn for_layer(color: Color32, opacity: f32, selected: bool) -> Self {
         let opacity = opacity.clamp(0.0, 1.0);
-        let (width, fill_alpha) = if selected { (3.0, 0.45) } else { (1.5, 0.2) };
+        // Footprints of several dates stack on one tile: keep fills light, and mark the selected
+        // feature with a contrasting outline so it stands out of the stack.
+        let (width, fill_alpha) = if selected { (3.0, 0.08) } else { (1.5, 0.12) };
+        let stroke_color = if selected { SELECTED_STROKE } else { color };
         Self {
-            stroke: Stroke::new(width, color.gamma_multiply(opacity)),
+            stroke: Stroke::new(width, stroke_color.gamma_multiply(opacity)),
             fill: color.gamma_multiply(fill_alpha * opacity),
             point_radius: if selected { 6.0 } else { 4.0 },
         }
@@ -308,7 +314,14 @@ impl Plugin for VectorLayersPlugin<'_> {
             if !settings.visible {
                 continue;
             }
-            for (feature_index, feature) in layer.features.iter().enumerate() {
+            // Selected features last, so their outline is drawn on top of overlapping ones.
+            let draw_order = layer
+                .features
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| !f.selected)
+                .chain(layer.features.iter().enumerate().filter(|(_, f)| f.selected));
+            for (feature_index, feature) in draw_order {
                 let Some(bbox) = world_bbox(&feature.geometry) else {
                     continue;
                 };
