@@ -85,8 +85,8 @@ pub struct MeshlakeApp {
     paths: Option<AppPaths>,
     log: LogBuffer,
     log_view: panels::log::LogView,
-    /// Paths picked in native dialogs arrive here (dialogs run on the I/O runtime).
-    picked_paths: (SyncSender<PathBuf>, Receiver<PathBuf>),
+    /// Outcomes of native dialogs arrive here (dialogs run on the I/O runtime).
+    picked_paths: (SyncSender<Option<PathBuf>>, Receiver<Option<PathBuf>>),
     pending_commands: Vec<Command>,
     map_layers: Vec<MapLayer>,
     /// For each feature of the footprints layer: (catalog index, node index).
@@ -498,15 +498,8 @@ impl MeshlakeApp {
                 dialog = dialog.set_directory(dir);
             }
             let picked = if folder { dialog.pick_folder().await } else { dialog.pick_file().await };
-            match picked {
-                Some(handle) => {
-                    // The receiver lives as long as the app; a full channel means the user is very fast.
-                    let _ = sender.try_send(handle.path().to_path_buf());
-                }
-                None => tracing::info!(
-                    "no path picked (if no dialog appeared, the desktop has no file-dialog portal: type a path in the top bar or drop a folder onto the window)"
-                ),
-            }
+            // The receiver lives as long as the app; a full channel means the user is very fast.
+            let _ = sender.try_send(picked.map(|handle| handle.path().to_path_buf()));
         });
     }
 
@@ -585,8 +578,15 @@ impl MeshlakeApp {
         if !self.events.is_empty() {
             ctx.request_repaint();
         }
-        while let Ok(path) = self.picked_paths.1.try_recv() {
-            self.pending_commands.push(Command::OpenPath(path));
+        while let Ok(picked) = self.picked_paths.1.try_recv() {
+            match picked {
+                Some(path) => self.pending_commands.push(Command::OpenPath(path)),
+                // rfd reports a cancelled dialog and a desktop without a file-dialog portal alike.
+                None => self.model.notify_info(
+                    "No path picked. If no dialog appeared, this desktop has no file-dialog portal: type a path in \
+                     the top bar or drop a folder onto the window.",
+                ),
+            }
         }
         let dropped: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).filter(|p| !p.as_os_str().is_empty()).collect());
         self.pending_commands.extend(dropped.into_iter().map(Command::OpenPath));
