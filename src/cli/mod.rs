@@ -9,6 +9,8 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use crate::engine::jobs::{JobResult, JobRuntime, JobSpec, error_chain};
+use crate::engine::lake::TableRef;
+use crate::engine::lake::inspect::{PageRequest, SmallFilePolicy, VersionSelector};
 
 /// meshlake: a desktop workbench for spatial lakehouses and spatial data meshes.
 ///
@@ -39,6 +41,110 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Inspect a Delta or Iceberg table.
+    Table {
+        #[command(subcommand)]
+        command: TableCommand,
+    },
+}
+
+/// Which version of the table (at most one; default: the current one).
+#[derive(Debug, clap::Args)]
+#[group(multiple = false)]
+pub struct VersionArgs {
+    /// Delta table version.
+    #[arg(long)]
+    pub version: Option<i64>,
+    /// Iceberg snapshot id.
+    #[arg(long)]
+    pub snapshot: Option<i64>,
+    /// The version current at this instant (RFC 3339, e.g. 2025-06-01T00:00:00Z).
+    #[arg(long = "as-of")]
+    pub as_of: Option<String>,
+}
+
+impl VersionArgs {
+    fn selector(&self) -> anyhow::Result<VersionSelector> {
+        Ok(match (self.version, self.snapshot, &self.as_of) {
+            (Some(v), _, _) => VersionSelector::Version(v),
+            (_, Some(s), _) => VersionSelector::Snapshot(s),
+            (_, _, Some(t)) => VersionSelector::AsOf(
+                chrono::DateTime::parse_from_rfc3339(t)
+                    .with_context(|| format!("--as-of {t:?} is not an RFC 3339 time (like 2025-06-01T12:00:00Z)"))?
+                    .with_timezone(&chrono::Utc),
+            ),
+            _ => VersionSelector::Latest,
+        })
+    }
+}
+
+/// A table: a Delta table root, an Iceberg table folder or metadata.json, or
+/// `iceberg+sqlite:///ABS/catalog.db#namespace.table`.
+#[derive(Debug, Subcommand)]
+pub enum TableCommand {
+    /// Format, location, version, rows, files, bytes, schema, partitioning, geometry columns, small files.
+    Info {
+        table: String,
+        #[command(flatten)]
+        at: VersionArgs,
+        /// Files smaller than this count as small (default: a quarter of 128 MiB).
+        #[arg(long)]
+        small_file_bytes: Option<u64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every commit / snapshot, oldest first.
+    History {
+        table: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Live data and delete files.
+    Files {
+        table: String,
+        #[command(flatten)]
+        at: VersionArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The first rows (geometry as WKT).
+    Head {
+        table: String,
+        #[command(flatten)]
+        at: VersionArgs,
+        #[arg(long, default_value_t = 10)]
+        limit: u64,
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+        /// Comma-separated column names.
+        #[arg(long, value_delimiter = ',')]
+        columns: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn table_spec(command: TableCommand) -> anyhow::Result<(JobSpec, bool)> {
+    let parse = |t: &str| TableRef::parse(t).map_err(|e| anyhow::anyhow!(error_chain(&e)));
+    Ok(match command {
+        TableCommand::Info { table, at, small_file_bytes, json } => {
+            let mut policy = SmallFilePolicy::default();
+            if let Some(bytes) = small_file_bytes {
+                policy.small_file_bytes = bytes;
+            }
+            let at = at.selector()?;
+            (JobSpec::TableInfo { table: parse(&table)?, at, policy }, json)
+        }
+        TableCommand::History { table, json } => (JobSpec::TableHistory { table: parse(&table)? }, json),
+        TableCommand::Files { table, at, json } => {
+            let at = at.selector()?;
+            (JobSpec::TableFiles { table: parse(&table)?, at }, json)
+        }
+        TableCommand::Head { table, at, limit, offset, columns, json } => {
+            let at = at.selector()?;
+            (JobSpec::TableHead { table: parse(&table)?, at, page: PageRequest { offset, limit, columns } }, json)
+        }
+    })
 }
 
 /// Run a headless subcommand; returns the process exit code.
@@ -47,6 +153,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
     let (spec, json) = match command {
         Command::Demo { dir, json } => (JobSpec::WriteDemo { dir }, json),
         Command::Scan { path, json } => (JobSpec::ScanWorkspace { path }, json),
+        Command::Table { command } => table_spec(command)?,
     };
     let interactive = !json && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let result = runtime.run_to_end(&mut events, spec, |done, total, message| {
@@ -63,6 +170,10 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         let value = match &result {
             JobResult::Demo(summary) => serde_json::to_value(summary),
             JobResult::Workspace(workspace) => serde_json::to_value(workspace),
+            JobResult::TableInfo(info) => serde_json::to_value(info),
+            JobResult::TableHistory(history) => serde_json::to_value(history),
+            JobResult::TableFiles(files) => serde_json::to_value(files),
+            JobResult::TablePage(page) => serde_json::to_value(page),
             other => serde_json::to_value(other),
         }
         .context("encoding the result as JSON")?;
@@ -91,6 +202,61 @@ pub fn run(command: Command) -> anyhow::Result<()> {
                 }
                 for problem in &workspace.problems {
                     writeln!(stdout, "  problem:         {problem}")?;
+                }
+            }
+            JobResult::TableHistory(history) => {
+                writeln!(stdout, "{:>20}  {:>20}  {:<25} {:<18} {:>7} {:>7} {:>10} {:>10}", "version", "parent", "timestamp", "operation", "+files", "-files", "+rows", "-rows")?;
+                let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
+                for v in &history.versions {
+                    writeln!(
+                        stdout,
+                        "{:>20}  {:>20}  {:<25} {:<18} {:>7} {:>7} {:>10} {:>10}",
+                        v.version,
+                        v.parent.map(|p| p.to_string()).unwrap_or_default(),
+                        v.timestamp.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                        v.operation,
+                        v.files_added,
+                        v.files_removed,
+                        opt(v.rows_added),
+                        opt(v.rows_removed)
+                    )?;
+                }
+            }
+            JobResult::TableInfo(info) => {
+                let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_else(|| "unknown".to_owned());
+                writeln!(stdout, "format:            {}", info.format)?;
+                writeln!(stdout, "location:          {}", info.location)?;
+                if let Some(from) = &info.remapped_from {
+                    writeln!(stdout, "remapped from:     {from}")?;
+                }
+                writeln!(stdout, "version:           {}", info.version.map(|v| v.to_string()).unwrap_or_default())?;
+                writeln!(stdout, "timestamp:         {}", info.timestamp.map(|t| t.to_rfc3339()).unwrap_or_default())?;
+                writeln!(stdout, "rows:              {}", opt(info.num_rows))?;
+                writeln!(stdout, "files:             {} ({} bytes)", info.num_files, info.total_bytes)?;
+                writeln!(stdout, "small files:       {} (max {} in one partition)", info.small_files, info.max_small_files_per_partition)?;
+                writeln!(stdout, "partition columns: {}", info.partition_columns.join(", "))?;
+                for field in &info.schema {
+                    writeln!(stdout, "  {:<24} {:<16} {}", field.name, field.data_type, if field.nullable { "nullable" } else { "not null" })?;
+                }
+                for geometry in &info.geometry_columns {
+                    writeln!(stdout, "geometry column:   {} ({}, CRS {})", geometry.name, geometry.encoding, geometry.crs.as_deref().unwrap_or("OGC:CRS84"))?;
+                }
+                for warning in &info.warnings {
+                    writeln!(stdout, "warning:           {warning}")?;
+                }
+            }
+            JobResult::TableFiles(files) => {
+                for file in &files.files {
+                    let rows = file.rows.map(|r| r.to_string()).unwrap_or_default();
+                    writeln!(stdout, "{:>12} {:>10} {:?} {}", file.bytes, rows, file.kind, file.path)?;
+                }
+            }
+            JobResult::TablePage(page) => {
+                writeln!(stdout, "{}", page.columns.join("\t"))?;
+                for row in &page.rows {
+                    let cells: Vec<String> =
+                        row.iter().map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())).collect();
+                    writeln!(stdout, "{}", cells.join("\t"))?;
                 }
             }
             other => writeln!(stdout, "{}", serde_json::to_string_pretty(&other)?)?,

@@ -15,6 +15,9 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::engine::demo::{DemoError, DemoSummary};
+use crate::engine::lake::inspect::{
+    PageRequest, SmallFilePolicy, TableFiles, TableHistory, TableInfo, TablePage, VersionSelector,
+};
 use crate::engine::lake::{LakeError, TableOverview, TableRef};
 use crate::engine::stac::{CatalogTree, StacError};
 use crate::engine::workspace::{Workspace, WorkspaceError};
@@ -45,6 +48,14 @@ pub enum JobSpec {
     LoadStaticCatalog { path: PathBuf },
     /// Read a table's overview (format, rows, files, versions, schema, geometry columns, history).
     TableOverview { table: TableRef },
+    /// A table's info at a version (`meshlake table info`).
+    TableInfo { table: TableRef, at: VersionSelector, policy: SmallFilePolicy },
+    /// A table's commits / snapshots, oldest first.
+    TableHistory { table: TableRef },
+    /// A table's live files at a version.
+    TableFiles { table: TableRef, at: VersionSelector },
+    /// A page of a table's rows at a version.
+    TableHead { table: TableRef, at: VersionSelector, page: PageRequest },
     /// Wait, checking the cancel token every 100 ms (used to prove the UI stays responsive).
     Wait { secs: f64 },
 }
@@ -57,6 +68,10 @@ impl JobSpec {
             JobSpec::ScanWorkspace { path } => format!("Open {}", path.display()),
             JobSpec::LoadStaticCatalog { path } => format!("Load STAC catalog {}", path.display()),
             JobSpec::TableOverview { table } => format!("Read table {table}"),
+            JobSpec::TableInfo { table, .. } => format!("Table info {table}"),
+            JobSpec::TableHistory { table } => format!("Table history {table}"),
+            JobSpec::TableFiles { table, .. } => format!("Table files {table}"),
+            JobSpec::TableHead { table, .. } => format!("Table rows {table}"),
             JobSpec::Wait { secs } => format!("Wait {secs} s"),
         }
     }
@@ -70,6 +85,10 @@ pub enum JobResult {
     Workspace(Workspace),
     Catalog(CatalogTree),
     TableOverview(Box<TableOverview>),
+    TableInfo(Box<TableInfo>),
+    TableHistory(TableHistory),
+    TableFiles(TableFiles),
+    TablePage(TablePage),
     Waited { secs: f64 },
 }
 
@@ -343,6 +362,19 @@ pub async fn run_job(spec: JobSpec, ctx: &JobContext) -> Result<JobResult, JobEr
         JobSpec::TableOverview { table } => {
             let overview = crate::engine::lake::table_overview(&table).await?;
             Ok(JobResult::TableOverview(Box::new(overview)))
+        }
+        JobSpec::TableInfo { table, at, policy } => {
+            let info = crate::engine::lake::inspect::table_info(&table, &at, &policy).await?;
+            Ok(JobResult::TableInfo(Box::new(info)))
+        }
+        JobSpec::TableHistory { table } => {
+            Ok(JobResult::TableHistory(crate::engine::lake::inspect::table_history(&table).await?))
+        }
+        JobSpec::TableFiles { table, at } => {
+            Ok(JobResult::TableFiles(crate::engine::lake::inspect::table_files(&table, &at).await?))
+        }
+        JobSpec::TableHead { table, at, page } => {
+            Ok(JobResult::TablePage(crate::engine::lake::inspect::table_head(&table, &at, &page).await?))
         }
         JobSpec::Wait { secs } => {
             let started = Instant::now();

@@ -20,7 +20,8 @@ pub enum WorkspaceError {
     },
     #[error(
         "{path} holds nothing meshlake can open: expected a STAC catalog.json / collection.json / item JSON, a Delta \
-         table root (a folder with _delta_log/), an Iceberg SQLite catalog (.db), or a folder containing these"
+         table root (a folder with _delta_log/), an Iceberg table folder (with metadata/*.metadata.json), an Iceberg \
+         SQLite catalog (.db), or a folder containing these"
     )]
     NothingRecognised { path: PathBuf },
     #[error("{path} is not a STAC document: {detail}")]
@@ -71,6 +72,21 @@ impl Workspace {
             .map_err(|e| WorkspaceError::Io { path: root.clone(), source: std::io::Error::other(e.to_string()) })??;
             found = walked;
         }
+        // Iceberg table folders that a found SQL catalog already lists are shown once, through it.
+        let mut catalogued_roots = Vec::new();
+        for catalog_db in &found.iceberg_catalogs {
+            if let Ok(roots) = crate::engine::lake::iceberg::sql_catalog_table_roots(
+                catalog_db,
+                crate::engine::lake::ICEBERG_CATALOG_NAME,
+            )
+            .await
+            {
+                catalogued_roots.extend(roots);
+            }
+        }
+        found.tables.retain(|table| {
+            std::fs::canonicalize(table).map_or(true, |root| !catalogued_roots.contains(&root))
+        });
         for catalog_db in found.iceberg_catalogs.clone() {
             match crate::engine::lake::list_sql_catalog_tables(&catalog_db).await {
                 Ok(tables) => found.tables.extend(
@@ -122,8 +138,17 @@ fn classify_file(path: &Path) -> Result<Option<FileKind>, WorkspaceError> {
     Ok(None)
 }
 
+/// An Iceberg table folder: one whose `metadata/` holds at least one `*.metadata.json`.
+fn is_iceberg_table_root(dir: &Path) -> bool {
+    std::fs::read_dir(dir.join("metadata")).is_ok_and(|entries| {
+        entries
+            .filter_map(Result::ok)
+            .any(|entry| entry.file_name().to_string_lossy().ends_with(".metadata.json"))
+    })
+}
+
 fn walk(dir: &Path, depth: usize, found: &mut Workspace) -> Result<(), WorkspaceError> {
-    if dir.join("_delta_log").is_dir() {
+    if dir.join("_delta_log").is_dir() || is_iceberg_table_root(dir) {
         found.tables.push(dir.display().to_string());
         return Ok(());
     }
@@ -204,9 +229,13 @@ mod tests {
         )
         .unwrap();
         std::fs::create_dir_all(tmp.path().join("tables/parcels/_delta_log")).unwrap();
+        std::fs::create_dir_all(tmp.path().join("tables/fields/metadata")).unwrap();
+        std::fs::write(tmp.path().join("tables/fields/metadata/v1.metadata.json"), "{}").unwrap();
+        std::fs::create_dir_all(tmp.path().join("tables/empty/metadata")).unwrap();
         let found = block_on(Workspace::scan(tmp.path())).unwrap();
         assert_eq!(found.stac_catalogs, vec![stac_dir.join("catalog.json")]);
-        assert_eq!(found.tables.len(), 1);
-        assert!(found.tables[0].ends_with("tables/parcels"));
+        assert_eq!(found.tables.len(), 2, "{:?}", found.tables);
+        assert!(found.tables[0].ends_with("tables/fields"));
+        assert!(found.tables[1].ends_with("tables/parcels"));
     }
 }

@@ -573,6 +573,7 @@ pub async fn write_demo_iceberg_table(
     }
     let reference = TableRef::IcebergSql {
         catalog_db: catalog_db.clone(),
+        catalog: super::ICEBERG_CATALOG_NAME.to_string(),
         namespace: namespace.to_string(),
         table: table.to_string(),
     };

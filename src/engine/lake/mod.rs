@@ -13,8 +13,11 @@ use std::path::PathBuf;
 
 use crate::engine::geo::GeoError;
 
+pub mod delta;
 pub mod demo_tables;
+pub mod iceberg;
 pub mod iceberg_sql;
+pub mod inspect;
 pub mod overview;
 pub mod table_ref;
 
@@ -87,7 +90,7 @@ pub enum LakeError {
         action: &'static str,
         /// What iceberg-rust reported.
         #[source]
-        source: Box<iceberg::Error>,
+        source: Box<::iceberg::Error>,
     },
     /// The table is not in the catalog.
     #[error("Iceberg catalog {catalog_db} has no table {namespace}.{table}; tables in it: {known}")]
@@ -160,6 +163,125 @@ pub enum LakeError {
         /// What is wrong.
         reason: String,
     },
+    /// A Delta version that the log does not (or no longer) hold.
+    #[error(
+        "Delta table {location} has no version {requested}: available versions are {oldest}..={latest} (older commits may have been cleaned up from _delta_log); pick one in that range"
+    )]
+    VersionOutOfRange {
+        /// Table root.
+        location: String,
+        /// What was asked for (a version number or a time).
+        requested: String,
+        /// Oldest version that can still be reconstructed.
+        oldest: i64,
+        /// Latest version.
+        latest: i64,
+    },
+    /// A version selector that does not apply to this kind of table (e.g. a snapshot id on Delta).
+    #[error("table {table}: {reason}")]
+    WrongVersionSelector {
+        /// Which table.
+        table: String,
+        /// Why the selector does not apply and what to use instead.
+        reason: String,
+    },
+    /// A table uses a feature we cannot read correctly yet.
+    #[error("table {table}: {feature} is not supported yet; {hint}")]
+    UnsupportedFeature {
+        /// Which table.
+        table: String,
+        /// The feature (e.g. a Delta reader feature name).
+        feature: String,
+        /// What still works or what to do.
+        hint: String,
+    },
+    /// A data file the log names is not on disk.
+    #[error(
+        "table {table}: data file {file} named in the log is missing; restore the table's data files (or copy the whole table folder) before reading rows"
+    )]
+    MissingDataFile {
+        /// Which table.
+        table: String,
+        /// The file that should be there.
+        file: PathBuf,
+    },
+    /// Reading rows from a data file failed.
+    #[error("reading rows of {file} (table {table}) failed: {source}")]
+    ParquetRead {
+        /// Which table.
+        table: String,
+        /// The data file.
+        file: PathBuf,
+        /// What parquet reported.
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    /// A path was opened as an Iceberg table but it is not one.
+    #[error(
+        "{path} is not an Iceberg table: {reason}; open a table folder with metadata/*.metadata.json, a *.metadata.json file, or iceberg+sqlite:///path/catalog.db#namespace.table"
+    )]
+    NotAnIcebergTable {
+        /// The folder or file.
+        path: PathBuf,
+        /// What is missing or wrong.
+        reason: String,
+    },
+    /// A snapshot id that the Iceberg table does not have.
+    #[error(
+        "Iceberg table {table} has no snapshot {snapshot}; its snapshots are: {known} (see `meshlake table history`)"
+    )]
+    IcebergSnapshotNotFound {
+        /// Which table.
+        table: String,
+        /// The requested snapshot id.
+        snapshot: i64,
+        /// The snapshot ids it has (comma separated), or "none".
+        known: String,
+    },
+    /// An as-of time before the first snapshot of an Iceberg table.
+    #[error(
+        "Iceberg table {table} has no snapshot at or before {at}; {first} (see `meshlake table history`)"
+    )]
+    IcebergNoSnapshotAt {
+        /// Which table.
+        table: String,
+        /// The requested instant (RFC 3339).
+        at: String,
+        /// When the first snapshot was taken, or that there are none.
+        first: String,
+    },
+    /// A Delta version number was asked of an Iceberg table.
+    #[error(
+        "Iceberg table {table} has snapshot ids, not version numbers (asked for version {version}); select a snapshot id or a time instead (see `meshlake table history`)"
+    )]
+    VersionOnIcebergTable {
+        /// Which table.
+        table: String,
+        /// The version that was asked for.
+        version: i64,
+    },
+    /// A table feature the Iceberg reader cannot handle.
+    #[error("Iceberg table {table}: {file} is {what}, which cannot be read yet; {advice}")]
+    IcebergUnsupported {
+        /// Which table.
+        table: String,
+        /// The file that needs the feature.
+        file: String,
+        /// What the feature is.
+        what: String,
+        /// What to do instead.
+        advice: String,
+    },
+    /// Requested columns that the table does not have.
+    #[error("table {table} has no column {missing}; its columns are: {known}")]
+    UnknownColumns {
+        /// Which table.
+        table: String,
+        /// The missing column names (comma separated).
+        missing: String,
+        /// The columns it has (comma separated).
+        known: String,
+    },
     /// Geometry encoding or GeoParquet metadata problems.
     #[error(transparent)]
     Geo(#[from] GeoError),
@@ -183,7 +305,7 @@ impl LakeError {
     pub(crate) fn iceberg(
         table: impl Into<String>,
         action: &'static str,
-        source: iceberg::Error,
+        source: ::iceberg::Error,
     ) -> Self {
         Self::Iceberg {
             table: table.into(),

@@ -1,17 +1,13 @@
 //! A format-neutral overview of one table: what the Tables panel and `meshlake table` show.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use futures::TryStreamExt;
 use iceberg::spec::{FormatVersion, Transform};
-use iceberg::{Catalog, NamespaceIdent, TableIdent};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use serde::Serialize;
-use serde_json::Value;
 
 use super::LakeError;
-use super::iceberg_sql::{list_sql_catalog_tables, open_sql_catalog};
 use super::table_ref::TableRef;
 use crate::engine::geo::geoparquet::{
     GEO_METADATA_KEY, GeometryColumnSummary, summarize_geo_metadata,
@@ -100,11 +96,7 @@ pub struct TableOverview {
 pub async fn table_overview(table: &TableRef) -> Result<TableOverview, LakeError> {
     match table {
         TableRef::Delta { location } => delta_overview(table, location).await,
-        TableRef::IcebergSql {
-            catalog_db,
-            namespace,
-            table: table_name,
-        } => iceberg_overview(table, catalog_db, namespace, table_name).await,
+        TableRef::IcebergSql { .. } | TableRef::IcebergFile { .. } => iceberg_overview(table).await,
     }
 }
 
@@ -237,86 +229,22 @@ async fn delta_overview(table: &TableRef, location: &str) -> Result<TableOvervie
     })
 }
 
-/// The commits still present as JSON files in `_delta_log`, newest first.
-///
-/// Reads the commit files directly (rather than the snapshot) so version numbers and per-commit
-/// file and row counts are exact. Commits folded into a checkpoint and then cleaned up are absent.
+/// The commits still present as JSON files in `_delta_log`, newest first (parsed by
+/// [`super::delta::commit_history`]; a commit without a time gets 0).
 fn delta_history(location: &str, log_dir: &Path) -> Result<Vec<VersionSummary>, LakeError> {
-    let mut commit_files = BTreeMap::new();
-    let entries = std::fs::read_dir(log_dir).map_err(|e| LakeError::io("list", log_dir, e))?;
-    for entry in entries {
-        let path = entry.map_err(|e| LakeError::io("list", log_dir, e))?.path();
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-            continue;
-        };
-        let Some(stem) = name.strip_suffix(".json") else {
-            continue;
-        };
-        if stem.len() == 20
-            && let Ok(version) = stem.parse::<u64>()
-        {
-            commit_files.insert(version, path);
-        }
-    }
-    let mut history = Vec::with_capacity(commit_files.len());
-    for (version, path) in commit_files.into_iter().rev() {
-        let text = std::fs::read_to_string(&path).map_err(|e| LakeError::io("read", &path, e))?;
-        let mut summary = VersionSummary {
-            version: version.to_string(),
-            timestamp_ms: 0,
-            operation: String::new(),
-            files_added: 0,
-            files_removed: 0,
-            rows_added: Some(0),
-        };
-        for (line_number, line) in text
-            .lines()
-            .enumerate()
-            .filter(|(_, line)| !line.trim().is_empty())
-        {
-            let action: Value =
-                serde_json::from_str(line).map_err(|e| LakeError::CorruptDeltaLog {
-                    location: location.to_string(),
-                    file: path.clone(),
-                    reason: format!("line {} is not JSON: {e}", line_number + 1),
-                })?;
-            if let Some(commit_info) = action.get("commitInfo") {
-                summary.timestamp_ms = commit_info
-                    .get("inCommitTimestamp")
-                    .or_else(|| commit_info.get("timestamp"))
-                    .and_then(Value::as_i64)
-                    .unwrap_or(0);
-                summary.operation = commit_info
-                    .get("operation")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string();
-            } else if let Some(add) = action.get("add") {
-                summary.files_added += 1;
-                let records = add
-                    .get("stats")
-                    .and_then(Value::as_str)
-                    .and_then(|stats| serde_json::from_str::<Value>(stats).ok())
-                    .and_then(|stats| stats.get("numRecords").and_then(Value::as_u64));
-                summary.rows_added = summary
-                    .rows_added
-                    .zip(records)
-                    .map(|(total, records)| total + records);
-            } else if action.get("remove").is_some() {
-                summary.files_removed += 1;
-            }
-        }
-        if summary.timestamp_ms == 0 {
-            summary.timestamp_ms = std::fs::metadata(&path)
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or(0);
-        }
-        history.push(summary);
-    }
-    Ok(history)
+    let commits = super::delta::commit_history(location, log_dir)?;
+    Ok(commits
+        .into_iter()
+        .rev()
+        .map(|entry| VersionSummary {
+            version: entry.version.to_string(),
+            timestamp_ms: entry.timestamp.map(|t| t.timestamp_millis()).unwrap_or(0),
+            operation: entry.operation,
+            files_added: entry.files_added,
+            files_removed: entry.files_removed,
+            rows_added: entry.rows_added,
+        })
+        .collect())
 }
 
 /// A snapshot summary number (`total-records`, `added-data-files`, …).
@@ -327,47 +255,14 @@ fn summary_number(
     properties.get(key).and_then(|value| value.parse().ok())
 }
 
-async fn iceberg_overview(
-    table: &TableRef,
-    catalog_db: &Path,
-    namespace: &str,
-    table_name: &str,
-) -> Result<TableOverview, LakeError> {
+async fn iceberg_overview(table: &TableRef) -> Result<TableOverview, LakeError> {
     let context = table.to_string();
     let iceberg_error = |action: &'static str| {
         let context = context.clone();
         move |source| LakeError::iceberg(context, action, source)
     };
-    let catalog = open_sql_catalog(catalog_db, None, false).await?;
-    let namespace_ident = NamespaceIdent::from_strs(namespace.split('.'))
-        .map_err(iceberg_error("name the namespace"))?;
-    let table_ident = TableIdent::new(namespace_ident, table_name.to_string());
-    if !catalog
-        .table_exists(&table_ident)
-        .await
-        .map_err(iceberg_error("look up the table"))?
-    {
-        let known = list_sql_catalog_tables(catalog_db).await?;
-        let known = if known.is_empty() {
-            "none".to_string()
-        } else {
-            known
-                .iter()
-                .map(|(ns, t)| format!("{ns}.{t}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        return Err(LakeError::IcebergTableNotFound {
-            catalog_db: catalog_db.to_path_buf(),
-            namespace: namespace.to_string(),
-            table: table_name.to_string(),
-            known,
-        });
-    }
-    let iceberg_table = catalog
-        .load_table(&table_ident)
-        .await
-        .map_err(iceberg_error("load"))?;
+    let opened = super::iceberg::open(table).await?;
+    let iceberg_table = &opened.table;
     let metadata = iceberg_table.metadata();
     let schema = metadata.current_schema();
     let columns = schema
@@ -438,7 +333,7 @@ async fn iceberg_overview(
             .await
             .map_err(iceberg_error("list data files"))?
         {
-            first_file = local_path_of(task.data_file_path());
+            first_file = opened.local_path(task.data_file_path());
             if first_file.is_none() {
                 warnings.push(format!(
                     "data file {} is not local; geometry metadata not read",
@@ -456,7 +351,7 @@ async fn iceberg_overview(
             FormatVersion::V2 => "v2".to_string(),
             FormatVersion::V3 => "v3".to_string(),
         },
-        location: metadata.location().to_string(),
+        location: opened.location(),
         current_version: current
             .map(|s| s.snapshot_id().to_string())
             .unwrap_or_else(|| "none".to_string()),
@@ -475,6 +370,7 @@ async fn iceberg_overview(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::lake::list_sql_catalog_tables;
     use crate::engine::lake::demo_tables::{
         demo_parcels, write_demo_delta_table, write_demo_iceberg_table,
     };
@@ -587,6 +483,7 @@ mod tests {
 
         let missing = TableRef::IcebergSql {
             catalog_db: catalog_db.clone(),
+            catalog: "default".into(),
             namespace: "demo".into(),
             table: "nope".into(),
         };

@@ -1,4 +1,5 @@
-//! Naming tables: a Delta table root, or a table in a SQLite Iceberg SQL catalog.
+//! Naming tables: a Delta table root, an Iceberg table folder or metadata file, or a table in a
+//! SQLite Iceberg SQL catalog.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -12,8 +13,12 @@ pub const ICEBERG_SQLITE_SCHEME: &str = "iceberg+sqlite://";
 ///
 /// String form (what [`TableRef::parse`] reads and `Display` prints):
 /// - Delta: the table root as a local path (`/data/parcels`; `file:///data/parcels` is accepted too),
-/// - Iceberg: `iceberg+sqlite:///ABSOLUTE/PATH/catalog.db#namespace.table` (catalog name `default`,
-///   the namespace may itself contain dots: the table name is after the last dot).
+/// - Iceberg in a SQL catalog: `iceberg+sqlite:///ABSOLUTE/PATH/catalog.db#namespace.table` (catalog
+///   name `default`; another name is given as `…#namespace.table?catalog=NAME`; the namespace may
+///   itself contain dots: the table name is after the last dot),
+/// - Iceberg without a catalog: a table folder (one with `metadata/*.metadata.json`; the latest
+///   metadata is found through `metadata/version-hint.text` or the highest version number) or a
+///   `*.metadata.json` file; printed as the absolute path of the metadata file.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum TableRef {
     /// A Delta table: the folder that holds `_delta_log/`.
@@ -21,16 +26,32 @@ pub enum TableRef {
         /// Absolute local path of the table root.
         location: String,
     },
-    /// A table in a SQLite Iceberg SQL catalog (pyiceberg `SqlCatalog` layout, catalog `default`).
+    /// A table in a SQLite Iceberg SQL catalog (pyiceberg `SqlCatalog` layout).
     IcebergSql {
         /// The SQLite catalog file.
         catalog_db: PathBuf,
+        /// The catalog name the table is registered under (`default` unless told otherwise).
+        #[serde(default = "default_catalog_name")]
+        catalog: String,
         /// Namespace, dot-separated for nested namespaces.
         namespace: String,
         /// Table name.
         table: String,
     },
+    /// An Iceberg table opened without a catalog, through one of its metadata files.
+    IcebergFile {
+        /// Absolute local path of the `*.metadata.json` file.
+        metadata_location: String,
+    },
 }
+
+/// The catalog name used when a reference does not name one.
+fn default_catalog_name() -> String {
+    super::ICEBERG_CATALOG_NAME.to_string()
+}
+
+/// Suffix of Iceberg table metadata files.
+const METADATA_SUFFIX: &str = ".metadata.json";
 
 impl TableRef {
     /// Parse a reference typed by a user or stored in a workspace, checking that it exists and
@@ -47,7 +68,7 @@ impl TableRef {
             ));
         }
         if let Some(rest) = trimmed.strip_prefix(ICEBERG_SQLITE_SCHEME) {
-            let Some((path_part, qualified_name)) = rest.rsplit_once('#') else {
+            let Some((path_part, name_and_query)) = rest.rsplit_once('#') else {
                 return Err(bad(
                     "missing #namespace.table after the catalog path, e.g. iceberg+sqlite:///data/catalog.db#demo.parcels",
                 ));
@@ -58,6 +79,19 @@ impl TableRef {
                     "the catalog path must be absolute: iceberg+sqlite:///ABSOLUTE/PATH/catalog.db#namespace.table",
                 ));
             }
+            let (qualified_name, catalog) = match name_and_query.split_once('?') {
+                None => (name_and_query, default_catalog_name()),
+                Some((name, query)) => match query.strip_prefix("catalog=") {
+                    Some(catalog) if !catalog.is_empty() && !catalog.contains('&') => {
+                        (name, catalog.to_string())
+                    }
+                    _ => {
+                        return Err(bad(
+                            "the only option after ? is catalog=NAME, e.g. #demo.parcels?catalog=my_catalog",
+                        ));
+                    }
+                },
+            };
             let Some((namespace, table)) = qualified_name.rsplit_once('.') else {
                 return Err(bad(
                     "the part after # must be namespace.table, e.g. #demo.parcels",
@@ -78,6 +112,7 @@ impl TableRef {
             }
             return Ok(Self::IcebergSql {
                 catalog_db,
+                catalog,
                 namespace: namespace.to_string(),
                 table: table.to_string(),
             });
@@ -94,7 +129,33 @@ impl TableRef {
         } else {
             PathBuf::from(trimmed)
         };
+        if let Some(metadata_location) = Self::iceberg_metadata_file(&path)? {
+            return Ok(Self::IcebergFile { metadata_location });
+        }
         Self::delta_root(&path).map(|location| Self::Delta { location })
+    }
+
+    /// When `path` is an Iceberg `*.metadata.json` file or an Iceberg table folder (and not a Delta
+    /// table), the absolute path of the metadata file to open.
+    fn iceberg_metadata_file(path: &Path) -> Result<Option<String>, LakeError> {
+        let is_metadata_file = path.is_file()
+            && path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(METADATA_SUFFIX));
+        let file = if is_metadata_file {
+            path.to_path_buf()
+        } else if path.is_dir()
+            && !path.join("_delta_log").is_dir()
+            && path.join("metadata").is_dir()
+        {
+            latest_metadata_file(path)?
+        } else {
+            return Ok(None);
+        };
+        let absolute =
+            std::fs::canonicalize(&file).map_err(|e| LakeError::io("resolve", &file, e))?;
+        Ok(Some(absolute.display().to_string()))
     }
 
     /// Check that `path` is a Delta table root and return its absolute path as a string.
@@ -142,6 +203,16 @@ impl TableRef {
             Self::IcebergSql {
                 namespace, table, ..
             } => format!("{namespace}.{table}"),
+            Self::IcebergFile { metadata_location } => {
+                let file = Path::new(metadata_location);
+                let folder = file.parent().filter(|p| p.ends_with("metadata"));
+                folder
+                    .and_then(Path::parent)
+                    .and_then(Path::file_name)
+                    .or_else(|| file.file_name())
+                    .map(|name| name.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| metadata_location.clone())
+            }
         }
     }
 }
@@ -152,6 +223,7 @@ impl fmt::Display for TableRef {
             Self::Delta { location } => write!(f, "{location}"),
             Self::IcebergSql {
                 catalog_db,
+                catalog,
                 namespace,
                 table,
             } => {
@@ -159,10 +231,64 @@ impl fmt::Display for TableRef {
                     f,
                     "{ICEBERG_SQLITE_SCHEME}{}#{namespace}.{table}",
                     catalog_db.display()
-                )
+                )?;
+                if catalog != super::ICEBERG_CATALOG_NAME {
+                    write!(f, "?catalog={catalog}")?;
+                }
+                Ok(())
             }
+            Self::IcebergFile { metadata_location } => write!(f, "{metadata_location}"),
         }
     }
+}
+
+/// The version number in a metadata file name: `v12.metadata.json` → 12,
+/// `00012-<uuid>.metadata.json` → 12.
+fn metadata_version(file_name: &str) -> Option<u64> {
+    let stem = file_name.strip_suffix(METADATA_SUFFIX)?;
+    if let Some(number) = stem.strip_prefix('v') {
+        return number.parse().ok();
+    }
+    let (number, _) = stem.split_once('-')?;
+    number.parse().ok()
+}
+
+/// The current metadata file of an Iceberg table folder: the one `metadata/version-hint.text`
+/// names (`N` for `vN.metadata.json`/`0000N-….metadata.json`, or a file stem), else the one with
+/// the highest version number.
+pub fn latest_metadata_file(table_root: &Path) -> Result<PathBuf, LakeError> {
+    let metadata_dir = table_root.join("metadata");
+    let mut candidates: Vec<(u64, String)> = Vec::new();
+    let entries =
+        std::fs::read_dir(&metadata_dir).map_err(|e| LakeError::io("list", &metadata_dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| LakeError::io("list", &metadata_dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(METADATA_SUFFIX) {
+            candidates.push((metadata_version(&name).unwrap_or(0), name));
+        }
+    }
+    let hint_file = metadata_dir.join("version-hint.text");
+    if let Ok(hint) = std::fs::read_to_string(&hint_file) {
+        let hint = hint.trim();
+        let hinted_version = hint.parse::<u64>().ok();
+        let hinted = candidates.iter().find(|(version, name)| {
+            name.strip_suffix(METADATA_SUFFIX) == Some(hint)
+                || name == &format!("v{hint}{METADATA_SUFFIX}")
+                || (hinted_version == Some(*version) && !name.starts_with('v'))
+        });
+        if let Some((_, name)) = hinted {
+            return Ok(metadata_dir.join(name));
+        }
+    }
+    candidates
+        .into_iter()
+        .max()
+        .map(|(_, name)| metadata_dir.join(name))
+        .ok_or_else(|| LakeError::NotAnIcebergTable {
+            path: table_root.to_path_buf(),
+            reason: format!("{} holds no *{METADATA_SUFFIX} file", metadata_dir.display()),
+        })
 }
 
 #[cfg(test)]
@@ -208,12 +334,46 @@ mod tests {
             parsed,
             TableRef::IcebergSql {
                 catalog_db: db.clone(),
+                catalog: "default".into(),
                 namespace: "demo.farm".into(),
                 table: "parcels".into()
             }
         );
         assert_eq!(parsed.to_string(), text);
         assert_eq!(parsed.short_name(), "demo.farm.parcels");
+        let named = format!("{text}?catalog=My_catalog");
+        let parsed = TableRef::parse(&named).unwrap();
+        assert!(
+            matches!(&parsed, TableRef::IcebergSql { catalog, .. } if catalog == "My_catalog"),
+            "{parsed:?}"
+        );
+        assert_eq!(parsed.to_string(), named);
+        assert!(TableRef::parse(&format!("{text}?other=x")).is_err());
+    }
+
+    #[test]
+    fn iceberg_folder_and_metadata_file_parse() {
+        let dir = tempfile::tempdir().unwrap();
+        let metadata = dir.path().join("parcels/metadata");
+        std::fs::create_dir_all(&metadata).unwrap();
+        for name in ["v1.metadata.json", "v2.metadata.json", "v10.metadata.json"] {
+            std::fs::write(metadata.join(name), b"{}").unwrap();
+        }
+        let root = dir.path().join("parcels");
+        let parsed = TableRef::parse(&root.display().to_string()).unwrap();
+        let TableRef::IcebergFile { metadata_location } = &parsed else {
+            panic!("expected IcebergFile, got {parsed:?}")
+        };
+        assert!(metadata_location.ends_with("metadata/v10.metadata.json"), "{metadata_location}");
+        assert_eq!(parsed.short_name(), "parcels");
+        assert_eq!(TableRef::parse(&parsed.to_string()).unwrap(), parsed);
+        std::fs::write(metadata.join("version-hint.text"), b"2\n").unwrap();
+        let hinted = TableRef::parse(&root.display().to_string()).unwrap();
+        assert!(hinted.to_string().ends_with("metadata/v2.metadata.json"), "{hinted}");
+        let empty = dir.path().join("empty/metadata");
+        std::fs::create_dir_all(&empty).unwrap();
+        let err = TableRef::parse(&dir.path().join("empty").display().to_string()).unwrap_err();
+        assert!(matches!(err, LakeError::NotAnIcebergTable { .. }), "{err:?}");
     }
 
     #[test]

@@ -1,0 +1,1356 @@
+//! Delta Lake tables at a version: [`info`], [`history`], [`files`] and [`head`] fill the shapes of
+//! [`super::inspect`].
+//!
+//! The snapshot at a version (live files, schema, partition columns, statistics) comes from
+//! delta-rs; the commit history and the range of versions that can still be reconstructed come
+//! from listing and parsing `_delta_log` directly, so version numbers, timestamps and per-commit
+//! counts are exactly what the log says. Rows are read with the `parquet` crate's Arrow reader,
+//! one file at a time, only the columns and row ranges a page needs.
+//!
+//! Local filesystem tables only. Data file paths may be relative (the norm) or absolute `file://`
+//! URIs; absolute paths under another root (a moved or copied table) are remapped to the folder
+//! the table was found in.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Int8Type, Int16Type, Int32Type, Int64Type, TimeUnit};
+use arrow::datatypes::{Float32Type, Float64Type, UInt8Type, UInt16Type, UInt32Type, UInt64Type};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use chrono::{DateTime, SecondsFormat, Utc};
+use deltalake::DeltaTable;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
+use serde_json::Value;
+
+use super::LakeError;
+use super::inspect::{
+    FileKind, HistoryEntry, PageRequest, SchemaField, SmallFilePolicy, TableFile, TableFiles,
+    TableHistory, TableInfo, TablePage, VersionSelector,
+};
+use super::overview::geometry_columns_from_parquet_footer;
+use crate::engine::geo::geoparquet::{GEO_METADATA_KEY, summarize_geo_metadata};
+use crate::engine::geo::wkb::wkb_to_geometry;
+
+/// Reader features whose tables we read correctly (delta-rs replays the log; our row reader maps
+/// column names and refuses files with deletion vectors).
+const KNOWN_READER_FEATURES: &[&str] = &[
+    "columnMapping",
+    "deletionVectors",
+    "timestampNtz",
+    "v2Checkpoint",
+    "vacuumProtocolCheck",
+    "typeWidening",
+    "typeWidening-preview",
+    "variantType",
+    "variantType-preview",
+    "variantShredding-preview",
+];
+
+/// The field metadata key that holds a column's name inside the Parquet files (column mapping).
+const PHYSICAL_NAME_KEY: &str = "delta.columnMapping.physicalName";
+
+/// Longest rendered cell (WKT, long strings) in [`head`] before it is cut with `…`.
+const MAX_CELL_CHARS: usize = 80;
+
+/// What `_delta_log` holds: commit JSON files and checkpoint versions.
+#[derive(Debug, Default)]
+struct LogListing {
+    /// Version → commit file.
+    commits: BTreeMap<i64, PathBuf>,
+    /// Versions that have a checkpoint (classic, multi-part or v2).
+    checkpoints: BTreeSet<i64>,
+}
+
+impl LogListing {
+    /// The newest version in the log.
+    fn latest(&self) -> Option<i64> {
+        let commit = self.commits.keys().next_back().copied();
+        let checkpoint = self.checkpoints.iter().next_back().copied();
+        commit.max(checkpoint)
+    }
+
+    /// The oldest version that can be reconstructed: 0 when its commit is there, else the oldest
+    /// checkpoint (commits before it were cleaned up).
+    fn oldest(&self) -> Option<i64> {
+        if self.commits.contains_key(&0) {
+            return Some(0);
+        }
+        let checkpoint = self.checkpoints.iter().next().copied();
+        checkpoint.or_else(|| self.commits.keys().next().copied())
+    }
+
+    /// `(oldest, latest)`, or an error when the log holds no versions at all.
+    fn range(&self, location: &str) -> Result<(i64, i64), LakeError> {
+        match (self.oldest(), self.latest()) {
+            (Some(oldest), Some(latest)) => Ok((oldest, latest)),
+            _ => Err(LakeError::CorruptDeltaLog {
+                location: location.to_string(),
+                file: PathBuf::from("_delta_log"),
+                reason: "it holds no commit or checkpoint files".to_string(),
+            }),
+        }
+    }
+}
+
+/// The version number a `_delta_log` file name starts with (20 digits).
+fn leading_version(name: &str) -> Option<i64> {
+    let digits = name.get(..20)?;
+    if digits.bytes().all(|b| b.is_ascii_digit()) {
+        digits.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// List the commit and checkpoint files of a log folder.
+fn list_log(log_dir: &Path) -> Result<LogListing, LakeError> {
+    let mut listing = LogListing::default();
+    let entries = std::fs::read_dir(log_dir).map_err(|e| LakeError::io("list", log_dir, e))?;
+    for entry in entries {
+        let path = entry.map_err(|e| LakeError::io("list", log_dir, e))?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let Some(version) = leading_version(name) else {
+            continue;
+        };
+        let rest = &name[20..];
+        if rest == ".json" {
+            listing.commits.insert(version, path);
+        } else if rest.starts_with(".checkpoint.") {
+            listing.checkpoints.insert(version);
+        }
+    }
+    Ok(listing)
+}
+
+/// A local Delta table root: the folder (canonical) and its file URL.
+struct Root {
+    /// As the caller gave it (for messages).
+    location: String,
+    /// Canonical local folder.
+    dir: PathBuf,
+}
+
+impl Root {
+    /// Check that `location` is a local folder with a `_delta_log`.
+    fn resolve(location: &str) -> Result<Self, LakeError> {
+        let dir = local_path_of(location).ok_or_else(|| LakeError::BadReference {
+            reference: location.to_string(),
+            reason: "only local Delta tables (a folder or a file:// URL) are supported".to_string(),
+        })?;
+        if !dir.exists() {
+            return Err(LakeError::MissingPath { path: dir });
+        }
+        if !dir.join("_delta_log").is_dir() {
+            return Err(LakeError::NotADeltaTable { path: dir });
+        }
+        let dir = std::fs::canonicalize(&dir).map_err(|e| LakeError::io("resolve", &dir, e))?;
+        Ok(Self {
+            location: location.to_string(),
+            dir,
+        })
+    }
+
+    fn log_dir(&self) -> PathBuf {
+        self.dir.join("_delta_log")
+    }
+
+    fn url(&self) -> Result<url::Url, LakeError> {
+        url::Url::from_directory_path(&self.dir).map_err(|()| LakeError::BadReference {
+            reference: self.location.clone(),
+            reason: "cannot turn the folder into a file URL".to_string(),
+        })
+    }
+}
+
+/// A local path from a location that is either a `file://` URL or a plain path.
+fn local_path_of(location: &str) -> Option<PathBuf> {
+    if location.starts_with("file:") {
+        url::Url::parse(location).ok()?.to_file_path().ok()
+    } else if location.contains("://") {
+        None
+    } else {
+        Some(PathBuf::from(location))
+    }
+}
+
+/// One commit file's figures (before it becomes a [`HistoryEntry`]).
+fn parse_commit(location: &str, version: i64, path: &Path) -> Result<HistoryEntry, LakeError> {
+    let text = std::fs::read_to_string(path).map_err(|e| LakeError::io("read", path, e))?;
+    let mut entry = HistoryEntry {
+        version,
+        parent: (version > 0).then_some(version - 1),
+        timestamp: None,
+        operation: "unknown".to_string(),
+        files_added: 0,
+        files_removed: 0,
+        rows_added: Some(0),
+        rows_removed: Some(0),
+    };
+    let records_of = |action: &Value| {
+        action
+            .get("stats")
+            .and_then(Value::as_str)
+            .and_then(|stats| serde_json::from_str::<Value>(stats).ok())
+            .and_then(|stats| stats.get("numRecords").and_then(Value::as_u64))
+    };
+    for (line_number, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+    {
+        let action: Value = serde_json::from_str(line).map_err(|e| LakeError::CorruptDeltaLog {
+            location: location.to_string(),
+            file: path.to_path_buf(),
+            reason: format!("line {} is not JSON: {e}", line_number + 1),
+        })?;
+        if let Some(commit_info) = action.get("commitInfo") {
+            entry.timestamp = commit_info
+                .get("inCommitTimestamp")
+                .or_else(|| commit_info.get("timestamp"))
+                .and_then(Value::as_i64)
+                .and_then(DateTime::from_timestamp_millis);
+            if let Some(operation) = commit_info.get("operation").and_then(Value::as_str) {
+                entry.operation = operation.to_string();
+            }
+        } else if let Some(add) = action.get("add") {
+            entry.files_added += 1;
+            entry.rows_added = entry.rows_added.zip(records_of(add)).map(|(a, b)| a + b);
+        } else if let Some(remove) = action.get("remove") {
+            entry.files_removed += 1;
+            entry.rows_removed = entry
+                .rows_removed
+                .zip(records_of(remove))
+                .map(|(a, b)| a + b);
+        }
+    }
+    if entry.timestamp.is_none() {
+        // The Delta protocol's commit time without in-commit timestamps: the file's modification time.
+        entry.timestamp = std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .map(DateTime::<Utc>::from);
+    }
+    Ok(entry)
+}
+
+/// The commits still present as JSON files in `log_dir`, oldest first.
+///
+/// Commits folded into a checkpoint and then cleaned up are absent. Shared with
+/// [`super::overview::table_overview`].
+pub(crate) fn commit_history(
+    location: &str,
+    log_dir: &Path,
+) -> Result<Vec<HistoryEntry>, LakeError> {
+    let listing = list_log(log_dir)?;
+    listing
+        .commits
+        .iter()
+        .map(|(version, path)| parse_commit(location, *version, path))
+        .collect()
+}
+
+/// Every commit still in the log, oldest first.
+pub async fn history(location: &str) -> Result<TableHistory, LakeError> {
+    let root = Root::resolve(location)?;
+    Ok(TableHistory {
+        versions: commit_history(location, &root.log_dir())?,
+    })
+}
+
+/// The reader features of the newest `protocol` action in the commits up to `version`, when a
+/// commit file holds one (otherwise delta-rs reads it from the checkpoint).
+fn reader_features_up_to(
+    location: &str,
+    listing: &LogListing,
+    version: i64,
+) -> Result<Option<Vec<String>>, LakeError> {
+    for (_, path) in listing.commits.range(..=version).rev() {
+        let text = std::fs::read_to_string(path).map_err(|e| LakeError::io("read", path, e))?;
+        for line in text.lines().filter(|line| line.contains("\"protocol\"")) {
+            let action: Value =
+                serde_json::from_str(line).map_err(|e| LakeError::CorruptDeltaLog {
+                    location: location.to_string(),
+                    file: path.clone(),
+                    reason: format!("a protocol line is not JSON: {e}"),
+                })?;
+            if let Some(protocol) = action.get("protocol") {
+                let features = protocol
+                    .get("readerFeatures")
+                    .and_then(Value::as_array)
+                    .map(|list| {
+                        list.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                return Ok(Some(features));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// A table loaded at a resolved version.
+struct Loaded {
+    root: Root,
+    table: DeltaTable,
+    version: i64,
+    listing: LogListing,
+}
+
+/// Resolve the selector against the log and load that version with delta-rs.
+async fn load(location: &str, at: &VersionSelector) -> Result<Loaded, LakeError> {
+    let root = Root::resolve(location)?;
+    let listing = list_log(&root.log_dir())?;
+    let (oldest, latest) = listing.range(location)?;
+    let out_of_range = |requested: String| LakeError::VersionOutOfRange {
+        location: location.to_string(),
+        requested,
+        oldest,
+        latest,
+    };
+    let version = match at {
+        VersionSelector::Latest => latest,
+        VersionSelector::Version(version) => {
+            if !(oldest..=latest).contains(version) {
+                return Err(out_of_range(version.to_string()));
+            }
+            *version
+        }
+        VersionSelector::Snapshot(id) => {
+            return Err(LakeError::WrongVersionSelector {
+                table: location.to_string(),
+                reason: format!(
+                    "snapshot id {id} given, but Delta tables have version numbers, not snapshots; select a version ({oldest}..={latest}) or a time instead"
+                ),
+            });
+        }
+        VersionSelector::AsOf(instant) => {
+            let mut chosen = None;
+            for (version, path) in listing.commits.range(oldest..=latest) {
+                let entry = parse_commit(location, *version, path)?;
+                if entry.timestamp.is_some_and(|t| t <= *instant) {
+                    chosen = Some(*version);
+                }
+            }
+            chosen.ok_or_else(|| {
+                out_of_range(format!(
+                    "as of {} (before the oldest available commit)",
+                    instant.to_rfc3339_opts(SecondsFormat::Millis, true)
+                ))
+            })?
+        }
+    };
+    if let Some(features) = reader_features_up_to(location, &listing, version)? {
+        let unknown: Vec<&String> = features
+            .iter()
+            .filter(|f| !KNOWN_READER_FEATURES.contains(&f.as_str()))
+            .collect();
+        if !unknown.is_empty() {
+            let names = unknown
+                .iter()
+                .map(|f| f.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(LakeError::UnsupportedFeature {
+                table: location.to_string(),
+                feature: format!("reader feature {names}"),
+                hint: format!(
+                    "the table's protocol requires readers to understand it; history still works (known reader features: {})",
+                    KNOWN_READER_FEATURES.join(", ")
+                ),
+            });
+        }
+    }
+    let delta_version = u64::try_from(version).map_err(|_| out_of_range(version.to_string()))?;
+    let table = deltalake::open_table_with_version(root.url()?, delta_version)
+        .await
+        .map_err(|e| LakeError::delta(location, "load the version", e))?;
+    Ok(Loaded {
+        root,
+        table,
+        version,
+        listing,
+    })
+}
+
+/// One live data file with what we need of it.
+struct LiveFile {
+    /// Where the file actually is.
+    local: PathBuf,
+    /// The prefix replaced when the log named the file under another root.
+    remapped_from: Option<String>,
+    partition: BTreeMap<String, Option<String>>,
+    bytes: u64,
+    rows: Option<u64>,
+    stats: Option<String>,
+    has_deletion_vector: bool,
+}
+
+/// Where a path from the log is on disk: relative paths under the root, absolute ones as they are
+/// when they exist, else remapped under the root (longest suffix of the path that exists there).
+fn resolve_data_path(root: &Path, path: &str) -> (PathBuf, Option<String>) {
+    if !path.contains("://") && !path.starts_with('/') {
+        return (root.join(path), None);
+    }
+    if let Some(local) = local_path_of(path)
+        && local.exists()
+    {
+        return (local, None);
+    }
+    let (prefix, rest) = match path.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), path),
+    };
+    let parts: Vec<&str> = rest.split('/').collect();
+    for skip in 1..parts.len() {
+        let candidate = root.join(parts[skip..].join("/"));
+        if candidate.is_file() {
+            let old_root = format!("{prefix}{}", parts[..skip].join("/"));
+            return (candidate, Some(old_root));
+        }
+    }
+    (
+        local_path_of(path).unwrap_or_else(|| PathBuf::from(path)),
+        None,
+    )
+}
+
+/// A column's name inside the data files (its column-mapping physical name, else its name).
+fn physical_name(field: &deltalake::kernel::StructField) -> String {
+    match field.metadata.get(PHYSICAL_NAME_KEY) {
+        Some(deltalake::kernel::MetadataValue::String(physical)) => physical.clone(),
+        _ => field.name().to_string(),
+    }
+}
+
+/// The live files of the loaded version, sorted by path (the order [`head`] reads them in).
+fn live_files(loaded: &Loaded) -> Result<Vec<LiveFile>, LakeError> {
+    let snapshot = loaded
+        .table
+        .snapshot()
+        .map_err(|e| LakeError::delta(&loaded.root.location, "read the snapshot", e))?;
+    // With column mapping the log keys partition values by physical name; show logical names.
+    let logical_names: std::collections::HashMap<String, String> = snapshot
+        .schema()
+        .fields()
+        .map(|field| (physical_name(field), field.name().to_string()))
+        .collect();
+    let mut files: Vec<LiveFile> = snapshot
+        .log_data()
+        .iter()
+        .map(|file| {
+            let (local, remapped_from) = resolve_data_path(&loaded.root.dir, &file.path());
+            LiveFile {
+                local,
+                remapped_from,
+                partition: file
+                    .partition_values_map()
+                    .into_iter()
+                    .map(|(key, value)| (logical_names.get(&key).cloned().unwrap_or(key), value))
+                    .collect(),
+                bytes: file.size().max(0) as u64,
+                rows: file.num_records().map(|n| n as u64),
+                stats: file.stats(),
+                has_deletion_vector: file.deletion_vector_descriptor().is_some(),
+            }
+        })
+        .collect();
+    files.sort_by(|a, b| a.local.cmp(&b.local));
+    Ok(files)
+}
+
+/// Info about the table at a version.
+pub async fn info(
+    location: &str,
+    at: &VersionSelector,
+    policy: &SmallFilePolicy,
+) -> Result<TableInfo, LakeError> {
+    let loaded = load(location, at).await?;
+    let files = live_files(&loaded)?;
+    let snapshot = loaded
+        .table
+        .snapshot()
+        .map_err(|e| LakeError::delta(location, "read the snapshot", e))?;
+    let mut warnings = Vec::new();
+    let missing_stats = files.iter().filter(|f| f.rows.is_none()).count();
+    let num_rows = if missing_stats == 0 {
+        Some(files.iter().filter_map(|f| f.rows).sum())
+    } else {
+        warnings.push(format!(
+            "{missing_stats} of {} data files have no numRecords statistics; the row count is unknown",
+            files.len()
+        ));
+        None
+    };
+    let missing = files.iter().filter(|f| !f.local.is_file()).count();
+    if missing > 0 {
+        warnings.push(format!(
+            "{missing} of {} data files named in the log are missing on disk; rows cannot be read from them",
+            files.len()
+        ));
+    }
+    let with_dv = files.iter().filter(|f| f.has_deletion_vector).count();
+    if with_dv > 0 {
+        warnings.push(format!(
+            "{with_dv} data files carry deletion vectors; row counts include the deleted rows"
+        ));
+    }
+    let mut small_per_partition: BTreeMap<&BTreeMap<String, Option<String>>, u64> = BTreeMap::new();
+    for file in files.iter().filter(|f| f.bytes < policy.small_file_bytes) {
+        *small_per_partition.entry(&file.partition).or_default() += 1;
+    }
+    let small_files = small_per_partition.values().sum();
+    let max_small_files_per_partition = small_per_partition.values().copied().max().unwrap_or(0);
+    if max_small_files_per_partition > policy.max_small_files_per_partition {
+        warnings.push(format!(
+            "a partition holds {max_small_files_per_partition} small files (more than {}); consider compacting",
+            policy.max_small_files_per_partition
+        ));
+    }
+    let geometry_columns = match files.iter().find(|f| f.local.is_file()) {
+        Some(file) => match geometry_columns_from_parquet_footer(&file.local) {
+            Ok(columns) => columns,
+            Err(error) => {
+                warnings.push(format!("no geometry metadata: {error}"));
+                Vec::new()
+            }
+        },
+        None => Vec::new(),
+    };
+    let timestamp = match loaded.listing.commits.get(&loaded.version) {
+        Some(path) => parse_commit(location, loaded.version, path)?.timestamp,
+        None => None,
+    };
+    let schema = snapshot
+        .schema()
+        .fields()
+        .map(|field| SchemaField {
+            name: field.name().to_string(),
+            data_type: field.data_type().to_string(),
+            nullable: field.is_nullable(),
+        })
+        .collect();
+    Ok(TableInfo {
+        format: "delta",
+        location: loaded.root.dir.display().to_string(),
+        version: Some(loaded.version),
+        timestamp,
+        num_rows,
+        num_files: files.len() as u64,
+        total_bytes: files.iter().map(|f| f.bytes).sum(),
+        schema,
+        partition_columns: snapshot.metadata().partition_columns().to_vec(),
+        geometry_columns,
+        small_files,
+        max_small_files_per_partition,
+        remapped_from: files.iter().find_map(|f| f.remapped_from.clone()),
+        warnings,
+    })
+}
+
+/// A number from a statistics value.
+fn stat_number(value: Option<&Value>) -> Option<f64> {
+    value.and_then(Value::as_f64)
+}
+
+/// The bbox `[xmin, ymin, xmax, ymax]` from a file's statistics JSON when it has min/max values
+/// for a GeoParquet bbox covering: a struct column with `xmin/ymin/xmax/ymax` fields, or flat
+/// columns named `<prefix>.xmin` etc.
+pub(crate) fn bbox_from_stats(stats: &str) -> Option<[f64; 4]> {
+    let stats: Value = serde_json::from_str(stats).ok()?;
+    let min = stats.get("minValues")?.as_object()?;
+    let max = stats.get("maxValues")?.as_object()?;
+    for (name, min_value) in min {
+        if let (Some(min_struct), Some(max_struct)) = (
+            min_value.as_object(),
+            max.get(name).and_then(Value::as_object),
+        ) {
+            let bbox = [
+                stat_number(min_struct.get("xmin")),
+                stat_number(min_struct.get("ymin")),
+                stat_number(max_struct.get("xmax")),
+                stat_number(max_struct.get("ymax")),
+            ];
+            if let [Some(xmin), Some(ymin), Some(xmax), Some(ymax)] = bbox {
+                return Some([xmin, ymin, xmax, ymax]);
+            }
+        }
+        if let Some(prefix) = name.strip_suffix(".xmin") {
+            let bbox = [
+                stat_number(min.get(&format!("{prefix}.xmin"))),
+                stat_number(min.get(&format!("{prefix}.ymin"))),
+                stat_number(max.get(&format!("{prefix}.xmax"))),
+                stat_number(max.get(&format!("{prefix}.ymax"))),
+            ];
+            if let [Some(xmin), Some(ymin), Some(xmax), Some(ymax)] = bbox {
+                return Some([xmin, ymin, xmax, ymax]);
+            }
+        }
+    }
+    None
+}
+
+/// The live data files at a version, sorted by path.
+pub async fn files(location: &str, at: &VersionSelector) -> Result<TableFiles, LakeError> {
+    let loaded = load(location, at).await?;
+    let files = live_files(&loaded)?
+        .into_iter()
+        .map(|file| TableFile {
+            path: file.local.display().to_string(),
+            bbox: file.stats.as_deref().and_then(bbox_from_stats),
+            partition: file.partition,
+            bytes: file.bytes,
+            rows: file.rows,
+            kind: FileKind::Data,
+        })
+        .collect();
+    Ok(TableFiles { files })
+}
+
+/// A requested column: its logical name, name in the data files, and whether it is a partition
+/// column (then its Delta type name, to type the values).
+struct PageColumn {
+    name: String,
+    physical: String,
+    /// Delta type name (`timestamp` is UTC-adjusted, `timestamp_ntz` is not).
+    delta_type: String,
+    partition_type: Option<String>,
+}
+
+/// Cut a rendered value to [`MAX_CELL_CHARS`].
+fn truncate(text: String) -> String {
+    if text.chars().count() <= MAX_CELL_CHARS {
+        return text;
+    }
+    let mut cut: String = text.chars().take(MAX_CELL_CHARS - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// A partition value (a string in the log) as JSON typed by the column's Delta type.
+fn partition_json(value: Option<&String>, delta_type: &str) -> Value {
+    let Some(value) = value else {
+        return Value::Null;
+    };
+    match delta_type {
+        "byte" | "short" | "integer" | "long" => value
+            .parse::<i64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| Value::from(value.as_str())),
+        "float" | "double" => value
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map(Value::Number)
+            .unwrap_or_else(|| Value::from(value.as_str())),
+        "boolean" => match value.as_str() {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            other => Value::from(other),
+        },
+        _ => Value::from(value.as_str()),
+    }
+}
+
+/// A float as JSON (non-finite values as strings, JSON has no NaN).
+fn float_json(value: f64) -> Value {
+    serde_json::Number::from_f64(value)
+        .map(Value::Number)
+        .unwrap_or_else(|| Value::from(value.to_string()))
+}
+
+/// A timestamp value as RFC 3339 (`Z` when the column has a time zone, none for timestamp_ntz).
+fn timestamp_json(value: i64, unit: &TimeUnit, zoned: bool) -> Value {
+    let nanos = match unit {
+        TimeUnit::Second => value.checked_mul(1_000_000_000),
+        TimeUnit::Millisecond => value.checked_mul(1_000_000),
+        TimeUnit::Microsecond => value.checked_mul(1_000),
+        TimeUnit::Nanosecond => Some(value),
+    };
+    let Some(instant) = nanos.map(DateTime::from_timestamp_nanos) else {
+        // Outside what nanoseconds in an i64 hold: fall back on coarser arithmetic.
+        let seconds = match unit {
+            TimeUnit::Second => value,
+            TimeUnit::Millisecond => value.div_euclid(1_000),
+            TimeUnit::Microsecond => value.div_euclid(1_000_000),
+            TimeUnit::Nanosecond => value.div_euclid(1_000_000_000),
+        };
+        return match DateTime::from_timestamp(seconds, 0) {
+            Some(instant) if zoned => {
+                Value::from(instant.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+            }
+            Some(instant) => {
+                Value::from(instant.naive_utc().format("%Y-%m-%dT%H:%M:%S").to_string())
+            }
+            None => Value::from(value.to_string()),
+        };
+    };
+    if zoned {
+        Value::from(instant.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+    } else {
+        Value::from(
+            instant
+                .naive_utc()
+                .format("%Y-%m-%dT%H:%M:%S%.f")
+                .to_string(),
+        )
+    }
+}
+
+/// Binary as short WKT when it is a geometry column, else its size.
+fn binary_json(bytes: &[u8], is_geometry: bool, what: &str) -> Value {
+    if is_geometry {
+        use wkt::ToWkt;
+        match wkb_to_geometry(bytes, what) {
+            Ok(geometry) => Value::from(truncate(geometry.wkt_string())),
+            Err(_) => Value::from(format!("<invalid WKB: {} bytes>", bytes.len())),
+        }
+    } else {
+        Value::from(format!("<{} bytes>", bytes.len()))
+    }
+}
+
+/// One cell of an Arrow column as JSON.
+///
+/// `utc` says whether a timestamp is UTC-adjusted when the table's type says so (Delta `timestamp`
+/// vs `timestamp_ntz`; Parquet INT96 timestamps carry no zone); `None` follows the Arrow type.
+fn cell_json(
+    array: &ArrayRef,
+    row: usize,
+    is_geometry: bool,
+    utc: Option<bool>,
+    what: &str,
+) -> Value {
+    if array.is_null(row) {
+        return Value::Null;
+    }
+    match array.data_type() {
+        DataType::Boolean => Value::Bool(array.as_boolean().value(row)),
+        DataType::Int8 => Value::from(array.as_primitive::<Int8Type>().value(row)),
+        DataType::Int16 => Value::from(array.as_primitive::<Int16Type>().value(row)),
+        DataType::Int32 => Value::from(array.as_primitive::<Int32Type>().value(row)),
+        DataType::Int64 => Value::from(array.as_primitive::<Int64Type>().value(row)),
+        DataType::UInt8 => Value::from(array.as_primitive::<UInt8Type>().value(row)),
+        DataType::UInt16 => Value::from(array.as_primitive::<UInt16Type>().value(row)),
+        DataType::UInt32 => Value::from(array.as_primitive::<UInt32Type>().value(row)),
+        DataType::UInt64 => Value::from(array.as_primitive::<UInt64Type>().value(row)),
+        DataType::Float32 => float_json(f64::from(array.as_primitive::<Float32Type>().value(row))),
+        DataType::Float64 => float_json(array.as_primitive::<Float64Type>().value(row)),
+        DataType::Utf8 => Value::from(truncate(array.as_string::<i32>().value(row).to_string())),
+        DataType::LargeUtf8 => {
+            Value::from(truncate(array.as_string::<i64>().value(row).to_string()))
+        }
+        DataType::Utf8View => Value::from(truncate(array.as_string_view().value(row).to_string())),
+        DataType::Binary => binary_json(array.as_binary::<i32>().value(row), is_geometry, what),
+        DataType::LargeBinary => {
+            binary_json(array.as_binary::<i64>().value(row), is_geometry, what)
+        }
+        DataType::BinaryView => binary_json(array.as_binary_view().value(row), is_geometry, what),
+        DataType::FixedSizeBinary(_) => {
+            binary_json(array.as_fixed_size_binary().value(row), is_geometry, what)
+        }
+        DataType::Timestamp(unit, zone) => {
+            let value = match unit {
+                TimeUnit::Second => array
+                    .as_primitive::<arrow::datatypes::TimestampSecondType>()
+                    .value(row),
+                TimeUnit::Millisecond => array
+                    .as_primitive::<arrow::datatypes::TimestampMillisecondType>()
+                    .value(row),
+                TimeUnit::Microsecond => array
+                    .as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
+                    .value(row),
+                TimeUnit::Nanosecond => array
+                    .as_primitive::<arrow::datatypes::TimestampNanosecondType>()
+                    .value(row),
+            };
+            timestamp_json(value, unit, utc.unwrap_or(zone.is_some()))
+        }
+        _ => match ArrayFormatter::try_new(array.as_ref(), &FormatOptions::default()) {
+            Ok(formatter) => Value::from(truncate(formatter.value(row).to_string())),
+            Err(_) => Value::from(format!("<{}>", array.data_type())),
+        },
+    }
+}
+
+/// The file's Arrow schema with top-level INT96 timestamps read as microseconds (Delta's precision;
+/// the default nanoseconds overflow for dates outside 1677–2262), or `None` when it has none.
+fn int96_as_micros(metadata: &ArrowReaderMetadata) -> Option<arrow::datatypes::SchemaRef> {
+    let roots = metadata.parquet_schema().root_schema().get_fields();
+    let schema = metadata.schema();
+    let mut changed = false;
+    let fields: Vec<arrow::datatypes::FieldRef> =
+        schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(index, field)| {
+                let int96 = roots.get(index).is_some_and(|root| {
+                    root.is_primitive() && root.get_physical_type() == parquet::basic::Type::INT96
+                });
+                match field.data_type() {
+                    DataType::Timestamp(_, zone) if int96 => {
+                        changed = true;
+                        std::sync::Arc::new(field.as_ref().clone().with_data_type(
+                            DataType::Timestamp(TimeUnit::Microsecond, zone.clone()),
+                        ))
+                    }
+                    _ => field.clone(),
+                }
+            })
+            .collect();
+    changed.then(|| {
+        std::sync::Arc::new(arrow::datatypes::Schema::new_with_metadata(
+            fields,
+            schema.metadata().clone(),
+        ))
+    })
+}
+
+/// The WKB geometry column names in a Parquet file's `geo` metadata.
+fn geo_columns_of(
+    metadata: &parquet::file::metadata::ParquetMetaData,
+    file: &Path,
+) -> BTreeSet<String> {
+    metadata
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|entries| entries.iter().find(|entry| entry.key == GEO_METADATA_KEY))
+        .and_then(|entry| entry.value.as_deref())
+        .and_then(|json| summarize_geo_metadata(json, &file.display().to_string()).ok())
+        .map(|columns| {
+            columns
+                .into_iter()
+                .filter(|c| c.encoding.eq_ignore_ascii_case("WKB"))
+                .map(|c| c.name)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A page of rows at a version: only the files, columns and row ranges the page needs are read.
+pub async fn head(
+    location: &str,
+    at: &VersionSelector,
+    page: &PageRequest,
+) -> Result<TablePage, LakeError> {
+    let loaded = load(location, at).await?;
+    let files = live_files(&loaded)?;
+    let snapshot = loaded
+        .table
+        .snapshot()
+        .map_err(|e| LakeError::delta(location, "read the snapshot", e))?;
+    let schema = snapshot.schema();
+    let partition_columns = snapshot.metadata().partition_columns().to_vec();
+    let all: Vec<PageColumn> = schema
+        .fields()
+        .map(|field| PageColumn {
+            name: field.name().to_string(),
+            physical: physical_name(field),
+            delta_type: field.data_type().to_string(),
+            partition_type: partition_columns
+                .contains(field.name())
+                .then(|| field.data_type().to_string()),
+        })
+        .collect();
+    let columns: Vec<PageColumn> = if page.columns.is_empty() {
+        all
+    } else {
+        let missing: Vec<&str> = page
+            .columns
+            .iter()
+            .filter(|name| !all.iter().any(|c| &c.name == *name))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            return Err(LakeError::UnknownColumns {
+                table: location.to_string(),
+                missing: missing.join(", "),
+                known: all
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        let mut chosen = Vec::with_capacity(page.columns.len());
+        for name in &page.columns {
+            if let Some(column) = all.iter().find(|c| &c.name == name) {
+                chosen.push(PageColumn {
+                    name: column.name.clone(),
+                    physical: column.physical.clone(),
+                    delta_type: column.delta_type.clone(),
+                    partition_type: column.partition_type.clone(),
+                });
+            }
+        }
+        chosen
+    };
+    let mut rows: Vec<Vec<Value>> = Vec::new();
+    let mut to_skip = page.offset;
+    let mut to_take = page.limit;
+    for file in &files {
+        if to_take == 0 {
+            break;
+        }
+        if file.has_deletion_vector {
+            return Err(LakeError::UnsupportedFeature {
+                table: location.to_string(),
+                feature: "deletion vectors".to_string(),
+                hint: format!(
+                    "data file {} has one, so its rows cannot be listed correctly; info, files and history still work",
+                    file.local.display()
+                ),
+            });
+        }
+        if let Some(file_rows) = file.rows
+            && file_rows <= to_skip
+        {
+            to_skip -= file_rows;
+            continue;
+        }
+        if !file.local.is_file() {
+            return Err(LakeError::MissingDataFile {
+                table: location.to_string(),
+                file: file.local.clone(),
+            });
+        }
+        let read_error = |source| LakeError::ParquetRead {
+            table: location.to_string(),
+            file: file.local.clone(),
+            source,
+        };
+        let handle =
+            std::fs::File::open(&file.local).map_err(|e| LakeError::io("open", &file.local, e))?;
+        let metadata =
+            ArrowReaderMetadata::load(&handle, ArrowReaderOptions::new()).map_err(read_error)?;
+        let metadata = match int96_as_micros(&metadata) {
+            Some(schema) => ArrowReaderMetadata::try_new(
+                metadata.metadata().clone(),
+                ArrowReaderOptions::new().with_schema(schema),
+            )
+            .map_err(read_error)?,
+            None => metadata,
+        };
+        let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(handle, metadata);
+        let file_rows = u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
+        if file_rows <= to_skip {
+            to_skip -= file_rows;
+            continue;
+        }
+        let geo_columns = geo_columns_of(builder.metadata(), &file.local);
+        let root_names: Vec<String> = builder
+            .parquet_schema()
+            .root_schema()
+            .get_fields()
+            .iter()
+            .map(|field| field.name().to_string())
+            .collect();
+        let wanted: Vec<usize> = columns
+            .iter()
+            .filter(|c| c.partition_type.is_none())
+            .filter_map(|c| root_names.iter().position(|name| name == &c.physical))
+            .collect();
+        let mask = ProjectionMask::roots(builder.parquet_schema(), wanted);
+        let take_here = to_take.min(file_rows - to_skip);
+        let reader = builder
+            .with_projection(mask)
+            .with_offset(to_skip as usize)
+            .with_limit(take_here as usize)
+            .with_batch_size((take_here as usize).clamp(1, 8192))
+            .build()
+            .map_err(read_error)?;
+        to_skip = 0;
+        for batch in reader {
+            let batch: RecordBatch = batch.map_err(|source| LakeError::Arrow {
+                table: location.to_string(),
+                source,
+            })?;
+            let arrays: Vec<Option<&ArrayRef>> = columns
+                .iter()
+                .map(|c| batch.column_by_name(&c.physical))
+                .collect();
+            for row in 0..batch.num_rows() {
+                let values = columns
+                    .iter()
+                    .zip(&arrays)
+                    .map(|(column, array)| match (&column.partition_type, array) {
+                        (Some(delta_type), _) => partition_json(
+                            file.partition.get(&column.name).and_then(Option::as_ref),
+                            delta_type,
+                        ),
+                        (None, Some(array)) => {
+                            let what = format!("{} in {}", column.name, file.local.display());
+                            let utc = match column.delta_type.as_str() {
+                                "timestamp" => Some(true),
+                                "timestamp_ntz" => Some(false),
+                                _ => None,
+                            };
+                            cell_json(
+                                array,
+                                row,
+                                geo_columns.contains(&column.physical),
+                                utc,
+                                &what,
+                            )
+                        }
+                        (None, None) => Value::Null,
+                    })
+                    .collect();
+                rows.push(values);
+            }
+            to_take = to_take.saturating_sub(batch.num_rows() as u64);
+        }
+    }
+    Ok(TablePage {
+        columns: columns.into_iter().map(|c| c.name).collect(),
+        rows,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::lake::demo_tables::{demo_parcels, write_demo_delta_table};
+
+    async fn demo(dir: &Path, commits: usize) -> String {
+        write_demo_delta_table(&dir.join("parcels"), &demo_parcels(30, 7), commits)
+            .await
+            .unwrap()
+            .location
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn info_at_latest_and_at_a_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = demo(dir.path(), 6).await;
+        let policy = SmallFilePolicy::default();
+        let latest = info(&location, &VersionSelector::Latest, &policy)
+            .await
+            .unwrap();
+        assert_eq!(latest.format, "delta");
+        assert_eq!(latest.version, Some(5));
+        assert_eq!(latest.num_rows, Some(30));
+        assert_eq!(latest.num_files, 6);
+        assert_eq!(latest.small_files, 6);
+        assert_eq!(latest.max_small_files_per_partition, 6);
+        assert!(latest.total_bytes > 0);
+        assert!(latest.timestamp.is_some());
+        assert!(latest.remapped_from.is_none());
+        assert!(latest.warnings.is_empty(), "{:?}", latest.warnings);
+        let names: Vec<_> = latest
+            .schema
+            .iter()
+            .map(|f| (f.name.as_str(), f.data_type.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("parcel_id", "string"),
+                ("geometry", "binary"),
+                ("crs", "string"),
+                ("updated_at", "timestamp")
+            ]
+        );
+        assert_eq!(latest.geometry_columns.len(), 1);
+        assert_eq!(latest.geometry_columns[0].name, "geometry");
+
+        let v3 = info(&location, &VersionSelector::Version(3), &policy)
+            .await
+            .unwrap();
+        assert_eq!(v3.version, Some(3));
+        assert_eq!(v3.num_files, 4);
+        assert_eq!(v3.num_rows, Some(20));
+        assert!(v3.total_bytes < latest.total_bytes);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn as_of_picks_the_commit_at_or_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = demo(dir.path(), 2).await;
+        let history = history(&location).await.unwrap();
+        assert_eq!(history.versions.len(), 2);
+        // Give the commits distinct, known times (the demo writes them within milliseconds).
+        let log = Path::new(&location).join("_delta_log");
+        let base = 1_700_000_000_000i64;
+        for version in 0..2i64 {
+            let path = log.join(format!("{version:020}.json"));
+            let text = std::fs::read_to_string(&path).unwrap();
+            let rewritten: Vec<String> = text
+                .lines()
+                .map(|line| {
+                    let mut action: Value = serde_json::from_str(line).unwrap();
+                    if let Some(info) = action.get_mut("commitInfo") {
+                        info["timestamp"] = Value::from(base + version * 60_000);
+                    }
+                    action.to_string()
+                })
+                .collect();
+            std::fs::write(&path, rewritten.join("\n")).unwrap();
+        }
+        let between = DateTime::from_timestamp_millis(base + 30_000).unwrap();
+        let at = info(
+            &location,
+            &VersionSelector::AsOf(between),
+            &SmallFilePolicy::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(at.version, Some(0));
+        assert_eq!(at.num_files, 1);
+        let after = DateTime::from_timestamp_millis(base + 120_000).unwrap();
+        let at = info(
+            &location,
+            &VersionSelector::AsOf(after),
+            &SmallFilePolicy::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(at.version, Some(1));
+        let before = DateTime::from_timestamp_millis(base - 1).unwrap();
+        let err = info(
+            &location,
+            &VersionSelector::AsOf(before),
+            &SmallFilePolicy::default(),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                LakeError::VersionOutOfRange {
+                    oldest: 0,
+                    latest: 1,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn history_and_files_agree_with_info() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = demo(dir.path(), 4).await;
+        let history = history(&location).await.unwrap();
+        assert_eq!(history.versions.len(), 4);
+        for (i, entry) in history.versions.iter().enumerate() {
+            assert_eq!(entry.version, i as i64);
+            assert_eq!(entry.parent, (i > 0).then(|| i as i64 - 1));
+            assert_eq!(entry.files_added, 1);
+            assert_eq!(entry.files_removed, 0);
+            assert_eq!(entry.operation, "WRITE");
+            assert!(entry.rows_added.is_some_and(|r| r > 0));
+        }
+        let total: u64 = history.versions.iter().filter_map(|e| e.rows_added).sum();
+        let info = info(
+            &location,
+            &VersionSelector::Latest,
+            &SmallFilePolicy::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(info.num_rows, Some(total));
+        let files = files(&location, &VersionSelector::Latest).await.unwrap();
+        assert_eq!(files.files.len() as u64, info.num_files);
+        assert_eq!(
+            files.files.iter().map(|f| f.bytes).sum::<u64>(),
+            info.total_bytes
+        );
+        assert!(
+            files
+                .files
+                .iter()
+                .all(|f| Path::new(&f.path).is_file() && f.kind == FileKind::Data)
+        );
+        assert!(files.files.iter().all(|f| f.bbox.is_none()));
+        let at1 = super::files(&location, &VersionSelector::Version(1))
+            .await
+            .unwrap();
+        assert_eq!(at1.files.len(), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn head_pages_across_file_boundaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = demo(dir.path(), 3).await; // 3 files of 10 rows
+        let all = head(
+            &location,
+            &VersionSelector::Latest,
+            &PageRequest {
+                offset: 0,
+                limit: 100,
+                columns: vec![],
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            all.columns,
+            vec!["parcel_id", "geometry", "crs", "updated_at"]
+        );
+        assert_eq!(all.rows.len(), 30);
+        let geometry = all.rows[0][1].as_str().unwrap();
+        assert!(geometry.starts_with("POLYGON"), "{geometry}");
+        assert!(geometry.chars().count() <= MAX_CELL_CHARS);
+        let updated = all.rows[0][3].as_str().unwrap();
+        assert!(DateTime::parse_from_rfc3339(updated).is_ok(), "{updated}");
+
+        let page = head(
+            &location,
+            &VersionSelector::Latest,
+            &PageRequest {
+                offset: 8,
+                limit: 15,
+                columns: vec!["crs".into(), "parcel_id".into()],
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(page.columns, vec!["crs", "parcel_id"]);
+        assert_eq!(page.rows.len(), 15);
+        for (i, row) in page.rows.iter().enumerate() {
+            assert_eq!(row[1], all.rows[8 + i][0]);
+            assert_eq!(row[0], all.rows[8 + i][2]);
+        }
+        let tail = head(
+            &location,
+            &VersionSelector::Latest,
+            &PageRequest {
+                offset: 25,
+                limit: 10,
+                columns: vec![],
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(tail.rows.len(), 5);
+        let old = head(
+            &location,
+            &VersionSelector::Version(0),
+            &PageRequest {
+                offset: 0,
+                limit: 100,
+                columns: vec![],
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(old.rows.len(), 10);
+        let err = head(
+            &location,
+            &VersionSelector::Latest,
+            &PageRequest {
+                offset: 0,
+                limit: 1,
+                columns: vec!["nope".into()],
+            },
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("parcel_id"), "{err}");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn versions_out_of_range_and_snapshots_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = demo(dir.path(), 3).await;
+        let policy = SmallFilePolicy::default();
+        for bad in [3, -1, 99] {
+            let err = info(&location, &VersionSelector::Version(bad), &policy)
+                .await
+                .unwrap_err();
+            assert!(err.to_string().contains("0..=2"), "{err}");
+        }
+        let err = files(&location, &VersionSelector::Snapshot(5))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, LakeError::WrongVersionSelector { .. }),
+            "{err}"
+        );
+        // After log cleanup (a checkpoint at 1, commits 0 and 1 removed) the range starts at 1.
+        let table = deltalake::open_table(url::Url::from_directory_path(&location).unwrap())
+            .await
+            .unwrap();
+        deltalake::checkpoints::create_checkpoint(&table, None)
+            .await
+            .unwrap();
+        let log = Path::new(&location).join("_delta_log");
+        std::fs::remove_file(log.join(format!("{:020}.json", 0))).unwrap();
+        std::fs::remove_file(log.join(format!("{:020}.json", 1))).unwrap();
+        let err = info(&location, &VersionSelector::Version(0), &policy)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("2..=2"), "{err}");
+        let latest = info(&location, &VersionSelector::Latest, &policy)
+            .await
+            .unwrap();
+        assert_eq!((latest.version, latest.num_files), (Some(2), 3));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn moved_table_with_absolute_paths_is_remapped() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = demo(dir.path(), 2).await;
+        let log = Path::new(&location).join("_delta_log");
+        let old_root = "file:///nowhere/old/parcels";
+        for version in 0..2 {
+            let path = log.join(format!("{version:020}.json"));
+            let text = std::fs::read_to_string(&path).unwrap();
+            let rewritten: Vec<String> = text
+                .lines()
+                .map(|line| {
+                    let mut action: Value = serde_json::from_str(line).unwrap();
+                    if let Some(add) = action.get_mut("add") {
+                        let relative = add["path"].as_str().unwrap().to_string();
+                        add["path"] = Value::from(format!("{old_root}/{relative}"));
+                    }
+                    action.to_string()
+                })
+                .collect();
+            std::fs::write(&path, rewritten.join("\n")).unwrap();
+        }
+        let info = info(
+            &location,
+            &VersionSelector::Latest,
+            &SmallFilePolicy::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(info.remapped_from.as_deref(), Some(old_root));
+        assert_eq!(info.geometry_columns.len(), 1);
+        let page = head(
+            &location,
+            &VersionSelector::Latest,
+            &PageRequest {
+                offset: 0,
+                limit: 100,
+                columns: vec![],
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(page.rows.len(), 30);
+    }
+
+    #[test]
+    fn bbox_from_struct_and_flat_stats() {
+        let nested = r#"{"numRecords":2,"minValues":{"bbox":{"xmin":1.0,"ymin":2.0,"xmax":1.5,"ymax":2.5}},"maxValues":{"bbox":{"xmin":3.0,"ymin":4.0,"xmax":5.0,"ymax":6.0}}}"#;
+        assert_eq!(bbox_from_stats(nested), Some([1.0, 2.0, 5.0, 6.0]));
+        let flat = r#"{"minValues":{"bbox.xmin":1,"bbox.ymin":2,"bbox.xmax":1,"bbox.ymax":2},"maxValues":{"bbox.xmin":3,"bbox.ymin":4,"bbox.xmax":5,"bbox.ymax":6}}"#;
+        assert_eq!(bbox_from_stats(flat), Some([1.0, 2.0, 5.0, 6.0]));
+        assert_eq!(
+            bbox_from_stats(r#"{"minValues":{"id":1},"maxValues":{"id":9}}"#),
+            None
+        );
+    }
+}
