@@ -306,3 +306,120 @@ fn demo_loaded_with(app: &MeshlakeApp, tables: usize) -> bool {
         && app.model.catalogs.iter().all(|c| matches!(c.tree, Requested::Ready(_)))
         && app.model.tables.len() == tables
 }
+
+/// Click a tab of the selected table (a selectable label, not e.g. the table list's "Files" header).
+fn click_tab(harness: &mut Harness<'_, MeshlakeApp>, text: &str) {
+    use egui_kittest::kittest::NodeT;
+    let node = harness
+        .query_all_by_label(text)
+        .find(|n| n.accesskit_node().toggled().is_some())
+        .unwrap_or_else(|| panic!("no tab labelled {text:?}"));
+    node.click();
+    harness.step();
+    harness.step();
+}
+
+fn click_exact_label(harness: &mut Harness<'_, MeshlakeApp>, text: &str) {
+    let node = harness
+        .query_all_by_label(text)
+        .next()
+        .unwrap_or_else(|| panic!("no widget labelled {text:?}"));
+    node.click();
+    harness.step();
+    harness.step();
+}
+
+/// Opens `name` in the Tables panel, time-travels to its second-newest version from the History tab and
+/// checks the Overview, Files and Data tabs at that version.
+fn time_travel_one_table(harness: &mut Harness<'_, MeshlakeApp>, name: &str, iceberg: bool) {
+    use meshlake::engine::lake::inspect::{FileKind, VersionSelector};
+    click_label_containing(harness, name);
+    let index = harness.state().model.tables.iter().position(|t| t.reference.contains(name)).unwrap();
+    assert_eq!(harness.state().model.selected_table, Some(index));
+    let latest_rows = harness.state().model.tables[index].overview.value().unwrap().rows.unwrap();
+
+    click_tab(harness, "History");
+    step_until(harness, Duration::from_secs(60), "the history", |app| {
+        matches!(app.model.tables[index].history, Requested::Ready(_) | Requested::Failed(_))
+    });
+    let history = match &harness.state().model.tables[index].history {
+        Requested::Ready(history) => history.clone(),
+        other => panic!("{name}: history {other:?}"),
+    };
+    assert!(history.versions.len() >= 3, "{name}: {history:?}");
+    let old = history.versions[history.versions.len() - 2].version;
+    click_exact_label(harness, &format!("v{old}"));
+    let expected = if iceberg { VersionSelector::Snapshot(old) } else { VersionSelector::Version(old) };
+    assert_eq!(harness.state().model.tables[index].selected_version, expected);
+    step_until(harness, Duration::from_secs(60), "info, files and rows at the old version", |app| {
+        let t = &app.model.tables[index];
+        [t.info.is_pending(), t.files.is_pending(), t.page.is_pending()].iter().all(|p| !p)
+    });
+    let header = if iceberg { format!("at snapshot {old}") } else { format!("at version {old}") };
+    assert!(has_label_containing(harness, &header), "header shows {header:?}");
+
+    // Overview: the figures of that version.
+    click_tab(harness, "Overview");
+    let entry = &harness.state().model.tables[index];
+    let info = match &entry.info {
+        Requested::Ready(info) => info.clone(),
+        other => panic!("{name}: info {other:?}"),
+    };
+    assert_eq!(info.version, Some(old));
+    let old_rows = info.num_rows.unwrap();
+    assert!(old_rows < latest_rows, "{name}: {old_rows} rows at {old}, {latest_rows} latest");
+    assert!(has_label_containing(harness, "Data files"));
+    assert!(has_label_containing(harness, "Small files"));
+
+    // Files: one row per live data file.
+    click_tab(harness, "Files");
+    let files = match &harness.state().model.tables[index].files {
+        Requested::Ready(files) => files.clone(),
+        other => panic!("{name}: files {other:?}"),
+    };
+    let data_files = files.files.iter().filter(|f| f.kind == FileKind::Data).count() as u64;
+    assert_eq!(data_files, info.num_files, "{name}");
+    assert!(has_label_containing(harness, &format!("{} files", files.files.len())));
+    for file in &files.files {
+        let file_name = file.path.rsplit('/').next().unwrap();
+        assert!(has_label_containing(harness, file_name), "{name}: file {file_name} listed");
+    }
+
+    // Data: a page of 50 rows with WKT geometries.
+    click_tab(harness, "Data");
+    let page = match &harness.state().model.tables[index].page {
+        Requested::Ready(page) => page.clone(),
+        other => panic!("{name}: page {other:?}"),
+    };
+    assert_eq!(page.rows.len(), 50, "{name}");
+    assert!(
+        page.rows.iter().flatten().any(|v| v.as_str().is_some_and(|s| s.starts_with("POLYGON"))),
+        "{name}: {:?}",
+        page.rows.first()
+    );
+    assert!(has_label_containing(harness, "POLYGON"), "{name}: geometry cells shown");
+    assert!(has_label_containing(harness, "rows 1–50"));
+    click_exact_label(harness, "Next");
+    assert_eq!(harness.state().model.tables[index].page_offset, 50);
+    step_until(harness, Duration::from_secs(60), "the next page", |app| !app.model.tables[index].page.is_pending());
+    assert!(has_label_containing(harness, "rows 51–"), "{name}: second page shown");
+
+    // Back to the latest version.
+    click_exact_label(harness, "Latest");
+    assert_eq!(harness.state().model.tables[index].selected_version, VersionSelector::Latest);
+    step_until(harness, Duration::from_secs(60), "the latest rows", |app| !app.model.tables[index].page.is_pending());
+}
+
+#[test]
+fn tables_panel_time_travel_files_and_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = options(tmp.path());
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1500.0, 1500.0))
+        .with_max_steps(10_000)
+        .build_eframe(move |cc| MeshlakeApp::new(cc, opts).expect("app starts"));
+    step_until(&mut harness, Duration::from_secs(180), "the demo workspace to be written and opened", demo_loaded);
+    click_label_containing(&mut harness, "Tables");
+    time_travel_one_table(&mut harness, "parcels_delta", false);
+    time_travel_one_table(&mut harness, "demo.parcels", true);
+}

@@ -12,6 +12,7 @@ use egui::{Key, KeyboardShortcut, Modifiers, RichText};
 use crate::engine::demo::DemoSummary;
 use crate::engine::jobs::{JobEvent, JobHandle, JobId, JobResult, JobRuntime, JobSpec, RuntimeError, error_chain};
 use crate::engine::lake::TableRef;
+use crate::engine::lake::inspect::{PageRequest, SmallFilePolicy, VersionSelector};
 use crate::engine::logbuf::LogBuffer;
 use crate::engine::settings::{AppPaths, ensure_writable_dir};
 use crate::engine::stac::NodeKind;
@@ -19,8 +20,8 @@ use crate::engine::workspace::Workspace;
 use crate::ui::commands::Command;
 use crate::ui::map::{MapAction, MapFeature, MapLayer, MapState, PreviewSource};
 use crate::ui::model::{
-    AppModel, CatalogEntry, JobRow, JobState, NoticeLevel, Pane, PersistedState, Requested, TableEntry, ThemeChoice,
-    item_preview_layer_id,
+    AppModel, CatalogEntry, JobRow, JobState, NoticeLevel, Pane, PersistedState, Requested, TABLE_PAGE_ROWS, TableEntry,
+    TableTab, ThemeChoice, item_preview_layer_id,
 };
 use crate::ui::panels;
 
@@ -71,6 +72,11 @@ enum JobPurpose {
     Scan { path: PathBuf },
     LoadCatalog { path: PathBuf },
     Overview { reference: String },
+    /// Keyed by table reference (+ version selector, + page offset): results for an older selection are ignored.
+    TableHistory { reference: String },
+    TableInfo { reference: String, at: VersionSelector },
+    TableFiles { reference: String, at: VersionSelector },
+    TablePage { reference: String, at: VersionSelector, offset: u64 },
     Other,
 }
 
@@ -85,6 +91,7 @@ pub struct MeshlakeApp {
     paths: Option<AppPaths>,
     log: LogBuffer,
     log_view: panels::log::LogView,
+    tables_view: panels::tables::TablesView,
     /// Outcomes of native dialogs arrive here (dialogs run on the I/O runtime).
     picked_paths: (SyncSender<Option<PathBuf>>, Receiver<Option<PathBuf>>),
     pending_commands: Vec<Command>,
@@ -156,6 +163,7 @@ impl MeshlakeApp {
             paths,
             log: options.log,
             log_view: Default::default(),
+            tables_view: Default::default(),
             picked_paths: sync_channel(8),
             pending_commands: Vec::new(),
             map_layers: Vec::new(),
@@ -265,7 +273,7 @@ impl MeshlakeApp {
             if self.model.tables.iter().any(|t| t.reference == reference) {
                 continue;
             }
-            self.model.tables.push(TableEntry { reference: reference.clone(), overview: Requested::Pending { previous: None } });
+            self.model.tables.push(TableEntry::new(reference.clone()));
             self.request_overview(&reference);
         }
         for problem in workspace.problems {
@@ -286,6 +294,105 @@ impl MeshlakeApp {
                     entry.overview = Requested::Failed(error_chain(&err));
                 }
             }
+        }
+    }
+
+    /// Request what `tab` of table `index` shows, unless it was requested for the current selection.
+    fn load_table_tab(&mut self, index: usize, tab: TableTab) {
+        let Some(entry) = self.model.tables.get(index) else { return };
+        let at = entry.selected_version.clone();
+        let needs_info = entry.loaded.info.as_ref() != Some(&at);
+        match tab {
+            TableTab::Overview => {
+                if at != VersionSelector::Latest && needs_info {
+                    self.request_table_info(index);
+                }
+            }
+            TableTab::History => {
+                if !entry.loaded.history {
+                    self.request_table_history(index);
+                }
+            }
+            TableTab::Files => {
+                let needs_files = entry.loaded.files.as_ref() != Some(&at);
+                if needs_info {
+                    self.request_table_info(index);
+                }
+                if needs_files {
+                    self.request_table_files(index);
+                }
+            }
+            TableTab::Data => {
+                if entry.needs_load(TableTab::Data) {
+                    self.request_table_page(index);
+                }
+            }
+        }
+    }
+
+    /// The parsed reference of table `index`, or the error shown in place of `what` failing.
+    fn table_ref(&mut self, index: usize) -> Option<(String, TableRef)> {
+        let entry = self.model.tables.get_mut(index)?;
+        match TableRef::parse(&entry.reference) {
+            Ok(table) => Some((entry.reference.clone(), table)),
+            Err(err) => {
+                let text = error_chain(&err);
+                entry.history = Requested::Failed(text.clone());
+                entry.info = Requested::Failed(text.clone());
+                entry.files = Requested::Failed(text.clone());
+                entry.page = Requested::Failed(text);
+                None
+            }
+        }
+    }
+
+    fn request_table_history(&mut self, index: usize) {
+        let Some((reference, table)) = self.table_ref(index) else { return };
+        if let Some(entry) = self.model.tables.get_mut(index) {
+            entry.history.refresh();
+            entry.loaded.history = true;
+        }
+        self.submit(JobSpec::TableHistory { table }, JobPurpose::TableHistory { reference });
+    }
+
+    fn request_table_info(&mut self, index: usize) {
+        let Some((reference, table)) = self.table_ref(index) else { return };
+        let Some(entry) = self.model.tables.get_mut(index) else { return };
+        let at = entry.selected_version.clone();
+        entry.info.refresh();
+        entry.loaded.info = Some(at.clone());
+        let spec = JobSpec::TableInfo { table, at: at.clone(), policy: SmallFilePolicy::default() };
+        self.submit(spec, JobPurpose::TableInfo { reference, at });
+    }
+
+    fn request_table_files(&mut self, index: usize) {
+        let Some((reference, table)) = self.table_ref(index) else { return };
+        let Some(entry) = self.model.tables.get_mut(index) else { return };
+        let at = entry.selected_version.clone();
+        entry.files.refresh();
+        entry.loaded.files = Some(at.clone());
+        self.submit(JobSpec::TableFiles { table, at: at.clone() }, JobPurpose::TableFiles { reference, at });
+    }
+
+    fn request_table_page(&mut self, index: usize) {
+        let Some((reference, table)) = self.table_ref(index) else { return };
+        let Some(entry) = self.model.tables.get_mut(index) else { return };
+        let at = entry.selected_version.clone();
+        let offset = entry.page_offset;
+        entry.page.refresh();
+        entry.loaded.page = Some((at.clone(), offset));
+        let page = PageRequest { offset, limit: TABLE_PAGE_ROWS, columns: Vec::new() };
+        self.submit(JobSpec::TableHead { table, at: at.clone(), page }, JobPurpose::TablePage { reference, at, offset });
+    }
+
+    /// The opened table a result is for, when it still looks at `at` (late results of older selections are dropped).
+    fn table_at(&mut self, reference: &str, at: &VersionSelector) -> Option<&mut TableEntry> {
+        let entry = self.model.tables.iter_mut().find(|t| t.reference == reference)?;
+        if entry.selected_version == *at {
+            Some(entry)
+        } else {
+            tracing::debug!("dropping a result for {reference} at {at:?}: the selection changed");
+            None
         }
     }
 
@@ -360,6 +467,28 @@ impl MeshlakeApp {
                     entry.overview = Requested::Ready(overview);
                 }
             }
+            (JobPurpose::TableHistory { reference }, JobResult::TableHistory(history)) => {
+                if let Some(entry) = self.model.tables.iter_mut().find(|t| t.reference == reference) {
+                    entry.history = Requested::Ready(history);
+                }
+            }
+            (JobPurpose::TableInfo { reference, at }, JobResult::TableInfo(info)) => {
+                if let Some(entry) = self.table_at(&reference, &at) {
+                    entry.info = Requested::Ready(info);
+                }
+            }
+            (JobPurpose::TableFiles { reference, at }, JobResult::TableFiles(files)) => {
+                if let Some(entry) = self.table_at(&reference, &at) {
+                    entry.files = Requested::Ready(files);
+                }
+            }
+            (JobPurpose::TablePage { reference, at, offset }, JobResult::TablePage(page)) => {
+                if let Some(entry) = self.table_at(&reference, &at) {
+                    if entry.page_offset == offset {
+                        entry.page = Requested::Ready(page);
+                    }
+                }
+            }
             (_, JobResult::Waited { .. }) | (JobPurpose::Other, _) => {}
             (purpose, result) => {
                 tracing::warn!("job result {result:?} does not match its purpose {purpose:?}");
@@ -384,6 +513,28 @@ impl MeshlakeApp {
                     entry.overview = Requested::Failed(error.clone());
                 }
                 self.model.notify_error(format!("Cannot read table {reference}: {error}"));
+            }
+            JobPurpose::TableHistory { reference } => {
+                if let Some(entry) = self.model.tables.iter_mut().find(|t| t.reference == reference) {
+                    entry.history = Requested::Failed(error);
+                }
+            }
+            JobPurpose::TableInfo { reference, at } => {
+                if let Some(entry) = self.table_at(&reference, &at) {
+                    entry.info = Requested::Failed(error);
+                }
+            }
+            JobPurpose::TableFiles { reference, at } => {
+                if let Some(entry) = self.table_at(&reference, &at) {
+                    entry.files = Requested::Failed(error);
+                }
+            }
+            JobPurpose::TablePage { reference, at, offset } => {
+                if let Some(entry) = self.table_at(&reference, &at) {
+                    if entry.page_offset == offset {
+                        entry.page = Requested::Failed(error);
+                    }
+                }
             }
             JobPurpose::Other => {}
         }
@@ -414,6 +565,8 @@ impl MeshlakeApp {
             Command::ReloadTable(index) => {
                 if let Some(entry) = self.model.tables.get_mut(index) {
                     entry.overview.refresh();
+                    // The tabs read their values again when next shown (the old ones stay visible meanwhile).
+                    entry.loaded = Default::default();
                     let reference = entry.reference.clone();
                     self.request_overview(&reference);
                 }
@@ -423,6 +576,26 @@ impl MeshlakeApp {
                 self.layers_dirty = true;
             }
             Command::SelectTable(index) => self.model.selected_table = Some(index),
+            Command::LoadTableTab { table, tab } => self.load_table_tab(table, tab),
+            Command::SelectTableVersion { table, at } => {
+                if let Some(entry) = self.model.tables.get_mut(table) {
+                    if entry.selected_version != at {
+                        entry.selected_version = at;
+                        entry.page_offset = 0;
+                        self.request_table_info(table);
+                        self.request_table_files(table);
+                        self.request_table_page(table);
+                    }
+                }
+            }
+            Command::SetTablePageOffset { table, offset } => {
+                if let Some(entry) = self.model.tables.get_mut(table) {
+                    if entry.page_offset != offset {
+                        entry.page_offset = offset;
+                        self.request_table_page(table);
+                    }
+                }
+            }
             Command::ZoomToBbox(bbox) => {
                 self.map.zoom_to_bbox(bbox);
                 self.focus_pane(Pane::Map);
@@ -626,6 +799,7 @@ impl MeshlakeApp {
                 footprint_nodes: &self.footprint_nodes,
                 log: &self.log,
                 log_view: &mut self.log_view,
+                tables_view: &mut self.tables_view,
                 commands: &mut commands,
             };
             self.tree.ui(&mut behavior, ui);
@@ -795,6 +969,7 @@ struct PaneBehavior<'a> {
     footprint_nodes: &'a [(usize, usize)],
     log: &'a LogBuffer,
     log_view: &'a mut panels::log::LogView,
+    tables_view: &'a mut panels::tables::TablesView,
     commands: &'a mut Vec<Command>,
 }
 
@@ -809,7 +984,7 @@ impl egui_tiles::Behavior<Pane> for PaneBehavior<'_> {
     fn pane_ui(&mut self, ui: &mut egui::Ui, _tile_id: egui_tiles::TileId, pane: &mut Pane) -> egui_tiles::UiResponse {
         egui::Frame::new().inner_margin(6.0).show(ui, |ui| match pane {
             Pane::Catalog => panels::catalog::catalog_ui(ui, self.model, self.commands),
-            Pane::Tables => panels::tables::tables_ui(ui, self.model, self.commands),
+            Pane::Tables => panels::tables::tables_ui(ui, self.model, self.tables_view, self.commands),
             Pane::Map => {
                 for action in self.map.map_ui(ui, self.map_layers) {
                     match action {

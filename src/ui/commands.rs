@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use crate::engine::jobs::JobId;
-use crate::ui::model::{Pane, ThemeChoice};
+use crate::engine::lake::inspect::VersionSelector;
+use crate::ui::model::{Pane, TableTab, ThemeChoice};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
@@ -22,6 +23,12 @@ pub enum Command {
     ReloadTable(usize),
     SelectCatalogNode { catalog: usize, node: usize },
     SelectTable(usize),
+    /// Request what a table's tab shows (when not yet requested for the selected version).
+    LoadTableTab { table: usize, tab: TableTab },
+    /// Time-travel a table: its info, files and rows are read again at `at`.
+    SelectTableVersion { table: usize, at: VersionSelector },
+    /// Show the page of a table's rows starting at `offset`.
+    SetTablePageOffset { table: usize, offset: u64 },
     /// Center the map on a lon/lat bbox.
     ZoomToBbox([f64; 4]),
     /// Show a catalog item's false-colour preview (NIR, red, red) on the map as a raster tile layer.

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::jobs::{CancelToken, JobId};
 use crate::engine::lake::TableOverview;
+use crate::engine::lake::inspect::{TableFiles, TableHistory, TableInfo, TablePage, VersionSelector};
 use crate::engine::stac::CatalogTree;
 
 /// A value fetched in the background: it keeps showing the previous result while it refreshes.
@@ -99,6 +100,82 @@ pub struct TableEntry {
     /// The `TableRef` string (a Delta table root or `iceberg+sqlite://…#ns.table`).
     pub reference: String,
     pub overview: Requested<Box<TableOverview>>,
+    /// The version the History/Files/Data tabs and the Overview figures look at.
+    pub selected_version: VersionSelector,
+    pub history: Requested<TableHistory>,
+    /// Info at `selected_version`.
+    pub info: Requested<Box<TableInfo>>,
+    /// Live files at `selected_version`.
+    pub files: Requested<TableFiles>,
+    /// A page of rows at `selected_version` starting at `page_offset`.
+    pub page: Requested<TablePage>,
+    pub page_offset: u64,
+    /// What the lazily loaded values were last requested for.
+    pub loaded: TableLoads,
+}
+
+/// Rows per page in the Data tab.
+pub const TABLE_PAGE_ROWS: u64 = 50;
+
+/// What each lazily loaded value of a [`TableEntry`] was last requested for (`None`/`false`: not yet).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TableLoads {
+    pub history: bool,
+    pub info: Option<VersionSelector>,
+    pub files: Option<VersionSelector>,
+    pub page: Option<(VersionSelector, u64)>,
+}
+
+impl TableEntry {
+    /// A newly opened table: its overview is being read, nothing else requested yet.
+    pub fn new(reference: String) -> Self {
+        Self {
+            reference,
+            overview: Requested::Pending { previous: None },
+            selected_version: VersionSelector::Latest,
+            history: Requested::Pending { previous: None },
+            info: Requested::Pending { previous: None },
+            files: Requested::Pending { previous: None },
+            page: Requested::Pending { previous: None },
+            page_offset: 0,
+            loaded: TableLoads::default(),
+        }
+    }
+
+    /// Whether showing `tab` needs a request (its values were not requested for the current selection).
+    pub fn needs_load(&self, tab: TableTab) -> bool {
+        let at = &self.selected_version;
+        let info_missing = self.loaded.info.as_ref() != Some(at);
+        match tab {
+            TableTab::Overview => *at != VersionSelector::Latest && info_missing,
+            TableTab::History => !self.loaded.history,
+            TableTab::Files => info_missing || self.loaded.files.as_ref() != Some(at),
+            TableTab::Data => self.loaded.page.as_ref().is_none_or(|(v, o)| v != at || *o != self.page_offset),
+        }
+    }
+}
+
+/// The tabs of the selected table in the Tables panel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TableTab {
+    #[default]
+    Overview,
+    History,
+    Files,
+    Data,
+}
+
+impl TableTab {
+    pub const ALL: [TableTab; 4] = [TableTab::Overview, TableTab::History, TableTab::Files, TableTab::Data];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            TableTab::Overview => "Overview",
+            TableTab::History => "History",
+            TableTab::Files => "Files",
+            TableTab::Data => "Data",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -39,8 +39,8 @@ use futures::stream::BoxStream;
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
+use super::iceberg_sql::{CatalogTableRow, catalog_table_rows};
 use super::inspect::{
     FileKind, HistoryEntry, PageRequest, SchemaField, SmallFilePolicy, TableFile, TableFiles,
     TableHistory, TableInfo, TablePage, VersionSelector,
@@ -319,18 +319,16 @@ async fn catalog_metadata_file(
     namespace: &str,
     table_name: &str,
 ) -> Result<PathBuf, LakeError> {
-    let rows = catalog_rows(catalog_db).await?;
-    let found = rows
-        .iter()
-        .find(|(c, ns, t, _)| c == catalog && ns == namespace && t == table_name);
-    let Some((_, _, _, location)) = found else {
+    let rows = catalog_table_rows(catalog_db).await?;
+    let found = rows.iter().find(|r| r.catalog == catalog && r.namespace == namespace && r.table == table_name);
+    let Some(CatalogTableRow { metadata_location: location, .. }) = found else {
         let known: Vec<String> = rows
             .iter()
-            .map(|(c, ns, t, _)| {
-                if c == catalog {
-                    format!("{ns}.{t}")
+            .map(|r| {
+                if r.catalog == catalog {
+                    format!("{}.{}", r.namespace, r.table)
                 } else {
-                    format!("{ns}.{t} (add ?catalog={c})")
+                    format!("{}.{} (add ?catalog={})", r.namespace, r.table, r.catalog)
                 }
             })
             .collect();
@@ -375,49 +373,14 @@ fn resolve_catalog_location(catalog_db: &Path, location: &str) -> Option<PathBuf
 /// The table folders (those holding `metadata/`) of the tables a SQLite catalog registers under
 /// `catalog`, canonicalized; tables whose metadata cannot be found locally are left out.
 pub async fn sql_catalog_table_roots(catalog_db: &Path, catalog: &str) -> Result<Vec<PathBuf>, LakeError> {
-    let rows = catalog_rows(catalog_db).await?;
+    let rows = catalog_table_rows(catalog_db).await?;
     Ok(rows
         .iter()
-        .filter(|(c, ..)| c == catalog)
-        .filter_map(|(.., location)| resolve_catalog_location(catalog_db, location.as_deref()?))
+        .filter(|r| r.catalog == catalog)
+        .filter_map(|r| resolve_catalog_location(catalog_db, r.metadata_location.as_deref()?))
         .filter_map(|file| std::fs::canonicalize(file).ok())
         .filter_map(|file| file.parent().and_then(Path::parent).map(Path::to_path_buf))
         .collect())
-}
-
-/// `(catalog_name, namespace, table, metadata_location)` of every table in a SQLite catalog.
-async fn catalog_rows(
-    catalog_db: &Path,
-) -> Result<Vec<(String, String, String, Option<String>)>, LakeError> {
-    if !catalog_db.is_file() {
-        return Err(LakeError::MissingPath {
-            path: catalog_db.to_path_buf(),
-        });
-    }
-    let sql_error = |action: &'static str| {
-        let catalog_db = catalog_db.to_path_buf();
-        move |source| LakeError::SqlCatalog {
-            catalog_db,
-            action,
-            source,
-        }
-    };
-    let options = SqliteConnectOptions::new()
-        .filename(catalog_db)
-        .read_only(true);
-    let pool = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
-        .await
-        .map_err(sql_error("open"))?;
-    let rows: Result<Vec<(String, String, String, Option<String>)>, sqlx::Error> = sqlx::query_as(
-        "SELECT catalog_name, table_namespace, table_name, metadata_location FROM iceberg_tables \
-         ORDER BY catalog_name, table_namespace, table_name",
-    )
-    .fetch_all(&pool)
-    .await;
-    pool.close().await;
-    rows.map_err(sql_error("list tables"))
 }
 
 /// The snapshot a selector names (`None` for a table without snapshots at `Latest`).

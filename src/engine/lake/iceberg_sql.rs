@@ -66,39 +66,47 @@ pub(crate) async fn open_sql_catalog(
         })
 }
 
-/// All `(namespace, table)` pairs registered in the SQLite catalog under the `default` catalog
-/// name, sorted. Opens the file read-only.
-pub async fn list_sql_catalog_tables(
-    catalog_db: &Path,
-) -> Result<Vec<(String, String)>, LakeError> {
+/// The `(namespace, table)` pairs of catalog [`ICEBERG_CATALOG_NAME`] in a SQLite catalog, sorted by
+/// name. Opens the file read-only.
+pub async fn list_sql_catalog_tables(catalog_db: &Path) -> Result<Vec<(String, String)>, LakeError> {
+    Ok(catalog_table_rows(catalog_db)
+        .await?
+        .into_iter()
+        .filter(|row| row.catalog == ICEBERG_CATALOG_NAME)
+        .map(|row| (row.namespace, row.table))
+        .collect())
+}
+
+/// One row of a SQL catalog's `iceberg_tables`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct CatalogTableRow {
+    pub catalog: String,
+    pub namespace: String,
+    pub table: String,
+    pub metadata_location: Option<String>,
+}
+
+/// Every table of every catalog name in a SQLite catalog, sorted. Opens the file read-only.
+pub(crate) async fn catalog_table_rows(catalog_db: &Path) -> Result<Vec<CatalogTableRow>, LakeError> {
     if !catalog_db.is_file() {
-        return Err(LakeError::MissingPath {
-            path: catalog_db.to_path_buf(),
-        });
+        return Err(LakeError::MissingPath { path: catalog_db.to_path_buf() });
     }
     let sql_error = |action: &'static str| {
         let catalog_db = catalog_db.to_path_buf();
-        move |source| LakeError::SqlCatalog {
-            catalog_db,
-            action,
-            source,
-        }
+        move |source| LakeError::SqlCatalog { catalog_db, action, source }
     };
-    let options = SqliteConnectOptions::new()
-        .filename(catalog_db)
-        .read_only(true);
-    let pool = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
-        .await
-        .map_err(sql_error("open"))?;
-    let rows: Result<Vec<(String, String)>, sqlx::Error> = sqlx::query_as(
-        "SELECT table_namespace, table_name FROM iceberg_tables WHERE catalog_name = ? \
-         ORDER BY table_namespace, table_name",
+    let options = SqliteConnectOptions::new().filename(catalog_db).read_only(true);
+    let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await.map_err(sql_error("open"))?;
+    let rows: Result<Vec<(String, String, String, Option<String>)>, sqlx::Error> = sqlx::query_as(
+        "SELECT catalog_name, table_namespace, table_name, metadata_location FROM iceberg_tables \
+         ORDER BY catalog_name, table_namespace, table_name",
     )
-    .bind(ICEBERG_CATALOG_NAME)
     .fetch_all(&pool)
     .await;
     pool.close().await;
-    rows.map_err(sql_error("list tables"))
+    Ok(rows
+        .map_err(sql_error("list tables"))?
+        .into_iter()
+        .map(|(catalog, namespace, table, metadata_location)| CatalogTableRow { catalog, namespace, table, metadata_location })
+        .collect())
 }

@@ -1,12 +1,21 @@
 //! The Tables panel: opened Delta and Iceberg tables with their overview (format, rows, files,
-//! versions), and the selected table's location, schema, geometry columns and history.
+//! versions), and the selected table in tabs: Overview, History (with time travel), Files and Data.
 
 use egui::{RichText, Ui};
 use egui_extras::{Column, TableBuilder};
 
-use crate::engine::lake::TableOverview;
+use crate::engine::lake::inspect::{FileKind, HistoryEntry, TableFiles, TableHistory, TableInfo, TablePage, VersionSelector};
+use crate::engine::lake::{TableFormat, TableOverview};
 use crate::ui::commands::Command;
-use crate::ui::model::{AppModel, Requested, TableEntry};
+use crate::ui::model::{AppModel, Requested, TABLE_PAGE_ROWS, TableEntry, TableTab};
+
+/// View state of the Tables panel (owned by the app, changed only by the panel).
+#[derive(Clone, Debug, Default)]
+pub struct TablesView {
+    pub tab: TableTab,
+}
+
+const ROW_HEIGHT: f32 = 22.0;
 
 /// Human-readable byte size.
 pub fn format_bytes(bytes: u64) -> String {
@@ -31,7 +40,7 @@ pub fn table_display_name(reference: &str) -> String {
         .unwrap_or_else(|| reference.to_owned())
 }
 
-pub fn tables_ui(ui: &mut Ui, model: &AppModel, commands: &mut Vec<Command>) {
+pub fn tables_ui(ui: &mut Ui, model: &AppModel, view: &mut TablesView, commands: &mut Vec<Command>) {
     ui.horizontal(|ui| {
         if ui.button("Open…").on_hover_text("Open a Delta table root or an Iceberg catalog folder (Ctrl+O)").clicked() {
             commands.push(Command::PickFolder);
@@ -53,12 +62,96 @@ pub fn tables_ui(ui: &mut Ui, model: &AppModel, commands: &mut Vec<Command>) {
         ui.label("Select a table to see its overview.");
         return;
     };
-    egui::ScrollArea::vertical().id_salt("table_details").auto_shrink([false, false]).show(ui, |ui| {
-        table_details_ui(ui, index, entry, commands);
-    });
+    table_details_ui(ui, index, entry, view, commands);
+}
+
+/// Whether a table is an Iceberg table (its history rows are snapshots, not versions).
+fn is_iceberg(entry: &TableEntry) -> bool {
+    match entry.overview.value() {
+        Some(overview) => matches!(overview.format, TableFormat::Iceberg),
+        None => entry.reference.starts_with("iceberg+") || entry.reference.ends_with(".metadata.json"),
+    }
+}
+
+/// The selector that time-travels to a history row.
+pub fn history_selector(iceberg: bool, version: i64) -> VersionSelector {
+    if iceberg { VersionSelector::Snapshot(version) } else { VersionSelector::Version(version) }
+}
+
+/// The label of a history row's version cell.
+pub fn history_version_label(version: i64) -> String {
+    format!("v{version}")
+}
+
+/// "at version N" / "at snapshot ID" / "latest".
+pub fn selector_text(at: &VersionSelector) -> String {
+    match at {
+        VersionSelector::Latest => "latest".to_owned(),
+        VersionSelector::Version(v) => format!("at version {v}"),
+        VersionSelector::Snapshot(id) => format!("at snapshot {id}"),
+        VersionSelector::AsOf(t) => format!("as of {}", t.format("%Y-%m-%d %H:%M:%S")),
+    }
+}
+
+/// Cumulative (files, rows) after each history entry, oldest first.
+pub fn cumulative_counts(history: &TableHistory) -> Vec<(u64, u64)> {
+    let (mut files, mut rows) = (0u64, 0u64);
+    history
+        .versions
+        .iter()
+        .map(|v| {
+            files = (files + v.files_added).saturating_sub(v.files_removed);
+            rows = (rows + v.rows_added.unwrap_or(0)).saturating_sub(v.rows_removed.unwrap_or(0));
+            (files, rows)
+        })
+        .collect()
+}
+
+/// A cell value as compact text: strings unquoted, null empty, everything else as JSON.
+pub fn cell_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn file_kind_text(kind: FileKind) -> &'static str {
+    match kind {
+        FileKind::Data => "data",
+        FileKind::PositionDeletes => "position deletes",
+        FileKind::EqualityDeletes => "equality deletes",
+        FileKind::DeletionVector => "deletion vector",
+    }
+}
+
+fn format_time(time: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    time.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default()
+}
+
+fn error_ui(ui: &mut Ui, error: &str) {
+    ui.add(egui::Label::new(RichText::new(error).color(ui.visuals().error_fg_color)).wrap().selectable(true));
+}
+
+/// Show a requested value: the value (also while it refreshes), a spinner, or the error.
+fn requested_ui<T>(ui: &mut Ui, value: &Requested<T>, what: &str, show: impl FnOnce(&mut Ui, &T)) {
+    match value {
+        Requested::Failed(error) => error_ui(ui, error),
+        other => match other.value() {
+            Some(v) => show(ui, v),
+            None => {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label(format!("reading {what}…"));
+                });
+            }
+        },
+    }
 }
 
 fn table_list_ui(ui: &mut Ui, model: &AppModel, commands: &mut Vec<Command>) {
+    // Plain (non-selectable) labels so a click anywhere in a row selects it.
+    ui.style_mut().interaction.selectable_labels = false;
     TableBuilder::new(ui)
         .striped(true)
         .sense(egui::Sense::click())
@@ -111,9 +204,21 @@ fn table_list_ui(ui: &mut Ui, model: &AppModel, commands: &mut Vec<Command>) {
         });
 }
 
-fn table_details_ui(ui: &mut Ui, index: usize, entry: &TableEntry, commands: &mut Vec<Command>) {
+fn table_details_ui(ui: &mut Ui, index: usize, entry: &TableEntry, view: &mut TablesView, commands: &mut Vec<Command>) {
     ui.horizontal(|ui| {
         ui.heading(table_display_name(&entry.reference));
+        ui.label(RichText::new(selector_text(&entry.selected_version)).strong());
+        if ui
+            .add_enabled(entry.selected_version != VersionSelector::Latest, egui::Button::new("Latest"))
+            .on_hover_text("Back to the current version")
+            .clicked()
+        {
+            commands.push(Command::SelectTableVersion { table: index, at: VersionSelector::Latest });
+        }
+        let busy = [entry.info.is_pending(), entry.files.is_pending(), entry.page.is_pending(), entry.history.is_pending()];
+        if entry.loaded != Default::default() && busy.iter().any(|b| *b) {
+            ui.spinner();
+        }
         if ui.add_enabled(!entry.overview.is_pending(), egui::Button::new("Reload")).clicked() {
             commands.push(Command::ReloadTable(index));
         }
@@ -122,6 +227,44 @@ fn table_details_ui(ui: &mut Ui, index: usize, entry: &TableEntry, commands: &mu
         }
     });
     ui.label(RichText::new(&entry.reference).monospace().small());
+    ui.horizontal(|ui| {
+        for (i, tab) in TableTab::ALL.into_iter().enumerate() {
+            if i > 0 {
+                ui.label("|");
+            }
+            ui.selectable_value(&mut view.tab, tab, tab.title());
+        }
+    });
+    ui.separator();
+    if entry.needs_load(view.tab) {
+        commands.push(Command::LoadTableTab { table: index, tab: view.tab });
+    }
+    match view.tab {
+        TableTab::Overview => {
+            egui::ScrollArea::vertical().id_salt("table_details").auto_shrink([false, false]).show(ui, |ui| {
+                if entry.selected_version == VersionSelector::Latest {
+                    latest_overview_ui(ui, entry, commands);
+                } else {
+                    requested_ui(ui, &entry.info, "the table at this version", |ui, info| info_ui(ui, info, commands));
+                }
+            });
+        }
+        TableTab::History => {
+            let iceberg = is_iceberg(entry);
+            requested_ui(ui, &entry.history, "the history", |ui, history| {
+                history_ui(ui, index, iceberg, &entry.selected_version, history, commands)
+            });
+        }
+        TableTab::Files => {
+            requested_ui(ui, &entry.files, "the live files", |ui, files| {
+                files_ui(ui, files, entry.info.value().map(|i| i.as_ref()))
+            });
+        }
+        TableTab::Data => data_ui(ui, index, entry, commands),
+    }
+}
+
+fn latest_overview_ui(ui: &mut Ui, entry: &TableEntry, commands: &mut Vec<Command>) {
     match &entry.overview {
         Requested::Failed(error) => {
             ui.add(egui::Label::new(RichText::new(error).color(ui.visuals().error_fg_color)).wrap().selectable(true));
@@ -209,6 +352,233 @@ fn overview_ui(ui: &mut Ui, overview: &TableOverview, commands: &mut Vec<Command
     );
 }
 
+/// The Overview figures of a table at a selected version.
+fn info_ui(ui: &mut Ui, info: &TableInfo, commands: &mut Vec<Command>) {
+    egui::Grid::new("table_info").num_columns(2).striped(true).show(ui, |ui| {
+        let mut row = |key: &str, value: String| {
+            ui.label(RichText::new(key).strong());
+            ui.add(egui::Label::new(value).wrap().selectable(true));
+            ui.end_row();
+        };
+        row("Format", info.format.to_owned());
+        row("Location", info.location.clone());
+        row("Version", info.version.map(|v| v.to_string()).unwrap_or_else(|| "none (no snapshots)".to_owned()));
+        row("Committed", format_time(info.timestamp));
+        row("Rows", info.num_rows.map(|r| r.to_string()).unwrap_or_else(|| "unknown (no statistics)".to_owned()));
+        row("Data files", info.num_files.to_string());
+        row("Size", format_bytes(info.total_bytes));
+        row("Small files", format!("{} (at most {} in one partition)", info.small_files, info.max_small_files_per_partition));
+        row(
+            "Partition columns",
+            if info.partition_columns.is_empty() { "none".to_owned() } else { info.partition_columns.join(", ") },
+        );
+        if let Some(remapped) = &info.remapped_from {
+            row("Remapped from", remapped.clone());
+        }
+    });
+    for warning in &info.warnings {
+        ui.colored_label(ui.visuals().warn_fg_color, format!("⚠ {warning}"));
+    }
+    for geometry in &info.geometry_columns {
+        ui.horizontal_wrapped(|ui| {
+            ui.label(RichText::new(&geometry.name).strong());
+            ui.label(format!("{} · CRS {}", geometry.encoding, geometry.crs.as_deref().unwrap_or("OGC:CRS84 (default)")));
+            if let Some(bbox) = geometry.bbox {
+                if ui.small_button("Zoom map").on_hover_text(format!("{bbox:?}")).clicked() {
+                    commands.push(Command::ZoomToBbox(bbox));
+                }
+            }
+        });
+    }
+    egui::CollapsingHeader::new(format!("Schema ({} columns)", info.schema.len())).default_open(true).show(ui, |ui| {
+        egui::Grid::new("table_info_schema").num_columns(3).striped(true).show(ui, |ui| {
+            for field in &info.schema {
+                ui.label(RichText::new(&field.name).monospace());
+                ui.label(&field.data_type);
+                ui.label(if field.nullable { "nullable" } else { "not null" });
+                ui.end_row();
+            }
+        });
+    });
+}
+
+fn history_ui(
+    ui: &mut Ui,
+    index: usize,
+    iceberg: bool,
+    selected: &VersionSelector,
+    history: &TableHistory,
+    commands: &mut Vec<Command>,
+) {
+    let counts = cumulative_counts(history);
+    let files: Vec<[f64; 2]> = counts.iter().enumerate().map(|(i, (f, _))| [i as f64, *f as f64]).collect();
+    let rows: Vec<[f64; 2]> = counts.iter().enumerate().map(|(i, (_, r))| [i as f64, *r as f64]).collect();
+    egui_plot::Plot::new(format!("history_plot_{index}"))
+        .height(110.0)
+        .legend(egui_plot::Legend::default())
+        .allow_scroll(false)
+        .x_axis_label(if iceberg { "snapshot #" } else { "commit #" })
+        .show(ui, |plot| {
+            plot.line(egui_plot::Line::new("files", files));
+            plot.line(egui_plot::Line::new("rows", rows));
+        });
+    ui.label(format!("{} {} — click one to time-travel", history.versions.len(), if iceberg { "snapshots" } else { "versions" }));
+    let newest_first: Vec<&HistoryEntry> = history.versions.iter().rev().collect();
+    ui.push_id(("history_table", index), |ui| {
+        ui.style_mut().interaction.selectable_labels = false;
+        TableBuilder::new(ui)
+            .striped(true)
+            .sense(egui::Sense::click())
+            .column(Column::auto().at_least(50.0))
+            .column(Column::auto().at_least(50.0))
+            .column(Column::auto().at_least(130.0))
+            .column(Column::auto().at_least(80.0).clip(true))
+            .columns(Column::auto().at_least(45.0), 4)
+            .header(20.0, |mut header| {
+                for title in [if iceberg { "Snapshot" } else { "Version" }, "Parent", "Timestamp", "Operation", "+files", "−files", "+rows", "−rows"] {
+                    header.col(|ui| {
+                        ui.strong(title);
+                    });
+                }
+            })
+            .body(|body| {
+                body.rows(ROW_HEIGHT, newest_first.len(), |mut row| {
+                    let version = newest_first[row.index()];
+                    let at = history_selector(iceberg, version.version);
+                    let is_selected = *selected == at;
+                    row.set_selected(is_selected);
+                    let mut clicked = false;
+                    row.col(|ui| {
+                        clicked |= ui.selectable_label(is_selected, history_version_label(version.version)).clicked();
+                    });
+                    row.col(|ui| {
+                        ui.label(version.parent.map(|p| p.to_string()).unwrap_or_default());
+                    });
+                    row.col(|ui| {
+                        ui.label(format_time(version.timestamp));
+                    });
+                    row.col(|ui| {
+                        ui.label(&version.operation);
+                    });
+                    for value in [Some(version.files_added), Some(version.files_removed), version.rows_added, version.rows_removed] {
+                        row.col(|ui| {
+                            ui.label(value.map(|v| v.to_string()).unwrap_or_default());
+                        });
+                    }
+                    if (clicked || row.response().clicked()) && !is_selected {
+                        commands.push(Command::SelectTableVersion { table: index, at });
+                    }
+                });
+            });
+    });
+}
+
+fn files_ui(ui: &mut Ui, files: &TableFiles, info: Option<&TableInfo>) {
+    let total: u64 = files.files.iter().map(|f| f.bytes).sum();
+    let mut summary = format!("{} files · {}", files.files.len(), format_bytes(total));
+    if let Some(info) = info {
+        summary.push_str(&format!(" · {} small files", info.small_files));
+    }
+    ui.label(summary);
+    ui.push_id("files_table", |ui| {
+        TableBuilder::new(ui)
+            .striped(true)
+            .column(Column::remainder().at_least(160.0).clip(true))
+            .column(Column::auto().at_least(60.0))
+            .column(Column::auto().at_least(80.0).clip(true))
+            .column(Column::auto().at_least(70.0))
+            .column(Column::auto().at_least(50.0))
+            .header(20.0, |mut header| {
+                for title in ["File", "Kind", "Partition", "Size", "Rows"] {
+                    header.col(|ui| {
+                        ui.strong(title);
+                    });
+                }
+            })
+            .body(|body| {
+                body.rows(ROW_HEIGHT, files.files.len(), |mut row| {
+                    let file = &files.files[row.index()];
+                    row.col(|ui| {
+                        let name = file.path.rsplit(['/', '\\']).next().unwrap_or(&file.path);
+                        ui.add(egui::Label::new(name).truncate()).on_hover_text(&file.path);
+                    });
+                    row.col(|ui| {
+                        ui.label(file_kind_text(file.kind));
+                    });
+                    row.col(|ui| {
+                        let partition: Vec<String> = file
+                            .partition
+                            .iter()
+                            .map(|(k, v)| format!("{k}={}", v.as_deref().unwrap_or("null")))
+                            .collect();
+                        ui.label(partition.join(", "));
+                    });
+                    row.col(|ui| {
+                        ui.label(format_bytes(file.bytes));
+                    });
+                    row.col(|ui| {
+                        ui.label(file.rows.map(|r| r.to_string()).unwrap_or_default());
+                    });
+                });
+            });
+    });
+}
+
+fn data_ui(ui: &mut Ui, index: usize, entry: &TableEntry, commands: &mut Vec<Command>) {
+    let offset = entry.page_offset;
+    let shown = entry.page.value().map(|p| p.rows.len() as u64).unwrap_or(0);
+    ui.horizontal(|ui| {
+        if ui.add_enabled(offset > 0, egui::Button::new("Previous")).clicked() {
+            commands.push(Command::SetTablePageOffset { table: index, offset: offset.saturating_sub(TABLE_PAGE_ROWS) });
+        }
+        let full_page = shown >= TABLE_PAGE_ROWS && !entry.page.is_pending();
+        if ui.add_enabled(full_page, egui::Button::new("Next")).clicked() {
+            commands.push(Command::SetTablePageOffset { table: index, offset: offset + TABLE_PAGE_ROWS });
+        }
+        if shown > 0 {
+            ui.label(format!("rows {}–{}", offset + 1, offset + shown));
+        } else if !entry.page.is_pending() {
+            ui.label(format!("no rows from {}", offset + 1));
+        }
+        if entry.page.is_pending() {
+            ui.spinner();
+        }
+    });
+    requested_ui(ui, &entry.page, "rows", |ui, page| page_ui(ui, page));
+}
+
+fn page_ui(ui: &mut Ui, page: &TablePage) {
+    if page.columns.is_empty() {
+        ui.label("no columns");
+        return;
+    }
+    egui::ScrollArea::horizontal().id_salt("page_scroll").show(ui, |ui| {
+        ui.push_id("page_table", |ui| {
+            TableBuilder::new(ui)
+                .striped(true)
+                .columns(Column::initial(120.0).at_least(40.0).clip(true).resizable(true), page.columns.len())
+                .header(20.0, |mut header| {
+                    for name in &page.columns {
+                        header.col(|ui| {
+                            ui.strong(name);
+                        });
+                    }
+                })
+                .body(|body| {
+                    body.rows(ROW_HEIGHT, page.rows.len(), |mut row| {
+                        let values = &page.rows[row.index()];
+                        for column in 0..page.columns.len() {
+                            row.col(|ui| {
+                                let text = values.get(column).map(cell_text).unwrap_or_default();
+                                ui.add(egui::Label::new(text).truncate());
+                            });
+                        }
+                    });
+                });
+        });
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,5 +589,27 @@ mod tests {
         assert_eq!(table_display_name("iceberg+sqlite:///d/catalog.db#demo.parcels"), "demo.parcels");
         assert_eq!(format_bytes(512), "512 B");
         assert_eq!(format_bytes(1536), "1.5 KiB");
+    }
+
+    #[test]
+    fn history_counts_accumulate_and_cells_read_compactly() {
+        let entry = |files_added, files_removed, rows_added, rows_removed| HistoryEntry {
+            version: 0,
+            parent: None,
+            timestamp: None,
+            operation: "WRITE".to_owned(),
+            files_added,
+            files_removed,
+            rows_added,
+            rows_removed,
+        };
+        let history = TableHistory { versions: vec![entry(2, 0, Some(20), None), entry(1, 2, Some(5), Some(20)), entry(1, 0, None, None)] };
+        assert_eq!(cumulative_counts(&history), vec![(2, 20), (1, 5), (2, 5)]);
+        assert_eq!(cell_text(&serde_json::json!("POLYGON((0 0))")), "POLYGON((0 0))");
+        assert_eq!(cell_text(&serde_json::json!(3)), "3");
+        assert_eq!(cell_text(&serde_json::Value::Null), "");
+        assert_eq!(selector_text(&VersionSelector::Version(3)), "at version 3");
+        assert_eq!(selector_text(&VersionSelector::Snapshot(42)), "at snapshot 42");
+        assert_eq!(history_selector(true, 7), VersionSelector::Snapshot(7));
     }
 }
