@@ -7,7 +7,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(command) => {
-            let _log = meshlake::engine::logbuf::init_logging(true);
+            let _log = meshlake::engine::logbuf::init_logging(true, "");
             run(command)
         }
         None => meshlake::ui::run_native(cli.path),

@@ -17,7 +17,7 @@ fn options(data_dir: &Path) -> AppOptions {
     AppOptions {
         paths: Ok(AppPaths { data_dir: data_dir.to_path_buf(), cache_dir: data_dir.join("cache") }),
         open_path: None,
-        log: meshlake::engine::logbuf::init_logging(false),
+        log: meshlake::engine::logbuf::init_logging(false, meshlake::ui::LOG_DIRECTIVES),
         cpu_threads: 2,
         restore_state: false,
     }

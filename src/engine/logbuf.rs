@@ -12,9 +12,8 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 /// Default filter when `RUST_LOG` is unset: meshlake's info, dependencies' warnings, minus known noise
 /// (delta-rs warns for every binary column it has no statistics for; the kernel logs an error while
-/// probing a table that does not exist yet, before creating it; walkers warns for every map tile it
-/// cannot fetch, which offline is every tile — the map shows the shipped basemap instead).
-pub const DEFAULT_LOG_FILTER: &str = "warn,meshlake=info,deltalake_core::writer::stats=error,buoyant_kernel::snapshot=off,walkers::io::fetch=error";
+/// probing a table that does not exist yet, before creating it). Front ends add their own directives.
+pub const DEFAULT_LOG_FILTER: &str = "warn,meshlake=info,deltalake_core::writer::stats=error,buoyant_kernel::snapshot=off";
 
 /// Lines kept; older ones are dropped.
 pub const LOG_CAPACITY: usize = 5000;
@@ -129,15 +128,20 @@ impl<S: Subscriber> Layer<S> for LogBufferLayer {
 
 static GLOBAL_LOG: std::sync::OnceLock<LogBuffer> = std::sync::OnceLock::new();
 
-/// Install the global subscriber once: the ring buffer (filter [`DEFAULT_LOG_FILTER`] or `RUST_LOG`) and,
+/// Install the global subscriber once: the ring buffer (filter [`DEFAULT_LOG_FILTER`] plus the caller's
+/// `extra_directives` (comma-separated `target=level`), or `RUST_LOG`) and,
 /// when `to_stderr`, a compact stderr writer. Returns the process-wide buffer; later calls return the
 /// same buffer and leave the first call's setup in place.
-pub fn init_logging(to_stderr: bool) -> LogBuffer {
+pub fn init_logging(to_stderr: bool, extra_directives: &str) -> LogBuffer {
     GLOBAL_LOG
         .get_or_init(|| {
             let buffer = LogBuffer::default();
             let filter =
-                || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
+                || EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                    let directives: Vec<&str> =
+                        [DEFAULT_LOG_FILTER, extra_directives].into_iter().filter(|d| !d.is_empty()).collect();
+                    EnvFilter::new(directives.join(","))
+                });
             let stderr_layer = to_stderr.then(|| {
                 tracing_subscriber::fmt::layer()
                     .with_writer(std::io::stderr)

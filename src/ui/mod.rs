@@ -12,12 +12,16 @@ use anyhow::Context as _;
 
 pub use app::{AppOptions, MeshlakeApp};
 
+/// Log directives the GUI adds to the engine's default filter: walkers warns for every map tile it
+/// cannot fetch, which offline is every tile (the map shows the shipped basemap instead).
+pub const LOG_DIRECTIVES: &str = "walkers::io::fetch=error";
+
 /// The window icon, shipped in `assets/`.
 pub const ICON_PNG: &[u8] = include_bytes!("../../assets/icon-256.png");
 
 /// Open the main window; `path` (if any) is opened instead of the demo workspace.
 pub fn run_native(path: Option<PathBuf>) -> anyhow::Result<()> {
-    let log = crate::engine::logbuf::init_logging(false);
+    let log = crate::engine::logbuf::init_logging(false, LOG_DIRECTIVES);
     let mut viewport = egui::ViewportBuilder::default()
         .with_title("meshlake")
         .with_app_id("meshlake")
