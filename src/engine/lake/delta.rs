@@ -538,8 +538,10 @@ pub async fn info(
             nullable: field.is_nullable(),
         })
         .collect();
+    let protocol = snapshot.protocol();
     Ok(TableInfo {
         format: "delta",
+        format_version: format!("reader {} / writer {}", protocol.min_reader_version(), protocol.min_writer_version()),
         location: loaded.root.dir.display().to_string(),
         version: Some(loaded.version),
         timestamp,

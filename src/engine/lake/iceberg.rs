@@ -677,6 +677,12 @@ pub async fn info(
     );
     Ok(TableInfo {
         format: "iceberg",
+        format_version: match metadata.format_version() {
+            ::iceberg::spec::FormatVersion::V1 => "v1",
+            ::iceberg::spec::FormatVersion::V2 => "v2",
+            ::iceberg::spec::FormatVersion::V3 => "v3",
+        }
+        .to_owned(),
         location: opened.location(),
         version: snapshot.as_ref().map(|s| s.snapshot_id()),
         timestamp: snapshot

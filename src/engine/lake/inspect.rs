@@ -54,6 +54,8 @@ pub struct SchemaField {
 pub struct TableInfo {
     /// `"delta"` or `"iceberg"`.
     pub format: &'static str,
+    /// Delta `reader N / writer M`, Iceberg `v1`/`v2`/`v3`.
+    pub format_version: String,
     pub location: String,
     /// Delta version or Iceberg snapshot id (`None` for an Iceberg table without snapshots).
     pub version: Option<i64>,

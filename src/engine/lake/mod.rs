@@ -26,7 +26,7 @@ pub use demo_tables::{
     write_demo_iceberg_table,
 };
 pub use iceberg_sql::{ICEBERG_CATALOG_NAME, list_sql_catalog_tables};
-pub use overview::{ColumnSummary, TableFormat, TableOverview, VersionSummary, table_overview};
+pub use overview::{TableFormat, TableOverview, VersionSummary, table_overview};
 pub use table_ref::TableRef;
 
 pub use crate::engine::geo::geoparquet::GeometryColumnSummary;

@@ -1,13 +1,12 @@
 //! A format-neutral overview of one table: what the Tables panel and `meshlake table` show.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use futures::TryStreamExt;
-use iceberg::spec::{FormatVersion, Transform};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use serde::Serialize;
 
 use super::LakeError;
+use super::inspect::{HistoryEntry, SchemaField, SmallFilePolicy, VersionSelector, table_history, table_info};
 use super::table_ref::TableRef;
 use crate::engine::geo::geoparquet::{
     GEO_METADATA_KEY, GeometryColumnSummary, summarize_geo_metadata,
@@ -29,17 +28,6 @@ impl std::fmt::Display for TableFormat {
             Self::Iceberg => "Iceberg",
         })
     }
-}
-
-/// One column of the current schema.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ColumnSummary {
-    /// Column name.
-    pub name: String,
-    /// The format's own type name (`string`, `binary`, `timestamp`, `timestamptz`, …).
-    pub data_type: String,
-    /// Whether nulls are allowed.
-    pub nullable: bool,
 }
 
 /// One Delta commit or Iceberg snapshot.
@@ -83,7 +71,7 @@ pub struct TableOverview {
     /// Delta partition columns; Iceberg partition fields as `column` or `transform(column)`.
     pub partition_columns: Vec<String>,
     /// The current schema's top-level columns.
-    pub columns: Vec<ColumnSummary>,
+    pub columns: Vec<SchemaField>,
     /// From the GeoParquet `geo` metadata of one data file's footer (empty when there is none).
     pub geometry_columns: Vec<GeometryColumnSummary>,
     /// Newest first.
@@ -92,11 +80,42 @@ pub struct TableOverview {
     pub warnings: Vec<String>,
 }
 
-/// Read the overview of a table (local filesystem tables only).
+/// Read the overview of a table at its latest version: its [`TableInfo`] and [`TableHistory`]
+/// (local filesystem tables only).
 pub async fn table_overview(table: &TableRef) -> Result<TableOverview, LakeError> {
-    match table {
-        TableRef::Delta { location } => delta_overview(table, location).await,
-        TableRef::IcebergSql { .. } | TableRef::IcebergFile { .. } => iceberg_overview(table).await,
+    let info = table_info(table, &VersionSelector::Latest, &SmallFilePolicy::default()).await?;
+    let history = table_history(table).await?;
+    Ok(TableOverview {
+        reference: table.to_string(),
+        format: match table {
+            TableRef::Delta { .. } => TableFormat::Delta,
+            TableRef::IcebergSql { .. } | TableRef::IcebergFile { .. } => TableFormat::Iceberg,
+        },
+        format_version: info.format_version,
+        location: info.location,
+        current_version: info.version.map(|v| v.to_string()).unwrap_or_else(|| "none".to_owned()),
+        versions: history.versions.len() as u64,
+        rows: info.num_rows,
+        files: info.num_files,
+        bytes: info.total_bytes,
+        partition_columns: info.partition_columns,
+        columns: info.schema,
+        geometry_columns: info.geometry_columns,
+        history: history.versions.iter().rev().map(VersionSummary::from).collect(),
+        warnings: info.warnings,
+    })
+}
+
+impl From<&HistoryEntry> for VersionSummary {
+    fn from(entry: &HistoryEntry) -> Self {
+        Self {
+            version: entry.version.to_string(),
+            timestamp_ms: entry.timestamp.map(|t| t.timestamp_millis()).unwrap_or(0),
+            operation: entry.operation.clone(),
+            files_added: entry.files_added,
+            files_removed: entry.files_removed,
+            rows_added: entry.rows_added,
+        }
     }
 }
 
@@ -120,251 +139,6 @@ pub fn geometry_columns_from_parquet_footer(
         Some(json) => Ok(summarize_geo_metadata(&json, &file.display().to_string())?),
         None => Ok(Vec::new()),
     }
-}
-
-/// Geometry columns from the first readable file, collecting a warning instead of failing.
-fn geometry_columns_or_warning(
-    file: Option<PathBuf>,
-    warnings: &mut Vec<String>,
-) -> Vec<GeometryColumnSummary> {
-    let Some(file) = file else { return Vec::new() };
-    match geometry_columns_from_parquet_footer(&file) {
-        Ok(columns) => columns,
-        Err(error) => {
-            warnings.push(format!("no geometry metadata: {error}"));
-            Vec::new()
-        }
-    }
-}
-
-/// A local path from a data file location that is either a `file://` URL or a plain path.
-fn local_path_of(location: &str) -> Option<PathBuf> {
-    if location.starts_with("file:") {
-        url::Url::parse(location).ok()?.to_file_path().ok()
-    } else if location.contains("://") {
-        None
-    } else {
-        Some(PathBuf::from(location))
-    }
-}
-
-async fn delta_overview(table: &TableRef, location: &str) -> Result<TableOverview, LakeError> {
-    let root = local_path_of(location).ok_or_else(|| LakeError::BadReference {
-        reference: location.to_string(),
-        reason: "only local Delta tables are supported".to_string(),
-    })?;
-    if !root.exists() {
-        return Err(LakeError::MissingPath { path: root });
-    }
-    let log_dir = root.join("_delta_log");
-    if !log_dir.is_dir() {
-        return Err(LakeError::NotADeltaTable { path: root });
-    }
-    let root = std::fs::canonicalize(&root).map_err(|e| LakeError::io("resolve", &root, e))?;
-    let table_url = url::Url::from_directory_path(&root).map_err(|()| LakeError::BadReference {
-        reference: location.to_string(),
-        reason: "cannot turn the folder into a file URL".to_string(),
-    })?;
-    let delta_table = deltalake::open_table(table_url)
-        .await
-        .map_err(|e| LakeError::delta(location, "open", e))?;
-    let snapshot = delta_table
-        .snapshot()
-        .map_err(|e| LakeError::delta(location, "read the snapshot", e))?;
-    let protocol = snapshot.protocol();
-    let metadata = snapshot.metadata();
-
-    let mut files = 0u64;
-    let mut bytes = 0u64;
-    let mut rows = Some(0u64);
-    let mut first_file = None;
-    for file in snapshot.log_data().iter() {
-        files += 1;
-        bytes += file.size().max(0) as u64;
-        rows = match (rows, file.num_records()) {
-            (Some(total), Some(records)) => Some(total + records as u64),
-            _ => None,
-        };
-        if first_file.is_none() {
-            let path = file.path();
-            first_file = if path.contains("://") {
-                local_path_of(&path)
-            } else {
-                Some(root.join(path.as_ref()))
-            };
-        }
-    }
-    let columns = snapshot
-        .schema()
-        .fields()
-        .map(|field| ColumnSummary {
-            name: field.name().to_string(),
-            data_type: field.data_type().to_string(),
-            nullable: field.is_nullable(),
-        })
-        .collect();
-    let mut warnings = Vec::new();
-    let geometry_columns = geometry_columns_or_warning(first_file, &mut warnings);
-    let history = delta_history(location, &log_dir)?;
-    let version = snapshot.version();
-    Ok(TableOverview {
-        reference: table.to_string(),
-        format: TableFormat::Delta,
-        format_version: format!(
-            "reader {} / writer {}",
-            protocol.min_reader_version(),
-            protocol.min_writer_version()
-        ),
-        location: root.display().to_string(),
-        current_version: version.to_string(),
-        versions: version + 1,
-        rows,
-        files,
-        bytes,
-        partition_columns: metadata.partition_columns().to_vec(),
-        columns,
-        geometry_columns,
-        history,
-        warnings,
-    })
-}
-
-/// The commits still present as JSON files in `_delta_log`, newest first (parsed by
-/// [`super::delta::commit_history`]; a commit without a time gets 0).
-fn delta_history(location: &str, log_dir: &Path) -> Result<Vec<VersionSummary>, LakeError> {
-    let commits = super::delta::commit_history(location, log_dir)?;
-    Ok(commits
-        .into_iter()
-        .rev()
-        .map(|entry| VersionSummary {
-            version: entry.version.to_string(),
-            timestamp_ms: entry.timestamp.map(|t| t.timestamp_millis()).unwrap_or(0),
-            operation: entry.operation,
-            files_added: entry.files_added,
-            files_removed: entry.files_removed,
-            rows_added: entry.rows_added,
-        })
-        .collect())
-}
-
-/// A snapshot summary number (`total-records`, `added-data-files`, …).
-fn summary_number(
-    properties: &std::collections::HashMap<String, String>,
-    key: &str,
-) -> Option<u64> {
-    properties.get(key).and_then(|value| value.parse().ok())
-}
-
-async fn iceberg_overview(table: &TableRef) -> Result<TableOverview, LakeError> {
-    let context = table.to_string();
-    let iceberg_error = |action: &'static str| {
-        let context = context.clone();
-        move |source| LakeError::iceberg(context, action, source)
-    };
-    let opened = super::iceberg::open(table).await?;
-    let iceberg_table = &opened.table;
-    let metadata = iceberg_table.metadata();
-    let schema = metadata.current_schema();
-    let columns = schema
-        .as_struct()
-        .fields()
-        .iter()
-        .map(|field| ColumnSummary {
-            name: field.name.clone(),
-            data_type: field.field_type.to_string(),
-            nullable: !field.required,
-        })
-        .collect();
-    let partition_columns = metadata
-        .default_partition_spec()
-        .fields()
-        .iter()
-        .map(|field| {
-            let source = schema
-                .field_by_id(field.source_id)
-                .map(|source| source.name.clone())
-                .unwrap_or_else(|| format!("field {}", field.source_id));
-            match field.transform {
-                Transform::Identity => source,
-                transform => format!("{transform}({source})"),
-            }
-        })
-        .collect();
-    let current = metadata.current_snapshot();
-    let current_summary = current.map(|snapshot| &snapshot.summary().additional_properties);
-    let (rows, files, bytes) = match current_summary {
-        Some(properties) => (
-            summary_number(properties, "total-records"),
-            summary_number(properties, "total-data-files").unwrap_or(0),
-            summary_number(properties, "total-files-size").unwrap_or(0),
-        ),
-        None => (Some(0), 0, 0),
-    };
-    let mut snapshots: Vec<_> = metadata.snapshots().collect();
-    snapshots.sort_by_key(|snapshot| std::cmp::Reverse(snapshot.timestamp_ms()));
-    let history = snapshots
-        .iter()
-        .map(|snapshot| {
-            let properties = &snapshot.summary().additional_properties;
-            VersionSummary {
-                version: snapshot.snapshot_id().to_string(),
-                timestamp_ms: snapshot.timestamp_ms(),
-                operation: snapshot.summary().operation.as_str().to_string(),
-                files_added: summary_number(properties, "added-data-files").unwrap_or(0),
-                files_removed: summary_number(properties, "deleted-data-files").unwrap_or(0),
-                rows_added: summary_number(properties, "added-records"),
-            }
-        })
-        .collect();
-
-    let mut warnings = Vec::new();
-    let mut first_file = None;
-    if current.is_some() {
-        let scan = iceberg_table
-            .scan()
-            .build()
-            .map_err(iceberg_error("plan a scan"))?;
-        let mut tasks = scan
-            .plan_files()
-            .await
-            .map_err(iceberg_error("list data files"))?;
-        if let Some(task) = tasks
-            .try_next()
-            .await
-            .map_err(iceberg_error("list data files"))?
-        {
-            first_file = opened.local_path(task.data_file_path());
-            if first_file.is_none() {
-                warnings.push(format!(
-                    "data file {} is not local; geometry metadata not read",
-                    task.data_file_path()
-                ));
-            }
-        }
-    }
-    let geometry_columns = geometry_columns_or_warning(first_file, &mut warnings);
-    Ok(TableOverview {
-        reference: table.to_string(),
-        format: TableFormat::Iceberg,
-        format_version: match metadata.format_version() {
-            FormatVersion::V1 => "v1".to_string(),
-            FormatVersion::V2 => "v2".to_string(),
-            FormatVersion::V3 => "v3".to_string(),
-        },
-        location: opened.location(),
-        current_version: current
-            .map(|s| s.snapshot_id().to_string())
-            .unwrap_or_else(|| "none".to_string()),
-        versions: metadata.snapshots().len() as u64,
-        rows,
-        files,
-        bytes,
-        partition_columns,
-        columns,
-        geometry_columns,
-        history,
-        warnings,
-    })
 }
 
 #[cfg(test)]
