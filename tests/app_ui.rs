@@ -196,8 +196,9 @@ fn an_unwritable_data_dir_is_reported_and_the_app_keeps_running() {
     let file = tmp.path().join("not-a-folder");
     std::fs::write(&file, b"x").unwrap();
     let mut harness = harness(options(&file.join("data")));
-    harness.step();
-    harness.step();
+    step_until(&mut harness, Duration::from_secs(30), "the demo job to report the data dir", |app| {
+        app.model.data_dir_problem.is_some()
+    });
     let app = harness.state();
     assert!(app.model.data_dir_problem.as_deref().unwrap_or("").contains("not writable"), "{:?}", app.model.data_dir_problem);
     assert!(has_label_containing(&harness, "MESHLAKE_DATA_DIR"), "the notice tells what to do");

@@ -151,7 +151,7 @@ fn table_spec(command: TableCommand) -> anyhow::Result<(JobSpec, bool)> {
 pub fn run(command: Command) -> anyhow::Result<()> {
     let (runtime, mut events) = JobRuntime::start(0, Arc::new(|| {})).context("starting the job runtime")?;
     let (spec, json) = match command {
-        Command::Demo { dir, json } => (JobSpec::WriteDemo { dir }, json),
+        Command::Demo { dir, json } => (JobSpec::WriteDemo { dir, reuse_existing: false }, json),
         Command::Scan { path, json } => (JobSpec::ScanWorkspace { path }, json),
         Command::Table { command } => table_spec(command)?,
     };

@@ -373,6 +373,18 @@ fn prepare_folder(dir: &Path) -> Result<(), DemoError> {
     std::fs::write(dir.join(PARTIAL_MARKER), b"meshlake demo being written").map_err(io)
 }
 
+/// The demo workspace in `dir`: with `reuse_existing`, a complete earlier demo there (its manifest);
+/// otherwise, or when there is none, a freshly written one. The folder above `dir` must be writable.
+pub async fn ensure_demo(dir: &Path, reuse_existing: bool, ctx: &JobContext) -> Result<DemoSummary, JobError> {
+    if reuse_existing && let Some(summary) = DemoSummary::read_manifest(dir) {
+        return Ok(summary);
+    }
+    if let Some(parent) = dir.parent() {
+        crate::engine::settings::ensure_writable_dir(parent)?;
+    }
+    write_demo(dir, ctx).await
+}
+
 /// Write the demo workspace into `dir` with the default sizes.
 pub async fn write_demo(dir: &Path, ctx: &JobContext) -> Result<DemoSummary, JobError> {
     write_demo_with(dir, &DemoOptions::default(), ctx).await

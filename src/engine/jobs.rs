@@ -40,8 +40,9 @@ impl fmt::Display for JobId {
 /// What a job should do. The GUI and the CLI build these; [`run_job`] executes them.
 #[derive(Clone, Debug)]
 pub enum JobSpec {
-    /// Generate the demo workspace into a folder.
-    WriteDemo { dir: PathBuf },
+    /// Generate the demo workspace into a folder; with `reuse_existing`, a complete earlier demo there is
+    /// returned as it is.
+    WriteDemo { dir: PathBuf, reuse_existing: bool },
     /// Find what an opened folder or file holds (catalogs, tables, SQL catalogs).
     ScanWorkspace { path: PathBuf },
     /// Load a static STAC catalog (catalog.json / collection.json / item.json) with all its children.
@@ -64,7 +65,10 @@ impl JobSpec {
     /// A short human title for the jobs panel and logs.
     pub fn title(&self) -> String {
         match self {
-            JobSpec::WriteDemo { dir } => format!("Write demo workspace to {}", dir.display()),
+            JobSpec::WriteDemo { dir, reuse_existing: false } => format!("Write demo workspace to {}", dir.display()),
+            JobSpec::WriteDemo { dir, reuse_existing: true } => {
+                format!("Write demo workspace to {} (if missing)", dir.display())
+            }
             JobSpec::ScanWorkspace { path } => format!("Open {}", path.display()),
             JobSpec::LoadStaticCatalog { path } => format!("Load STAC catalog {}", path.display()),
             JobSpec::TableOverview { table } => format!("Read table {table}"),
@@ -127,6 +131,8 @@ pub enum JobError {
     Stac(#[from] StacError),
     #[error(transparent)]
     Lake(#[from] LakeError),
+    #[error(transparent)]
+    Settings(#[from] crate::engine::settings::SettingsError),
     #[error("the worker pool stopped before the job's CPU work finished")]
     WorkerPoolGone,
     /// A job that failed on the runtime, as its event reported it (used by [`JobRuntime::run_to_end`]).
@@ -354,7 +360,9 @@ async fn send_event(sender: &mpsc::Sender<JobEvent>, notify: &NotifyFn, event: J
 /// Execute one job. Each arm calls into its engine area.
 pub async fn run_job(spec: JobSpec, ctx: &JobContext) -> Result<JobResult, JobError> {
     match spec {
-        JobSpec::WriteDemo { dir } => Ok(JobResult::Demo(crate::engine::demo::write_demo(&dir, ctx).await?)),
+        JobSpec::WriteDemo { dir, reuse_existing } => {
+            Ok(JobResult::Demo(crate::engine::demo::ensure_demo(&dir, reuse_existing, ctx).await?))
+        }
         JobSpec::ScanWorkspace { path } => Ok(JobResult::Workspace(Workspace::scan(&path).await?)),
         JobSpec::LoadStaticCatalog { path } => {
             Ok(JobResult::Catalog(crate::engine::stac::load_static_catalog(&path, ctx).await?))

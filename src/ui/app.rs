@@ -9,12 +9,11 @@ use std::time::{Duration, Instant};
 
 use egui::{Key, KeyboardShortcut, Modifiers, RichText};
 
-use crate::engine::demo::DemoSummary;
 use crate::engine::jobs::{JobEvent, JobHandle, JobId, JobResult, JobRuntime, JobSpec, RuntimeError, error_chain};
 use crate::engine::lake::TableRef;
 use crate::engine::lake::inspect::{PageRequest, SmallFilePolicy, VersionSelector};
 use crate::engine::logbuf::LogBuffer;
-use crate::engine::settings::{AppPaths, ensure_writable_dir};
+use crate::engine::settings::AppPaths;
 use crate::engine::stac::NodeKind;
 use crate::engine::workspace::Workspace;
 use crate::ui::commands::Command;
@@ -182,7 +181,7 @@ impl MeshlakeApp {
                 let demo_dir = app.model.demo_dir.clone();
                 for source in app.persisted.open_sources.clone() {
                     let in_demo = demo_dir.as_ref().is_some_and(|d| source.starts_with(d));
-                    if !in_demo && source.exists() {
+                    if !in_demo {
                         app.open_path(source);
                     }
                 }
@@ -230,18 +229,11 @@ impl MeshlakeApp {
         };
         let demo_dir = paths.demo_dir();
         self.model.demo_dir = Some(demo_dir.clone());
-        if !force && DemoSummary::read_manifest(&demo_dir).is_some() {
-            self.open_path(demo_dir);
-            return;
+        if force {
+            self.close_sources_under(&demo_dir);
         }
-        if let Err(err) = ensure_writable_dir(&paths.data_dir) {
-            let text = format!("cannot write the demo workspace: {err}");
-            self.model.data_dir_problem = Some(text.clone());
-            self.model.notify_error(text);
-            return;
-        }
-        self.close_sources_under(&demo_dir);
-        self.submit(JobSpec::WriteDemo { dir: demo_dir }, JobPurpose::WriteDemo);
+        // The manifest check, the writability probe and the writing all happen in the job.
+        self.submit(JobSpec::WriteDemo { dir: demo_dir, reuse_existing: !force }, JobPurpose::WriteDemo);
     }
 
     fn close_sources_under(&mut self, dir: &Path) {
@@ -440,7 +432,7 @@ impl MeshlakeApp {
     fn apply_result(&mut self, purpose: JobPurpose, result: JobResult) {
         match (purpose, result) {
             (_, JobResult::Demo(summary)) => {
-                self.model.notify_info(format!("Demo workspace written to {}", summary.dir.display()));
+                tracing::info!("demo workspace ready in {}", summary.dir.display());
                 self.open_path(summary.dir);
             }
             (JobPurpose::Scan { path }, JobResult::Workspace(workspace)) => self.open_workspace(workspace, path),
@@ -498,8 +490,14 @@ impl MeshlakeApp {
 
     fn apply_failure(&mut self, purpose: JobPurpose, error: String) {
         match purpose {
-            JobPurpose::WriteDemo => self.model.notify_error(format!("Writing the demo workspace failed: {error}")),
+            JobPurpose::WriteDemo => {
+                let text = format!("cannot write the demo workspace: {error}");
+                self.model.data_dir_problem = Some(text.clone());
+                self.model.notify_error(text);
+            }
             JobPurpose::Scan { path } => {
+                // A source that cannot be opened any more is not reopened on the next start.
+                self.persisted.open_sources.retain(|p| *p != path);
                 self.model.notify_error(format!("Cannot open {}: {error}", path.display()));
             }
             JobPurpose::LoadCatalog { path } => {
