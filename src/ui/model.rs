@@ -14,6 +14,8 @@ use crate::engine::stac::CatalogTree;
 /// A value fetched in the background: it keeps showing the previous result while it refreshes.
 #[derive(Debug)]
 pub enum Requested<T> {
+    /// Nothing asked for yet (e.g. a tab that was never shown).
+    NotRequested,
     Pending { previous: Option<T> },
     Ready(T),
     Failed(String),
@@ -25,7 +27,7 @@ impl<T> Requested<T> {
         match self {
             Requested::Ready(v) => Some(v),
             Requested::Pending { previous } => previous.as_ref(),
-            Requested::Failed(_) => None,
+            Requested::NotRequested | Requested::Failed(_) => None,
         }
     }
 
@@ -38,7 +40,7 @@ impl<T> Requested<T> {
         let previous = match std::mem::replace(self, Requested::Pending { previous: None }) {
             Requested::Ready(v) => Some(v),
             Requested::Pending { previous } => previous,
-            Requested::Failed(_) => None,
+            Requested::NotRequested | Requested::Failed(_) => None,
         };
         *self = Requested::Pending { previous };
     }
@@ -133,10 +135,10 @@ impl TableEntry {
             reference,
             overview: Requested::Pending { previous: None },
             selected_version: VersionSelector::Latest,
-            history: Requested::Pending { previous: None },
-            info: Requested::Pending { previous: None },
-            files: Requested::Pending { previous: None },
-            page: Requested::Pending { previous: None },
+            history: Requested::NotRequested,
+            info: Requested::NotRequested,
+            files: Requested::NotRequested,
+            page: Requested::NotRequested,
             page_offset: 0,
             loaded: TableLoads::default(),
         }

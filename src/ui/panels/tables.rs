@@ -216,7 +216,7 @@ fn table_details_ui(ui: &mut Ui, index: usize, entry: &TableEntry, view: &mut Ta
             commands.push(Command::SelectTableVersion { table: index, at: VersionSelector::Latest });
         }
         let busy = [entry.info.is_pending(), entry.files.is_pending(), entry.page.is_pending(), entry.history.is_pending()];
-        if entry.loaded != Default::default() && busy.iter().any(|b| *b) {
+        if busy.iter().any(|b| *b) {
             ui.spinner();
         }
         if ui.add_enabled(!entry.overview.is_pending(), egui::Button::new("Reload")).clicked() {
@@ -413,15 +413,18 @@ fn history_ui(
     let counts = cumulative_counts(history);
     let files: Vec<[f64; 2]> = counts.iter().enumerate().map(|(i, (f, _))| [i as f64, *f as f64]).collect();
     let rows: Vec<[f64; 2]> = counts.iter().enumerate().map(|(i, (_, r))| [i as f64, *r as f64]).collect();
-    egui_plot::Plot::new(format!("history_plot_{index}"))
-        .height(110.0)
-        .legend(egui_plot::Legend::default())
-        .allow_scroll(false)
-        .x_axis_label(if iceberg { "snapshot #" } else { "commit #" })
-        .show(ui, |plot| {
-            plot.line(egui_plot::Line::new("files", files));
-            plot.line(egui_plot::Line::new("rows", rows));
-        });
+    // Files and rows differ by orders of magnitude: one plot each, side by side, each with its own scale.
+    let x_label = if iceberg { "snapshot #" } else { "commit #" };
+    ui.columns(2, |columns| {
+        for (column, (name, points)) in columns.iter_mut().zip([("files", files), ("rows", rows)]) {
+            egui_plot::Plot::new(format!("history_plot_{name}_{index}"))
+                .height(110.0)
+                .legend(egui_plot::Legend::default())
+                .allow_scroll(false)
+                .x_axis_label(x_label)
+                .show(column, |plot| plot.line(egui_plot::Line::new(name, points)));
+        }
+    });
     ui.label(format!("{} {} — click one to time-travel", history.versions.len(), if iceberg { "snapshots" } else { "versions" }));
     let newest_first: Vec<&HistoryEntry> = history.versions.iter().rev().collect();
     ui.push_id(("history_table", index), |ui| {
