@@ -132,6 +132,7 @@ async fn every_delta_rs_fixture_table_opens_or_is_refused_clearly() {
                         offset: 0,
                         limit: 5,
                         columns: vec![],
+                        ..Default::default()
                     },
                 )
                 .await;
@@ -263,6 +264,7 @@ async fn python_written_versions_read_back_the_same() {
                 offset: 0,
                 limit: 100,
                 columns: vec!["id".into()],
+                ..Default::default()
             },
         )
         .await
@@ -347,6 +349,7 @@ async fn mapped_partitions_and_edge_timestamps_match_python() {
                 offset: 0,
                 limit: 1000,
                 columns: vec![column.to_string()],
+                ..Default::default()
             },
         )
         .await

@@ -138,7 +138,7 @@ async fn every_fixture_iceberg_table_opens_with_expected_rows() {
                 continue;
             }
         };
-        match table_head(&table, &VersionSelector::Latest, &PageRequest { offset: 0, limit: u64::MAX, columns: vec![] })
+        match table_head(&table, &VersionSelector::Latest, &PageRequest { offset: 0, limit: u64::MAX, columns: vec![], ..Default::default() })
             .await
         {
             Ok(page) => assert_eq!(page.rows.len() as u64, rows, "{name}: head and count disagree"),
@@ -250,7 +250,7 @@ print(json.dumps(out))
         let page = table_head(
             &table,
             &VersionSelector::Snapshot(snapshot.version),
-            &PageRequest { offset: 0, limit: 1000, columns: vec!["id".into()] },
+            &PageRequest { offset: 0, limit: 1000, columns: vec!["id".into()], ..Default::default() },
         )
         .await
         .unwrap();

@@ -107,6 +107,18 @@ pub enum TableCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Schema changes between two versions: columns added, removed, retyped, nullability, partitioning, `geo` metadata.
+    Diff {
+        table: String,
+        /// The older side: a Delta version, an Iceberg snapshot id, or an RFC 3339 time.
+        #[arg(long)]
+        from: String,
+        /// The newer side (default: the current version).
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// The first rows (geometry as WKT).
     Head {
         table: String,
@@ -140,11 +152,34 @@ fn table_spec(command: TableCommand) -> anyhow::Result<(JobSpec, bool)> {
             let at = at.selector()?;
             (JobSpec::TableFiles { table: parse(&table)?, at }, json)
         }
+        TableCommand::Diff { table, from, to, json } => {
+            let table = parse(&table)?;
+            let iceberg = !matches!(table, TableRef::Delta { .. });
+            let from = version_argument(&from, iceberg)?;
+            let to = to.map(|to| version_argument(&to, iceberg)).transpose()?.unwrap_or_default();
+            (JobSpec::TableSchemaDiff { table, from, to }, json)
+        }
         TableCommand::Head { table, at, limit, offset, columns, json } => {
             let at = at.selector()?;
-            (JobSpec::TableHead { table: parse(&table)?, at, page: PageRequest { offset, limit, columns } }, json)
+            (JobSpec::TableHead { table: parse(&table)?, at, page: PageRequest { offset, limit, columns, ..Default::default() } }, json)
         }
     })
+}
+
+/// A version typed on the command line: a number (Delta version / Iceberg snapshot id), an RFC 3339
+/// time, or `latest`.
+fn version_argument(text: &str, iceberg: bool) -> anyhow::Result<VersionSelector> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("latest") {
+        return Ok(VersionSelector::Latest);
+    }
+    if let Ok(number) = text.parse::<i64>() {
+        return Ok(if iceberg { VersionSelector::Snapshot(number) } else { VersionSelector::Version(number) });
+    }
+    let time = chrono::DateTime::parse_from_rfc3339(text).with_context(|| {
+        format!("{text:?} is neither a version number, a snapshot id nor an RFC 3339 time (like 2025-06-01T12:00:00Z)")
+    })?;
+    Ok(VersionSelector::AsOf(time.with_timezone(&chrono::Utc)))
 }
 
 /// Run a headless subcommand; returns the process exit code.
@@ -174,6 +209,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             JobResult::TableHistory(history) => serde_json::to_value(history),
             JobResult::TableFiles(files) => serde_json::to_value(files),
             JobResult::TablePage(page) => serde_json::to_value(page),
+            JobResult::SchemaDiff(diff) => serde_json::to_value(diff),
             other => serde_json::to_value(other),
         }
         .context("encoding the result as JSON")?;
@@ -257,6 +293,30 @@ pub fn run(command: Command) -> anyhow::Result<()> {
                     let cells: Vec<String> =
                         row.iter().map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())).collect();
                     writeln!(stdout, "{}", cells.join("\t"))?;
+                }
+            }
+            JobResult::SchemaDiff(diff) => {
+                let version = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_else(|| "none".to_owned());
+                writeln!(stdout, "from {} to {}: {} change(s)", version(diff.from_version), version(diff.to_version), diff.change_count())?;
+                for field in &diff.added {
+                    writeln!(stdout, "  + {} {}", field.name, field.data_type)?;
+                }
+                for field in &diff.removed {
+                    writeln!(stdout, "  - {} {}", field.name, field.data_type)?;
+                }
+                for column in &diff.retyped {
+                    writeln!(stdout, "  ~ {} {} -> {}", column.name, column.from, column.to)?;
+                }
+                for change in &diff.nullability {
+                    let text = |n: bool| if n { "nullable" } else { "not null" };
+                    writeln!(stdout, "  ~ {} {} -> {}", change.name, text(change.from_nullable), text(change.to_nullable))?;
+                }
+                if diff.partition_columns_from != diff.partition_columns_to {
+                    writeln!(stdout, "  partitioning [{}] -> [{}]", diff.partition_columns_from.join(", "), diff.partition_columns_to.join(", "))?;
+                }
+                for change in &diff.geometry {
+                    let side = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
+                    writeln!(stdout, "  geo {} {}: {} -> {}", change.column, change.property, side(&change.from), side(&change.to))?;
                 }
             }
             other => writeln!(stdout, "{}", serde_json::to_string_pretty(&other)?)?,

@@ -26,6 +26,20 @@ impl Transform for XyPoint {
     }
 }
 
+/// The EPSG code of a CRS as tables name it: `EPSG:n` (any case), `OGC:CRS84` / `CRS84` (lon/lat,
+/// treated as EPSG:4326 with lon/lat order); `None` for anything else (PROJJSON names, unknown).
+pub fn epsg_code(crs: &str) -> Option<u32> {
+    let text = crs.trim();
+    let upper = text.to_ascii_uppercase();
+    if matches!(upper.as_str(), "OGC:CRS84" | "CRS84" | "OGC:CRS:84" | "WGS 84" | "WGS84") {
+        return Some(4326);
+    }
+    upper
+        .strip_prefix("EPSG:")
+        .or_else(|| upper.strip_prefix("EPSG::"))
+        .and_then(|code| code.trim_start_matches(':').parse().ok())
+}
+
 fn projection(code: u32) -> Result<Proj, CrsError> {
     let short = u16::try_from(code)
         .map_err(|_| CrsError::UnknownEpsg { code, detail: "code out of range".to_owned() })?;
@@ -113,6 +127,14 @@ mod tests {
         let back = CrsTransform::new(4326, 32631).unwrap();
         let (x, y) = back.point(lon, lat).unwrap();
         assert!((x - 600_000.0).abs() < 0.01 && (y - 5_780_000.0).abs() < 0.01, "{x} {y}");
+    }
+
+    #[test]
+    fn crs_names_give_epsg_codes() {
+        assert_eq!(epsg_code("OGC:CRS84"), Some(4326));
+        assert_eq!(epsg_code("EPSG:28992"), Some(28992));
+        assert_eq!(epsg_code("epsg:32631"), Some(32631));
+        assert_eq!(epsg_code("PROJJSON (no id)"), None);
     }
 
     #[test]

@@ -18,6 +18,8 @@ use crate::engine::demo::{DemoError, DemoSummary};
 use crate::engine::lake::inspect::{
     PageRequest, SmallFilePolicy, TableFiles, TableHistory, TableInfo, TablePage, VersionSelector,
 };
+use crate::engine::lake::page_shapes::PageShapes;
+use crate::engine::lake::schema_diff::SchemaDiff;
 use crate::engine::lake::{LakeError, TableOverview, TableRef};
 use crate::engine::stac::{CatalogTree, StacError};
 use crate::engine::workspace::{Workspace, WorkspaceError};
@@ -57,6 +59,10 @@ pub enum JobSpec {
     TableFiles { table: TableRef, at: VersionSelector },
     /// A page of a table's rows at a version.
     TableHead { table: TableRef, at: VersionSelector, page: PageRequest },
+    /// The schema differences between two versions of a table.
+    TableSchemaDiff { table: TableRef, from: VersionSelector, to: VersionSelector },
+    /// The geometries of a page of rows in lon/lat (`crs`: the column's CRS as the table names it).
+    TablePageShapes { table: TableRef, at: VersionSelector, offset: u64, limit: u64, column: String, crs: Option<String> },
     /// Wait, checking the cancel token every 100 ms (used to prove the UI stays responsive).
     Wait { secs: f64 },
 }
@@ -76,6 +82,8 @@ impl JobSpec {
             JobSpec::TableHistory { table } => format!("Table history {table}"),
             JobSpec::TableFiles { table, .. } => format!("Table files {table}"),
             JobSpec::TableHead { table, .. } => format!("Table rows {table}"),
+            JobSpec::TableSchemaDiff { table, .. } => format!("Schema diff {table}"),
+            JobSpec::TablePageShapes { table, .. } => format!("Table geometries {table}"),
             JobSpec::Wait { secs } => format!("Wait {secs} s"),
         }
     }
@@ -93,6 +101,8 @@ pub enum JobResult {
     TableHistory(TableHistory),
     TableFiles(TableFiles),
     TablePage(TablePage),
+    SchemaDiff(SchemaDiff),
+    PageShapes(PageShapes),
     Waited { secs: f64 },
 }
 
@@ -383,6 +393,26 @@ pub async fn run_job(spec: JobSpec, ctx: &JobContext) -> Result<JobResult, JobEr
         }
         JobSpec::TableHead { table, at, page } => {
             Ok(JobResult::TablePage(crate::engine::lake::inspect::table_head(&table, &at, &page).await?))
+        }
+        JobSpec::TableSchemaDiff { table, from, to } => {
+            let policy = crate::engine::lake::inspect::SmallFilePolicy::default();
+            let (old, new) = tokio::try_join!(
+                crate::engine::lake::inspect::table_info(&table, &from, &policy),
+                crate::engine::lake::inspect::table_info(&table, &to, &policy)
+            )?;
+            Ok(JobResult::SchemaDiff(crate::engine::lake::schema_diff::diff_schemas(&old, &new)))
+        }
+        JobSpec::TablePageShapes { table, at, offset, limit, column, crs } => {
+            let shapes = crate::engine::lake::page_shapes::table_page_shapes(
+                &table,
+                &at,
+                offset,
+                limit,
+                &column,
+                crs.as_deref(),
+            )
+            .await?;
+            Ok(JobResult::PageShapes(shapes))
         }
         JobSpec::Wait { secs } => {
             let started = Instant::now();

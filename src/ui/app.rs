@@ -373,7 +373,7 @@ impl MeshlakeApp {
         let offset = entry.page_offset;
         entry.page.refresh();
         entry.loaded.page = Some((at.clone(), offset));
-        let page = PageRequest { offset, limit: TABLE_PAGE_ROWS, columns: Vec::new() };
+        let page = PageRequest { offset, limit: TABLE_PAGE_ROWS, columns: Vec::new(), ..Default::default() };
         self.submit(JobSpec::TableHead { table, at: at.clone(), page }, JobPurpose::TablePage { reference, at, offset });
     }
 

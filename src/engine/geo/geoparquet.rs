@@ -109,6 +109,18 @@ pub fn summarize_geo_metadata(
     Ok(summaries)
 }
 
+/// The 2D bbox of the primary geometry column in a parquet file's GeoParquet `geo` metadata (only
+/// the footer is read); `None` when the file has no such metadata or cannot be read.
+pub fn footer_bbox(path: &std::path::Path) -> Option<[f64; 4]> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let file = std::fs::File::open(path).ok()?;
+    let reader = SerializedFileReader::new(file).ok()?;
+    let metadata = reader.metadata().file_metadata().key_value_metadata()?;
+    let geo = metadata.iter().find(|kv| kv.key == GEO_METADATA_KEY)?.value.as_deref()?;
+    let columns = summarize_geo_metadata(geo, &path.display().to_string()).ok()?;
+    columns.into_iter().find(|c| c.primary).and_then(|c| c.bbox)
+}
+
 /// A short description of a GeoParquet `crs` value (see [`GeometryColumnSummary::crs`]).
 fn describe_crs(crs: Option<&Value>) -> Option<String> {
     match crs {

@@ -26,7 +26,7 @@ use parquet::arrow::arrow_reader::{
 };
 use serde_json::Value;
 
-use super::LakeError;
+use super::{BinaryCell, LakeError};
 use super::inspect::{
     FileKind, HistoryEntry, PageRequest, SchemaField, SmallFilePolicy, TableFile, TableFiles,
     TableHistory, TableInfo, TablePage, VersionSelector,
@@ -708,10 +708,11 @@ fn timestamp_json(value: i64, unit: &TimeUnit, zoned: bool) -> Value {
 }
 
 /// Binary as short WKT when it is a geometry column, else its size.
-fn binary_json(bytes: &[u8], is_geometry: bool, what: &str) -> Value {
-    if is_geometry {
+fn binary_json(bytes: &[u8], cell: BinaryCell, what: &str) -> Value {
+    if cell != BinaryCell::Bytes {
         use wkt::ToWkt;
         match wkb_to_geometry(bytes, what) {
+            Ok(geometry) if cell == BinaryCell::FullWkt => Value::from(geometry.wkt_string()),
             Ok(geometry) => Value::from(truncate(geometry.wkt_string())),
             Err(_) => Value::from(format!("<invalid WKB: {} bytes>", bytes.len())),
         }
@@ -727,7 +728,7 @@ fn binary_json(bytes: &[u8], is_geometry: bool, what: &str) -> Value {
 fn cell_json(
     array: &ArrayRef,
     row: usize,
-    is_geometry: bool,
+    is_geometry: BinaryCell,
     utc: Option<bool>,
     what: &str,
 ) -> Value {
@@ -999,7 +1000,7 @@ pub async fn head(
                             cell_json(
                                 array,
                                 row,
-                                geo_columns.contains(&column.physical),
+                                BinaryCell::of(geo_columns.contains(&column.physical), page.full_geometry),
                                 utc,
                                 &what,
                             )
@@ -1191,6 +1192,7 @@ mod tests {
                 offset: 0,
                 limit: 100,
                 columns: vec![],
+                ..Default::default()
             },
         )
         .await
@@ -1213,6 +1215,7 @@ mod tests {
                 offset: 8,
                 limit: 15,
                 columns: vec!["crs".into(), "parcel_id".into()],
+                ..Default::default()
             },
         )
         .await
@@ -1230,6 +1233,7 @@ mod tests {
                 offset: 25,
                 limit: 10,
                 columns: vec![],
+                ..Default::default()
             },
         )
         .await
@@ -1242,6 +1246,7 @@ mod tests {
                 offset: 0,
                 limit: 100,
                 columns: vec![],
+                ..Default::default()
             },
         )
         .await
@@ -1254,6 +1259,7 @@ mod tests {
                 offset: 0,
                 limit: 1,
                 columns: vec!["nope".into()],
+                ..Default::default()
             },
         )
         .await
@@ -1337,6 +1343,7 @@ mod tests {
                 offset: 0,
                 limit: 100,
                 columns: vec![],
+                ..Default::default()
             },
         )
         .await

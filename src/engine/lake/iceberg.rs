@@ -47,7 +47,7 @@ use super::inspect::{
 };
 use super::overview::geometry_columns_from_parquet_footer;
 use super::table_ref::{TableRef, latest_metadata_file};
-use super::{GeometryColumnSummary, LakeError};
+use super::{BinaryCell, GeometryColumnSummary, LakeError};
 use crate::engine::geo::wkb::wkb_to_geometry;
 
 /// Rendered WKT longer than this many characters is cut (with `…`).
@@ -912,7 +912,7 @@ pub async fn head(
                     arrays
                         .iter()
                         .zip(&columns)
-                        .map(|(array, name)| render_value(array.as_ref(), row, geometry.contains(name)))
+                        .map(|(array, name)| render_value(array.as_ref(), row, BinaryCell::of(geometry.contains(name), page.full_geometry)))
                         .collect(),
                 );
             }
@@ -967,12 +967,12 @@ fn batch_columns(
 }
 
 /// Binary as short WKT (geometry columns) or `"<N bytes>"`.
-fn render_binary(bytes: &[u8], geometry: bool) -> Value {
-    if geometry {
+fn render_binary(bytes: &[u8], geometry: BinaryCell) -> Value {
+    if geometry != BinaryCell::Bytes {
         match wkb_to_geometry(bytes, "geometry value") {
             Ok(shape) => {
                 let text = wkt::ToWkt::wkt_string(&shape);
-                if text.chars().count() > WKT_MAX_CHARS {
+                if geometry == BinaryCell::ShortWkt && text.chars().count() > WKT_MAX_CHARS {
                     let cut: String = text.chars().take(WKT_MAX_CHARS).collect();
                     return Value::String(format!("{cut}…"));
                 }
@@ -1006,7 +1006,7 @@ fn timestamp_value(value: i64, unit: &TimeUnit, zoned: bool) -> Value {
 
 /// One Arrow 58 value as JSON: numbers, strings, booleans, null, RFC 3339 timestamps, WKT for
 /// geometry columns, `"<N bytes>"` for other binary, arrays/objects for nested values.
-fn render_value(array: &dyn Array, row: usize, geometry: bool) -> Value {
+fn render_value(array: &dyn Array, row: usize, geometry: BinaryCell) -> Value {
     if array.is_null(row) {
         return Value::Null;
     }
@@ -1056,7 +1056,7 @@ fn render_value(array: &dyn Array, row: usize, geometry: bool) -> Value {
         DataType::Binary => render_binary(array.as_binary::<i32>().value(row), geometry),
         DataType::LargeBinary => render_binary(array.as_binary::<i64>().value(row), geometry),
         DataType::BinaryView => render_binary(array.as_binary_view().value(row), geometry),
-        DataType::FixedSizeBinary(16) if !geometry => {
+        DataType::FixedSizeBinary(16) if geometry == BinaryCell::Bytes => {
             let bytes = array.as_fixed_size_binary().value(row);
             let mut value = [0u8; 16];
             value.copy_from_slice(bytes);
@@ -1069,17 +1069,17 @@ fn render_value(array: &dyn Array, row: usize, geometry: bool) -> Value {
                 fields
                     .iter()
                     .zip(columns.columns())
-                    .map(|(field, child)| (field.name().clone(), render_value(child.as_ref(), row, false)))
+                    .map(|(field, child)| (field.name().clone(), render_value(child.as_ref(), row, BinaryCell::Bytes)))
                     .collect(),
             )
         }
         DataType::List(_) => {
             let values = array.as_list::<i32>().value(row);
-            Value::Array((0..values.len()).map(|i| render_value(values.as_ref(), i, false)).collect())
+            Value::Array((0..values.len()).map(|i| render_value(values.as_ref(), i, BinaryCell::Bytes)).collect())
         }
         DataType::LargeList(_) => {
             let values = array.as_list::<i64>().value(row);
-            Value::Array((0..values.len()).map(|i| render_value(values.as_ref(), i, false)).collect())
+            Value::Array((0..values.len()).map(|i| render_value(values.as_ref(), i, BinaryCell::Bytes)).collect())
         }
         DataType::Map(_, _) => {
             let entries = array.as_map().value(row);
@@ -1089,8 +1089,8 @@ fn render_value(array: &dyn Array, row: usize, geometry: bool) -> Value {
                 (0..entries.len())
                     .map(|i| {
                         Value::Array(vec![
-                            render_value(keys.as_ref(), i, false),
-                            render_value(values.as_ref(), i, false),
+                            render_value(keys.as_ref(), i, BinaryCell::Bytes),
+                            render_value(values.as_ref(), i, BinaryCell::Bytes),
                         ])
                     })
                     .collect(),
@@ -1181,7 +1181,7 @@ mod tests {
     async fn head_pages_columns_and_wkt() {
         let demo = demo().await;
         let parcels = demo_parcels(40, 2);
-        let all = head(&demo.sql, &VersionSelector::Latest, &PageRequest { offset: 0, limit: 100, columns: vec![] })
+        let all = head(&demo.sql, &VersionSelector::Latest, &PageRequest { offset: 0, limit: 100, columns: vec![], ..Default::default() })
             .await
             .unwrap();
         assert_eq!(all.columns, vec!["parcel_id", "geometry", "crs", "updated_at"]);
@@ -1198,7 +1198,7 @@ mod tests {
         let page = head(
             &demo.sql,
             &VersionSelector::Latest,
-            &PageRequest { offset: 12, limit: 5, columns: vec!["updated_at".into(), "parcel_id".into()] },
+            &PageRequest { offset: 12, limit: 5, columns: vec!["updated_at".into(), "parcel_id".into()], ..Default::default() },
         )
         .await
         .unwrap();
@@ -1208,7 +1208,7 @@ mod tests {
         let err = head(
             &demo.sql,
             &VersionSelector::Latest,
-            &PageRequest { offset: 0, limit: 1, columns: vec!["nope".into()] },
+            &PageRequest { offset: 0, limit: 1, columns: vec!["nope".into()], ..Default::default() },
         )
         .await
         .unwrap_err();
@@ -1217,7 +1217,7 @@ mod tests {
         let at_first = head(
             &demo.sql,
             &VersionSelector::Snapshot(first_id),
-            &PageRequest { offset: 0, limit: 100, columns: vec!["parcel_id".into()] },
+            &PageRequest { offset: 0, limit: 100, columns: vec!["parcel_id".into()], ..Default::default() },
         )
         .await
         .unwrap();
@@ -1282,7 +1282,7 @@ mod tests {
         assert_eq!(moved_info.location, canonical_root.display().to_string());
         let listed = files(&moved, &VersionSelector::Latest).await.unwrap();
         assert!(listed.files.iter().all(|f| f.path.starts_with(&moved_info.location)), "{listed:?}");
-        let rows = head(&moved, &VersionSelector::Latest, &PageRequest { offset: 0, limit: 100, columns: vec![] })
+        let rows = head(&moved, &VersionSelector::Latest, &PageRequest { offset: 0, limit: 100, columns: vec![], ..Default::default() })
             .await
             .unwrap();
         assert_eq!(rows.rows.len(), 40);

@@ -145,6 +145,8 @@ pub struct PageRequest {
     pub limit: u64,
     /// Only these columns (in this order); empty = all.
     pub columns: Vec<String>,
+    /// Geometry as complete WKT instead of a short preview (for drawing a page on the map).
+    pub full_geometry: bool,
 }
 
 fn not_supported(table: &TableRef, what: &str) -> LakeError {
@@ -183,9 +185,48 @@ async fn dispatch_history(table: &TableRef) -> Result<TableHistory, LakeError> {
     Err(not_supported(table, "table history"))
 }
 async fn dispatch_files(table: &TableRef, _at: &VersionSelector) -> Result<TableFiles, LakeError> {
-    if let TableRef::Delta { location } = table { return crate::engine::lake::delta::files(location, _at).await; }
-    if matches!(table, TableRef::IcebergSql { .. } | TableRef::IcebergFile { .. }) { return crate::engine::lake::iceberg::files(table, _at).await; }
-    Err(not_supported(table, "table files"))
+    let mut files = if let TableRef::Delta { location } = table {
+        crate::engine::lake::delta::files(location, _at).await?
+    } else if matches!(table, TableRef::IcebergSql { .. } | TableRef::IcebergFile { .. }) {
+        crate::engine::lake::iceberg::files(table, _at).await?
+    } else {
+        return Err(not_supported(table, "table files"));
+    };
+    fill_bboxes_from_footers(&mut files).await;
+    Ok(files)
+}
+
+/// At most this many parquet footers are read to find file bboxes the statistics do not give.
+const MAX_FOOTER_BBOX_READS: usize = 20_000;
+
+/// Files whose statistics give no bbox get the bbox of their GeoParquet `geo` metadata (primary
+/// column), read from the footer of local data files; unreadable footers are left without one.
+async fn fill_bboxes_from_footers(files: &mut TableFiles) {
+    let wanted: Vec<(usize, std::path::PathBuf)> = files
+        .files
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.bbox.is_none() && f.kind == FileKind::Data)
+        .filter_map(|(i, f)| crate::engine::lake::local_file(&f.path).map(|p| (i, p)))
+        .take(MAX_FOOTER_BBOX_READS)
+        .collect();
+    if wanted.is_empty() {
+        return;
+    }
+    let found = tokio::task::spawn_blocking(move || {
+        use rayon::prelude::*;
+        wanted
+            .into_par_iter()
+            .filter_map(|(i, path)| crate::engine::geo::geoparquet::footer_bbox(&path).map(|bbox| (i, bbox)))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default();
+    for (i, bbox) in found {
+        if let Some(file) = files.files.get_mut(i) {
+            file.bbox = Some(bbox);
+        }
+    }
 }
 async fn dispatch_head(table: &TableRef, _at: &VersionSelector, _page: &PageRequest) -> Result<TablePage, LakeError> {
     if let TableRef::Delta { location } = table { return crate::engine::lake::delta::head(location, _at, _page).await; }

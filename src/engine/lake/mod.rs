@@ -15,10 +15,13 @@ use crate::engine::geo::GeoError;
 
 pub mod delta;
 pub mod demo_tables;
+pub mod file_health;
 pub mod iceberg;
 pub mod iceberg_sql;
 pub mod inspect;
 pub mod overview;
+pub mod page_shapes;
+pub mod schema_diff;
 pub mod table_ref;
 
 pub use demo_tables::{
@@ -30,6 +33,40 @@ pub use overview::{TableFormat, TableOverview, VersionSummary, table_overview};
 pub use table_ref::TableRef;
 
 pub use crate::engine::geo::geoparquet::GeometryColumnSummary;
+
+/// How `head` renders a binary cell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BinaryCell {
+    /// Not a geometry column: `"<N bytes>"`.
+    Bytes,
+    /// A WKB geometry column, as WKT cut to a short preview.
+    ShortWkt,
+    /// A WKB geometry column, as complete WKT (for drawing the rows on a map).
+    FullWkt,
+}
+
+impl BinaryCell {
+    pub(crate) fn of(is_geometry: bool, full_geometry: bool) -> Self {
+        match (is_geometry, full_geometry) {
+            (false, _) => BinaryCell::Bytes,
+            (true, false) => BinaryCell::ShortWkt,
+            (true, true) => BinaryCell::FullWkt,
+        }
+    }
+}
+
+/// The existing local file a path in a table's listing names (a plain path or a `file:` URL);
+/// `None` for other schemes or when nothing is there.
+pub(crate) fn local_file(path: &str) -> Option<PathBuf> {
+    let local = if let Some(rest) = path.strip_prefix("file://").or_else(|| path.strip_prefix("file:")) {
+        PathBuf::from(if rest.starts_with('/') { rest.to_string() } else { format!("/{rest}") })
+    } else if path.contains("://") {
+        return None;
+    } else {
+        PathBuf::from(path)
+    };
+    local.is_file().then_some(local)
+}
 
 /// Everything that can go wrong with lake tables, with enough context to act on.
 #[derive(Debug, thiserror::Error)]
