@@ -13,6 +13,8 @@ use meshlake::ui::commands::Command;
 use meshlake::ui::model::{JobState, NoticeLevel, Requested};
 use meshlake::ui::{AppOptions, MeshlakeApp};
 
+mod common;
+
 fn options(data_dir: &Path) -> AppOptions {
     AppOptions {
         paths: Ok(AppPaths { data_dir: data_dir.to_path_buf(), cache_dir: data_dir.join("cache") }),
@@ -93,7 +95,7 @@ fn whole_app_on_the_demo_workspace() {
     // --- Map: the layers list names the footprints layer; the cursor position is shown.
     assert!(has_label_containing(&harness, "STAC item footprints"));
 
-    // --- Catalog → Map: the item's false-colour preview as a raster tile layer, rendered in the background.
+    // --- Catalog to Map: the item's false-colour preview as a raster tile layer, rendered in the background.
     click_label_containing(&mut harness, "Show false-colour preview on map");
     let preview_id = format!("preview:{item_id}");
     assert_eq!(harness.state().map.raster_tile_layer_ids(), [preview_id.clone()]);
@@ -423,4 +425,136 @@ fn tables_panel_time_travel_files_and_data() {
     click_label_containing(&mut harness, "Tables");
     time_travel_one_table(&mut harness, "parcels_delta", false);
     time_travel_one_table(&mut harness, "demo.parcels", true);
+}
+
+/// Files tab health figures and file footprints, Data page rows on the map, Schema tab diff and
+/// "as of" time travel, on the demo Delta table (and, with the peers, a table whose schema evolved).
+#[test]
+fn tables_panel_schema_health_footprints_and_rows_on_map() {
+    use egui_kittest::kittest::NodeT;
+    use meshlake::engine::lake::inspect::{FileKind, SmallFilePolicy, VersionSelector};
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = options(tmp.path());
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1500.0, 1500.0))
+        .with_max_steps(10_000)
+        .build_eframe(move |cc| MeshlakeApp::new(cc, opts).expect("app starts"));
+    step_until(&mut harness, Duration::from_secs(180), "the demo workspace to be written and opened", demo_loaded);
+    click_label_containing(&mut harness, "Tables");
+    click_label_containing(&mut harness, "parcels_delta");
+    let index = harness.state().model.tables.iter().position(|t| t.reference.contains("parcels_delta")).unwrap();
+    let reference = harness.state().model.tables[index].reference.clone();
+
+    // Files: size histogram + small files per partition; every demo file is small (KiB-sized).
+    click_tab(&mut harness, "Files");
+    step_until(&mut harness, Duration::from_secs(60), "the files", |app| app.model.tables[index].files.value().is_some());
+    let files = harness.state().model.tables[index].files.value().unwrap().clone();
+    let data_files = files.files.iter().filter(|f| f.kind == FileKind::Data).count() as u64;
+    let health = harness.state().model.tables[index].files_health.clone().expect("health computed");
+    assert_eq!((health.data_files, health.small_files), (data_files, data_files));
+    assert_eq!(health.size_histogram.iter().map(|b| b.files).sum::<u64>(), data_files);
+    assert!(has_label_containing(&harness, &format!("{data_files} of {data_files} data files small")));
+    assert!(has_label_containing(&harness, "(unpartitioned)"));
+    // A stricter policy: files below 7,000 bytes are small, more than 2 per partition alerts.
+    let policy = SmallFilePolicy { small_file_bytes: 7_000, max_small_files_per_partition: 2, ..SmallFilePolicy::default() };
+    harness.state_mut().queue_command(Command::SetSmallFilePolicy(policy));
+    harness.step();
+    harness.step();
+    let expected_small = files.files.iter().filter(|f| f.kind == FileKind::Data && f.bytes < 7_000).count() as u64;
+    let health = harness.state().model.tables[index].files_health.clone().unwrap();
+    assert_eq!(health.small_files, expected_small);
+    assert_eq!(health.partitions[0].alert, expected_small > 2);
+    assert_eq!(harness.state().persisted.small_file_bytes, Some(7_000));
+
+    // File footprints: one rectangle per file, each file's GeoParquet bbox.
+    assert!(files.files.iter().all(|f| f.bbox.is_some()), "demo files carry a GeoParquet bbox");
+    click_label_containing(&mut harness, "Show file footprints on map");
+    let layer_id = format!("files:{reference}");
+    let layer = harness.state().map_layers().iter().find(|l| l.id == layer_id).cloned().expect("footprints layer");
+    assert_eq!(layer.features.len(), files.files.len());
+    let bbox = meshlake::engine::lake::DEMO_BBOX;
+    for feature in &layer.features {
+        let rect = geo::BoundingRect::bounding_rect(&feature.geometry).unwrap();
+        assert!(rect.min().x >= bbox[0] - 1e-6 && rect.max().x <= bbox[2] + 1e-6, "{rect:?}");
+        assert!(rect.min().y >= bbox[1] - 1e-6 && rect.max().y <= bbox[3] + 1e-6, "{rect:?}");
+    }
+    click_label_containing(&mut harness, "Remove footprints");
+    assert!(harness.state().map_layers().iter().all(|l| l.id != layer_id));
+
+    // Data: the page's geometries drawn on the map.
+    click_tab(&mut harness, "Data");
+    step_until(&mut harness, Duration::from_secs(60), "the first page", |app| app.model.tables[index].page.value().is_some());
+    click_exact_label(&mut harness, "Show on map");
+    let rows_id = format!("rows:{reference}");
+    step_until(&mut harness, Duration::from_secs(60), "the page's rows on the map", |app| {
+        app.map_layers().iter().any(|l| l.id == rows_id)
+    });
+    let rows = harness.state().map_layers().iter().find(|l| l.id == rows_id).unwrap().clone();
+    assert_eq!(rows.features.len(), 50);
+    assert_eq!(rows.features[0].label, "row 1");
+
+    // Schema: the schema at the version, compared with the first version (the demo's schema never changes).
+    click_tab(&mut harness, "Schema");
+    step_until(&mut harness, Duration::from_secs(60), "schema and history", |app| {
+        let t = &app.model.tables[index];
+        t.info.value().is_some() && t.history.value().is_some()
+    });
+    assert!(has_label_containing(&harness, "4 columns latest"));
+    let combo = harness.query_all_by_role(egui::accesskit::Role::ComboBox).next().expect("the compare combo box");
+    combo.click();
+    harness.step();
+    harness.step();
+    harness.query_all_by_label_contains("v0 ·").next().expect("version 0 in the list").click_accesskit();
+    harness.step();
+    harness.step();
+    step_until(&mut harness, Duration::from_secs(60), "the schema diff", |app| {
+        app.model.tables[index].schema_diff.as_ref().is_some_and(|(_, d)| d.value().is_some())
+    });
+    assert!(has_label_containing(&harness, "No schema changes"));
+
+    // As of: the time of version 3 selects version 3.
+    let history = harness.state().model.tables[index].history.value().unwrap().clone();
+    let v3 = history.versions.iter().find(|v| v.version == 3).unwrap().timestamp.unwrap();
+    let field = harness
+        .query_all_by_role(egui::accesskit::Role::TextInput)
+        .find(|n| n.accesskit_node().placeholder() == Some("YYYY-MM-DD HH:MM"))
+        .expect("the as-of field");
+    field.focus();
+    field.type_text(&v3.to_rfc3339());
+    harness.step();
+    click_exact_label(&mut harness, "Go");
+    assert_eq!(harness.state().model.tables[index].selected_version, VersionSelector::AsOf(v3));
+    step_until(&mut harness, Duration::from_secs(60), "the table as of that time", |app| {
+        app.model.tables[index].info.value().is_some_and(|i| i.version == Some(3))
+    });
+
+    // With the peers: a Delta table whose schema the Python deltalake package evolved shows its changes.
+    let Some(python) = common::python() else { return };
+    let script = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/write_evolving_tables.py")).unwrap();
+    common::run_python(&python, &script, &[tmp.path().to_str().unwrap()]);
+    let evolving = tmp.path().join("evolving_delta");
+    harness.state_mut().queue_command(Command::OpenPath(evolving.clone()));
+    step_until(&mut harness, Duration::from_secs(60), "the evolving table", |app| {
+        app.model.tables.iter().any(|t| t.reference.ends_with("evolving_delta") && t.overview.value().is_some())
+    });
+    let evolving_index = harness.state().model.tables.iter().position(|t| t.reference.ends_with("evolving_delta")).unwrap();
+    harness.state_mut().queue_command(Command::SelectTable(evolving_index));
+    harness.step();
+    click_tab(&mut harness, "Schema");
+    step_until(&mut harness, Duration::from_secs(60), "its schema and history", |app| {
+        let t = &app.model.tables[evolving_index];
+        t.info.value().is_some() && t.history.value().is_some()
+    });
+    let combo = harness.query_all_by_role(egui::accesskit::Role::ComboBox).next().expect("the compare combo box");
+    combo.click();
+    harness.step();
+    harness.step();
+    harness.query_all_by_label_contains("v0 ·").next().expect("version 0 in the list").click_accesskit();
+    harness.step();
+    step_until(&mut harness, Duration::from_secs(60), "the evolving table's diff", |app| {
+        app.model.tables[evolving_index].schema_diff.as_ref().is_some_and(|(_, d)| d.value().is_some())
+    });
+    for change in ["+ area double", "+ crop string", "− name string", "~ id: integer to long", "~ partitioning: [] to [crop]"] {
+        assert!(has_label_containing(&harness, change), "the Schema tab shows {change:?}");
+    }
 }

@@ -10,8 +10,11 @@ use std::time::{Duration, Instant};
 use egui::{Key, KeyboardShortcut, Modifiers, RichText};
 
 use crate::engine::jobs::{JobEvent, JobHandle, JobId, JobResult, JobRuntime, JobSpec, RuntimeError, error_chain};
+use crate::engine::crs::{CrsTransform, epsg_code};
 use crate::engine::lake::TableRef;
-use crate::engine::lake::inspect::{PageRequest, SmallFilePolicy, VersionSelector};
+use crate::engine::lake::file_health::files_health;
+use crate::engine::lake::page_shapes::PageShapes;
+use crate::engine::lake::inspect::{PageRequest, VersionSelector};
 use crate::engine::logbuf::LogBuffer;
 use crate::engine::settings::AppPaths;
 use crate::engine::stac::NodeKind;
@@ -20,7 +23,7 @@ use crate::ui::commands::Command;
 use crate::ui::map::{MapAction, MapFeature, MapLayer, MapState, PreviewSource};
 use crate::ui::model::{
     AppModel, CatalogEntry, JobRow, JobState, NoticeLevel, Pane, PersistedState, Requested, TABLE_PAGE_ROWS, TableEntry,
-    TableTab, ThemeChoice, item_preview_layer_id,
+    TableTab, ThemeChoice, file_footprints_layer_id, item_preview_layer_id, page_rows_layer_id,
 };
 use crate::ui::panels;
 
@@ -76,6 +79,8 @@ enum JobPurpose {
     TableInfo { reference: String, at: VersionSelector },
     TableFiles { reference: String, at: VersionSelector },
     TablePage { reference: String, at: VersionSelector, offset: u64 },
+    SchemaDiff { reference: String, with: VersionSelector, at: VersionSelector },
+    PageShapes { reference: String },
     Other,
 }
 
@@ -95,6 +100,8 @@ pub struct MeshlakeApp {
     picked_paths: (SyncSender<Option<PathBuf>>, Receiver<Option<PathBuf>>),
     pending_commands: Vec<Command>,
     map_layers: Vec<MapLayer>,
+    /// Vector layers tables put on the map (file footprints, page rows), drawn above the footprints.
+    table_layers: Vec<MapLayer>,
     /// For each feature of the footprints layer: (catalog index, node index).
     footprint_nodes: Vec<(usize, usize)>,
     layers_dirty: bool,
@@ -140,6 +147,12 @@ impl MeshlakeApp {
         let keep_map_view = restored_map.is_some();
         let mut map = restored_map.unwrap_or_default();
         let mut model = AppModel::default();
+        if let Some(bytes) = persisted.small_file_bytes {
+            model.small_file_policy.small_file_bytes = bytes;
+        }
+        if let Some(count) = persisted.max_small_files_per_partition {
+            model.small_file_policy.max_small_files_per_partition = count;
+        }
         let paths = match options.paths {
             Ok(paths) => Some(paths),
             Err(err) => {
@@ -166,6 +179,7 @@ impl MeshlakeApp {
             picked_paths: sync_channel(8),
             pending_commands: Vec::new(),
             map_layers: Vec::new(),
+            table_layers: Vec::new(),
             footprint_nodes: Vec::new(),
             layers_dirty: true,
             show_settings: false,
@@ -305,6 +319,15 @@ impl MeshlakeApp {
                     self.request_table_history(index);
                 }
             }
+            TableTab::Schema => {
+                let needs_history = !entry.loaded.history;
+                if needs_info {
+                    self.request_table_info(index);
+                }
+                if needs_history {
+                    self.request_table_history(index);
+                }
+            }
             TableTab::Files => {
                 let needs_files = entry.loaded.files.as_ref() != Some(&at);
                 if needs_info {
@@ -353,7 +376,7 @@ impl MeshlakeApp {
         let at = entry.selected_version.clone();
         entry.info.refresh();
         entry.loaded.info = Some(at.clone());
-        let spec = JobSpec::TableInfo { table, at: at.clone(), policy: SmallFilePolicy::default() };
+        let spec = JobSpec::TableInfo { table, at: at.clone(), policy: self.model.small_file_policy };
         self.submit(spec, JobPurpose::TableInfo { reference, at });
     }
 
@@ -470,10 +493,22 @@ impl MeshlakeApp {
                 }
             }
             (JobPurpose::TableFiles { reference, at }, JobResult::TableFiles(files)) => {
+                let policy = self.model.small_file_policy;
                 if let Some(entry) = self.table_at(&reference, &at) {
+                    entry.files_health = Some(files_health(&files, &policy));
                     entry.files = Requested::Ready(files);
                 }
             }
+            (JobPurpose::SchemaDiff { reference, with, at }, JobResult::SchemaDiff(diff)) => {
+                if let Some(entry) = self.table_at(&reference, &at) {
+                    if let Some((compared, result)) = &mut entry.schema_diff {
+                        if *compared == with {
+                            *result = Requested::Ready(diff);
+                        }
+                    }
+                }
+            }
+            (JobPurpose::PageShapes { reference }, JobResult::PageShapes(shapes)) => self.show_page_shapes(&reference, shapes),
             (JobPurpose::TablePage { reference, at, offset }, JobResult::TablePage(page)) => {
                 if let Some(entry) = self.table_at(&reference, &at) {
                     if entry.page_offset == offset {
@@ -534,6 +569,18 @@ impl MeshlakeApp {
                     }
                 }
             }
+            JobPurpose::SchemaDiff { reference, with, at } => {
+                if let Some(entry) = self.table_at(&reference, &at) {
+                    if let Some((compared, result)) = &mut entry.schema_diff {
+                        if *compared == with {
+                            *result = Requested::Failed(error);
+                        }
+                    }
+                }
+            }
+            JobPurpose::PageShapes { reference } => {
+                self.model.notify_error(format!("Cannot draw the rows of {reference} on the map: {error}"));
+            }
             JobPurpose::Other => {}
         }
     }
@@ -580,9 +627,13 @@ impl MeshlakeApp {
                     if entry.selected_version != at {
                         entry.selected_version = at;
                         entry.page_offset = 0;
+                        let compared = entry.schema_diff.as_ref().map(|(with, _)| with.clone());
                         self.request_table_info(table);
                         self.request_table_files(table);
                         self.request_table_page(table);
+                        if let Some(with) = compared {
+                            self.request_schema_diff(table, with);
+                        }
                     }
                 }
             }
@@ -593,6 +644,28 @@ impl MeshlakeApp {
                         self.request_table_page(table);
                     }
                 }
+            }
+            Command::CompareTableSchema { table, with } => match with {
+                Some(with) => self.request_schema_diff(table, with),
+                None => {
+                    if let Some(entry) = self.model.tables.get_mut(table) {
+                        entry.schema_diff = None;
+                    }
+                }
+            },
+            Command::SetSmallFilePolicy(policy) => {
+                self.model.small_file_policy = policy;
+                self.persisted.small_file_bytes = Some(policy.small_file_bytes);
+                self.persisted.max_small_files_per_partition = Some(policy.max_small_files_per_partition);
+                for entry in &mut self.model.tables {
+                    entry.files_health = entry.files.value().map(|files| files_health(files, &policy));
+                }
+            }
+            Command::ShowFileFootprints(table) => self.show_file_footprints(table),
+            Command::ShowPageOnMap(table) => self.request_page_shapes(table),
+            Command::RemoveTableLayer(id) => {
+                self.table_layers.retain(|layer| layer.id != id);
+                self.sync_shown_table_layers();
             }
             Command::ZoomToBbox(bbox) => {
                 self.map.zoom_to_bbox(bbox);
@@ -641,6 +714,152 @@ impl MeshlakeApp {
             self.map.zoom_to_bbox(bbox);
         }
         self.focus_pane(Pane::Map);
+    }
+
+    /// Compare table `index`'s selected version with `with` (Schema tab).
+    fn request_schema_diff(&mut self, index: usize, with: VersionSelector) {
+        let Some((reference, table)) = self.table_ref(index) else { return };
+        let Some(entry) = self.model.tables.get_mut(index) else { return };
+        let at = entry.selected_version.clone();
+        let previous = entry.schema_diff.take().and_then(|(_, diff)| match diff {
+            Requested::Ready(diff) => Some(diff),
+            _ => None,
+        });
+        entry.schema_diff = Some((with.clone(), Requested::Pending { previous }));
+        let spec = JobSpec::TableSchemaDiff { table, from: with.clone(), to: at.clone() };
+        self.submit(spec, JobPurpose::SchemaDiff { reference, with, at });
+    }
+
+    /// The primary geometry column of a table (at its selected version when known) and its CRS.
+    fn table_geometry_column(entry: &TableEntry) -> Option<(String, Option<String>)> {
+        let from_info = entry.info.value().and_then(|info| info.geometry_columns.first().cloned());
+        let from_overview = || entry.overview.value().and_then(|o| o.geometry_columns.first().cloned());
+        from_info.or_else(from_overview).map(|g| (g.name, g.crs))
+    }
+
+    /// Read the geometries of table `index`'s current Data page; drawn when they arrive.
+    fn request_page_shapes(&mut self, index: usize) {
+        let Some((reference, table)) = self.table_ref(index) else { return };
+        let Some(entry) = self.model.tables.get(index) else { return };
+        let Some((column, crs)) = Self::table_geometry_column(entry) else {
+            self.model.notify_error(format!("{reference} has no GeoParquet geometry column to draw"));
+            return;
+        };
+        let spec = JobSpec::TablePageShapes {
+            table,
+            at: entry.selected_version.clone(),
+            offset: entry.page_offset,
+            limit: TABLE_PAGE_ROWS,
+            column,
+            crs,
+        };
+        self.submit(spec, JobPurpose::PageShapes { reference });
+    }
+
+    /// Put a page's geometries on the map as the table's rows layer and zoom to them.
+    fn show_page_shapes(&mut self, reference: &str, shapes: PageShapes) {
+        if shapes.shapes.is_empty() {
+            self.model.notify_info(format!("No geometries to draw in this page of {reference}"));
+            return;
+        }
+        for skipped in shapes.skipped.iter().take(3) {
+            self.model.notify_info(format!("{reference}: {skipped}"));
+        }
+        let first = shapes.shapes.first().map(|(row, _)| row + 1).unwrap_or(0);
+        let last = shapes.shapes.last().map(|(row, _)| row + 1).unwrap_or(0);
+        let features: Vec<MapFeature> = shapes
+            .shapes
+            .into_iter()
+            .map(|(row, geometry)| MapFeature::new(format!("row {}", row + 1), geometry))
+            .collect();
+        let layer = MapLayer {
+            id: page_rows_layer_id(reference),
+            name: format!("{} rows {first}–{last}", panels::tables::table_display_name(reference)),
+            features,
+            color: egui::Color32::from_rgb(40, 110, 220),
+        };
+        self.put_table_layer(layer);
+    }
+
+    /// Draw the bbox of each live file of table `index` (lon/lat; reprojected from the geometry CRS).
+    fn show_file_footprints(&mut self, index: usize) {
+        let Some(entry) = self.model.tables.get(index) else { return };
+        let reference = entry.reference.clone();
+        let Some(files) = entry.files.value() else {
+            self.model.notify_error(format!("The files of {reference} are not read yet"));
+            return;
+        };
+        let crs = Self::table_geometry_column(entry).and_then(|(_, crs)| crs);
+        let code = crs.as_deref().and_then(epsg_code).unwrap_or(4326);
+        let transform = match code {
+            4326 => None,
+            code => match CrsTransform::new(code, 4326) {
+                Ok(transform) => Some(transform),
+                Err(err) => {
+                    self.model.notify_error(format!("Cannot draw the file footprints of {reference}: {err}"));
+                    return;
+                }
+            },
+        };
+        let small_below = self.model.small_file_policy.small_file_bytes;
+        let mut features = Vec::new();
+        for file in &files.files {
+            let Some(bbox) = file.bbox else { continue };
+            let ring: Vec<(f64, f64)> = match &transform {
+                None => vec![(bbox[0], bbox[1]), (bbox[2], bbox[1]), (bbox[2], bbox[3]), (bbox[0], bbox[3]), (bbox[0], bbox[1])],
+                Some(transform) => match transform.rectangle_ring(bbox, 8) {
+                    Ok(ring) => ring,
+                    Err(_) => continue,
+                },
+            };
+            let name = file.path.rsplit(['/', '\\']).next().unwrap_or(&file.path);
+            let small = if file.bytes < small_below { ", small" } else { "" };
+            let rows = file.rows.map(|r| r.to_string()).unwrap_or_else(|| "?".to_owned());
+            let label = format!("{name} ({}, {rows} rows{small})", panels::tables::format_bytes(file.bytes));
+            let polygon = geo::Polygon::new(geo::LineString::from(ring), Vec::new());
+            features.push(MapFeature::new(label, geo::Geometry::Polygon(polygon)));
+        }
+        if features.is_empty() {
+            self.model.notify_info(format!(
+                "No file of {reference} has a bbox (no bbox statistics or GeoParquet bbox in the files)"
+            ));
+            return;
+        }
+        let name = format!(
+            "{} file footprints ({}, {})",
+            panels::tables::table_display_name(&reference),
+            features.len(),
+            panels::tables::selector_text(&entry.selected_version)
+        );
+        let layer = MapLayer {
+            id: file_footprints_layer_id(&reference),
+            name,
+            features,
+            color: egui::Color32::from_rgb(200, 40, 160),
+        };
+        self.put_table_layer(layer);
+    }
+
+    /// Add or replace a table's vector layer, zoom to it and show the map.
+    fn put_table_layer(&mut self, layer: MapLayer) {
+        let bbox = layer.features.iter().filter_map(|f| geo::BoundingRect::bounding_rect(&f.geometry)).reduce(|a, b| {
+            geo::Rect::new(
+                geo::coord! { x: a.min().x.min(b.min().x), y: a.min().y.min(b.min().y) },
+                geo::coord! { x: a.max().x.max(b.max().x), y: a.max().y.max(b.max().y) },
+            )
+        });
+        self.table_layers.retain(|l| l.id != layer.id);
+        self.table_layers.push(layer);
+        self.sync_shown_table_layers();
+        if let Some(rect) = bbox {
+            self.map.zoom_to_bbox([rect.min().x, rect.min().y, rect.max().x, rect.max().y]);
+        }
+        self.focus_pane(Pane::Map);
+    }
+
+    fn sync_shown_table_layers(&mut self) {
+        self.model.shown_table_layers = self.table_layers.iter().map(|l| l.id.clone()).collect();
+        self.layers_dirty = true;
     }
 
     /// Tell the panels which raster tile layers the map shows.
@@ -698,6 +917,7 @@ impl MeshlakeApp {
             features,
             color: egui::Color32::from_rgb(230, 120, 20),
         }];
+        self.map_layers.extend(self.table_layers.iter().cloned());
     }
 
     fn apply_theme(&mut self, ctx: &egui::Context) {

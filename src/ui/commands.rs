@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::engine::jobs::JobId;
-use crate::engine::lake::inspect::VersionSelector;
+use crate::engine::lake::inspect::{SmallFilePolicy, VersionSelector};
 use crate::ui::model::{Pane, TableTab, ThemeChoice};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -31,6 +31,16 @@ pub enum Command {
     SetTablePageOffset { table: usize, offset: u64 },
     /// Center the map on a lon/lat bbox.
     ZoomToBbox([f64; 4]),
+    /// Compare the selected table version's schema with another version (`None`: stop comparing).
+    CompareTableSchema { table: usize, with: Option<VersionSelector> },
+    /// Change what counts as a small file and when a partition alerts.
+    SetSmallFilePolicy(SmallFilePolicy),
+    /// Draw each live file's bbox of a table (at its selected version) as a map layer.
+    ShowFileFootprints(usize),
+    /// Draw the rows of a table's current Data page as a map layer.
+    ShowPageOnMap(usize),
+    /// Take a vector layer a table put on the map off it again.
+    RemoveTableLayer(String),
     /// Show a catalog item's false-colour preview (NIR, red, red) on the map as a raster tile layer.
     ShowItemPreview { catalog: usize, node: usize },
     /// Remove a raster tile layer (e.g. an item preview) from the map.

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::jobs::{CancelToken, JobId};
 use crate::engine::lake::TableOverview;
-use crate::engine::lake::inspect::{TableFiles, TableHistory, TableInfo, TablePage, VersionSelector};
+use crate::engine::lake::file_health::FilesHealth;
+use crate::engine::lake::inspect::{SmallFilePolicy, TableFiles, TableHistory, TableInfo, TablePage, VersionSelector};
+use crate::engine::lake::schema_diff::SchemaDiff;
 use crate::engine::stac::CatalogTree;
 
 /// A value fetched in the background: it keeps showing the previous result while it refreshes.
@@ -114,6 +116,10 @@ pub struct TableEntry {
     pub page_offset: u64,
     /// What the lazily loaded values were last requested for.
     pub loaded: TableLoads,
+    /// The Schema tab's comparison: the other version, and the diff from it to `selected_version`.
+    pub schema_diff: Option<(VersionSelector, Requested<SchemaDiff>)>,
+    /// Size histogram and small files per partition of `files`, under the app's small-file policy.
+    pub files_health: Option<FilesHealth>,
 }
 
 /// Rows per page in the Data tab.
@@ -141,6 +147,8 @@ impl TableEntry {
             page: Requested::NotRequested,
             page_offset: 0,
             loaded: TableLoads::default(),
+            schema_diff: None,
+            files_health: None,
         }
     }
 
@@ -150,6 +158,7 @@ impl TableEntry {
         let info_missing = self.loaded.info.as_ref() != Some(at);
         match tab {
             TableTab::Overview => *at != VersionSelector::Latest && info_missing,
+            TableTab::Schema => info_missing || !self.loaded.history,
             TableTab::History => !self.loaded.history,
             TableTab::Files => info_missing || self.loaded.files.as_ref() != Some(at),
             TableTab::Data => self.loaded.page.as_ref().is_none_or(|(v, o)| v != at || *o != self.page_offset),
@@ -162,17 +171,19 @@ impl TableEntry {
 pub enum TableTab {
     #[default]
     Overview,
+    Schema,
     History,
     Files,
     Data,
 }
 
 impl TableTab {
-    pub const ALL: [TableTab; 4] = [TableTab::Overview, TableTab::History, TableTab::Files, TableTab::Data];
+    pub const ALL: [TableTab; 5] = [TableTab::Overview, TableTab::Schema, TableTab::History, TableTab::Files, TableTab::Data];
 
     pub fn title(self) -> &'static str {
         match self {
             TableTab::Overview => "Overview",
+            TableTab::Schema => "Schema",
             TableTab::History => "History",
             TableTab::Files => "Files",
             TableTab::Data => "Data",
@@ -237,6 +248,20 @@ pub struct AppModel {
     pub data_dir_problem: Option<String>,
     /// Ids of the raster tile layers on the map (e.g. item previews), kept in step by the app.
     pub shown_raster_layers: Vec<String>,
+    /// Ids of the vector layers tables put on the map (file footprints, page rows).
+    pub shown_table_layers: Vec<String>,
+    /// What counts as a small file, and when a partition has too many (Files tab, health figures).
+    pub small_file_policy: SmallFilePolicy,
+}
+
+/// Map layer id of a table's file footprints.
+pub fn file_footprints_layer_id(reference: &str) -> String {
+    format!("files:{reference}")
+}
+
+/// Map layer id of the rows of a table's Data page.
+pub fn page_rows_layer_id(reference: &str) -> String {
+    format!("rows:{reference}")
 }
 
 /// Map layer id of a STAC item's false-colour preview.
@@ -275,6 +300,10 @@ pub struct PersistedState {
     pub recent_sources: Vec<PathBuf>,
     /// The sources open when the app was closed, reopened on start.
     pub open_sources: Vec<PathBuf>,
+    /// Small-file threshold in bytes (`None`: a quarter of the 128 MiB target size).
+    pub small_file_bytes: Option<u64>,
+    /// Alert when a partition holds more small files than this (`None`: 10,000).
+    pub max_small_files_per_partition: Option<u64>,
 }
 
 impl PersistedState {

@@ -7,12 +7,39 @@ use egui_extras::{Column, TableBuilder};
 use crate::engine::lake::inspect::{FileKind, HistoryEntry, TableFiles, TableHistory, TableInfo, TablePage, VersionSelector};
 use crate::engine::lake::{TableFormat, TableOverview};
 use crate::ui::commands::Command;
-use crate::ui::model::{AppModel, Requested, TABLE_PAGE_ROWS, TableEntry, TableTab};
+use crate::engine::lake::file_health::FilesHealth;
+use crate::engine::lake::inspect::SmallFilePolicy;
+use crate::engine::lake::schema_diff::SchemaDiff;
+use crate::ui::model::{
+    AppModel, Requested, TABLE_PAGE_ROWS, TableEntry, TableTab, file_footprints_layer_id, page_rows_layer_id,
+};
 
 /// View state of the Tables panel (owned by the app, changed only by the panel).
 #[derive(Clone, Debug, Default)]
 pub struct TablesView {
     pub tab: TableTab,
+    /// The "as of" time being typed, and why it does not parse.
+    pub as_of_text: String,
+    pub as_of_error: Option<String>,
+}
+
+/// A time typed by a user: RFC 3339, or `YYYY-MM-DD[ HH:MM[:SS]]` in UTC.
+pub fn parse_as_of(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    let text = text.trim();
+    if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(time.with_timezone(&chrono::Utc));
+    }
+    for format in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"] {
+        if let Ok(time) = chrono::NaiveDateTime::parse_from_str(text, format) {
+            return Ok(time.and_utc());
+        }
+    }
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        if let Some(time) = date.and_hms_opt(23, 59, 59) {
+            return Ok(time.and_utc());
+        }
+    }
+    Err(format!("{text:?} is not a time: use 2025-06-01 12:00 (UTC) or RFC 3339"))
 }
 
 const ROW_HEIGHT: f32 = 22.0;
@@ -62,7 +89,7 @@ pub fn tables_ui(ui: &mut Ui, model: &AppModel, view: &mut TablesView, commands:
         ui.label("Select a table to see its overview.");
         return;
     };
-    table_details_ui(ui, index, entry, view, commands);
+    table_details_ui(ui, index, entry, &model.shown_table_layers, view, commands);
 }
 
 /// Whether a table is an Iceberg table (its history rows are snapshots, not versions).
@@ -204,7 +231,14 @@ fn table_list_ui(ui: &mut Ui, model: &AppModel, commands: &mut Vec<Command>) {
         });
 }
 
-fn table_details_ui(ui: &mut Ui, index: usize, entry: &TableEntry, view: &mut TablesView, commands: &mut Vec<Command>) {
+fn table_details_ui(
+    ui: &mut Ui,
+    index: usize,
+    entry: &TableEntry,
+    shown_layers: &[String],
+    view: &mut TablesView,
+    commands: &mut Vec<Command>,
+) {
     ui.horizontal(|ui| {
         ui.heading(table_display_name(&entry.reference));
         ui.label(RichText::new(selector_text(&entry.selected_version)).strong());
@@ -228,6 +262,23 @@ fn table_details_ui(ui: &mut Ui, index: usize, entry: &TableEntry, view: &mut Ta
     });
     ui.label(RichText::new(&entry.reference).monospace().small());
     ui.horizontal(|ui| {
+        ui.label("As of").on_hover_text("The version that was current at this time (UTC): 2025-06-01 12:00, or RFC 3339");
+        let field = ui.add(egui::TextEdit::singleline(&mut view.as_of_text).hint_text("YYYY-MM-DD HH:MM").desired_width(150.0));
+        let submitted = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        if ui.button("Go").clicked() || submitted {
+            match parse_as_of(&view.as_of_text) {
+                Ok(time) => {
+                    view.as_of_error = None;
+                    commands.push(Command::SelectTableVersion { table: index, at: VersionSelector::AsOf(time) });
+                }
+                Err(error) => view.as_of_error = Some(error),
+            }
+        }
+        if let Some(error) = &view.as_of_error {
+            ui.colored_label(ui.visuals().error_fg_color, error);
+        }
+    });
+    ui.horizontal(|ui| {
         for (i, tab) in TableTab::ALL.into_iter().enumerate() {
             if i > 0 {
                 ui.label("|");
@@ -249,6 +300,11 @@ fn table_details_ui(ui: &mut Ui, index: usize, entry: &TableEntry, view: &mut Ta
                 }
             });
         }
+        TableTab::Schema => {
+            egui::ScrollArea::vertical().id_salt("table_schema_tab").auto_shrink([false, false]).show(ui, |ui| {
+                schema_tab_ui(ui, index, entry, commands);
+            });
+        }
         TableTab::History => {
             let iceberg = is_iceberg(entry);
             requested_ui(ui, &entry.history, "the history", |ui, history| {
@@ -257,10 +313,10 @@ fn table_details_ui(ui: &mut Ui, index: usize, entry: &TableEntry, view: &mut Ta
         }
         TableTab::Files => {
             requested_ui(ui, &entry.files, "the live files", |ui, files| {
-                files_ui(ui, files, entry.info.value().map(|i| i.as_ref()))
+                files_ui(ui, index, entry, files, shown_layers, commands)
             });
         }
-        TableTab::Data => data_ui(ui, index, entry, commands),
+        TableTab::Data => data_ui(ui, index, entry, shown_layers, commands),
     }
 }
 
@@ -476,13 +532,42 @@ fn history_ui(
     });
 }
 
-fn files_ui(ui: &mut Ui, files: &TableFiles, info: Option<&TableInfo>) {
+fn files_ui(
+    ui: &mut Ui,
+    index: usize,
+    entry: &TableEntry,
+    files: &TableFiles,
+    shown_layers: &[String],
+    commands: &mut Vec<Command>,
+) {
     let total: u64 = files.files.iter().map(|f| f.bytes).sum();
-    let mut summary = format!("{} files · {}", files.files.len(), format_bytes(total));
-    if let Some(info) = info {
-        summary.push_str(&format!(" · {} small files", info.small_files));
+    let with_bbox = files.files.iter().filter(|f| f.bbox.is_some()).count();
+    ui.horizontal_wrapped(|ui| {
+        ui.label(format!("{} files · {} · {with_bbox} with a bbox", files.files.len(), format_bytes(total)));
+        if ui
+            .add_enabled(with_bbox > 0, egui::Button::new("Show file footprints on map"))
+            .on_hover_text("Draw each file's bbox on the map: how well the files cluster in space")
+            .on_disabled_hover_text("No file has bbox statistics or a GeoParquet bbox")
+            .clicked()
+        {
+            commands.push(Command::ShowFileFootprints(index));
+        }
+        let layer_id = file_footprints_layer_id(&entry.reference);
+        if shown_layers.contains(&layer_id) && ui.button("Remove footprints").clicked() {
+            commands.push(Command::RemoveTableLayer(layer_id));
+        }
+    });
+    if let Some(health) = &entry.files_health {
+        egui::CollapsingHeader::new(format!(
+            "File sizes: {} of {} data files small, {} partition(s) over the alert threshold",
+            health.small_files,
+            health.data_files,
+            health.alerts().count()
+        ))
+        .id_salt(("file_health", index))
+        .default_open(true)
+        .show(ui, |ui| files_health_ui(ui, index, health, commands));
     }
-    ui.label(summary);
     ui.push_id("files_table", |ui| {
         TableBuilder::new(ui)
             .striped(true)
@@ -527,7 +612,187 @@ fn files_ui(ui: &mut Ui, files: &TableFiles, info: Option<&TableInfo>) {
     });
 }
 
-fn data_ui(ui: &mut Ui, index: usize, entry: &TableEntry, commands: &mut Vec<Command>) {
+/// The policy controls, the size histogram and the per-partition small-file table.
+fn files_health_ui(ui: &mut Ui, index: usize, health: &FilesHealth, commands: &mut Vec<Command>) {
+    let mut policy: SmallFilePolicy = health.policy;
+    ui.horizontal_wrapped(|ui| {
+        let mut small_mib = policy.small_file_bytes as f64 / (1024.0 * 1024.0);
+        ui.label("Small below");
+        let small = ui.add(egui::DragValue::new(&mut small_mib).range(0.0..=65_536.0).speed(0.5).suffix(" MiB").max_decimals(3));
+        ui.label("alert above");
+        let mut max = policy.max_small_files_per_partition;
+        let alert = ui.add(egui::DragValue::new(&mut max).range(0..=u64::MAX).speed(10.0).suffix(" small files / partition"));
+        if (small.changed() || alert.changed()) && !small.dragged() && !alert.dragged() || small.drag_stopped() || alert.drag_stopped() {
+            policy.small_file_bytes = (small_mib * 1024.0 * 1024.0).round() as u64;
+            policy.max_small_files_per_partition = max;
+            if policy != health.policy {
+                commands.push(Command::SetSmallFilePolicy(policy));
+            }
+        }
+    });
+    if !health.size_histogram.is_empty() {
+        let small_color = egui::Color32::from_rgb(230, 120, 20);
+        let large_color = egui::Color32::from_rgb(60, 130, 200);
+        let bars: Vec<egui_plot::Bar> = health
+            .size_histogram
+            .iter()
+            .enumerate()
+            .map(|(i, bucket)| {
+                egui_plot::Bar::new(i as f64, bucket.files as f64)
+                    .width(0.9)
+                    .name(format!("{} – {}", format_bytes(bucket.min_bytes), format_bytes(bucket.max_bytes)))
+                    .fill(if bucket.small { small_color } else { large_color })
+            })
+            .collect();
+        let labels: Vec<String> = health.size_histogram.iter().map(|b| format_bytes(b.min_bytes)).collect();
+        egui_plot::Plot::new(("file_size_histogram", index))
+            .height(120.0)
+            .allow_scroll(false)
+            .allow_drag(false)
+            .allow_zoom(false)
+            .y_axis_label("files")
+            .x_axis_formatter(move |mark, _| {
+                let i = mark.value.round();
+                if (mark.value - i).abs() < 1e-6 && i >= 0.0 {
+                    labels.get(i as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
+            .show(ui, |plot| plot.bar_chart(egui_plot::BarChart::new("file sizes", bars)));
+    }
+    ui.label(RichText::new("Small files per partition").strong());
+    ui.push_id(("partition_health", index), |ui| {
+        TableBuilder::new(ui)
+            .striped(true)
+            .max_scroll_height(160.0)
+            .column(Column::remainder().at_least(120.0).clip(true))
+            .columns(Column::auto().at_least(55.0), 4)
+            .header(20.0, |mut header| {
+                for title in ["Partition", "Files", "Small", "Size", "Health"] {
+                    header.col(|ui| {
+                        ui.strong(title);
+                    });
+                }
+            })
+            .body(|body| {
+                body.rows(ROW_HEIGHT, health.partitions.len(), |mut row| {
+                    let partition = &health.partitions[row.index()];
+                    row.col(|ui| {
+                        let name = if partition.partition.is_empty() { "(unpartitioned)" } else { &partition.partition };
+                        ui.add(egui::Label::new(name).truncate());
+                    });
+                    row.col(|ui| {
+                        ui.label(partition.files.to_string());
+                    });
+                    row.col(|ui| {
+                        ui.label(partition.small_files.to_string());
+                    });
+                    row.col(|ui| {
+                        ui.label(format_bytes(partition.bytes));
+                    });
+                    row.col(|ui| {
+                        if partition.alert {
+                            ui.colored_label(ui.visuals().error_fg_color, "⚠ compact");
+                        } else {
+                            ui.label("ok");
+                        }
+                    });
+                });
+            });
+    });
+}
+
+/// The Schema tab: the schema at the selected version and its diff with another version.
+fn schema_tab_ui(ui: &mut Ui, index: usize, entry: &TableEntry, commands: &mut Vec<Command>) {
+    let iceberg = is_iceberg(entry);
+    ui.horizontal_wrapped(|ui| {
+        ui.label("Compare with");
+        let compared = entry.schema_diff.as_ref().map(|(with, _)| with.clone());
+        let selected_text = compared.as_ref().map(selector_text).unwrap_or_else(|| "no other version".to_owned());
+        egui::ComboBox::from_id_salt(("schema_compare", index)).selected_text(selected_text).width(220.0).show_ui(ui, |ui| {
+            if ui.selectable_label(compared.is_none(), "no other version").clicked() {
+                commands.push(Command::CompareTableSchema { table: index, with: None });
+            }
+            if let Some(history) = entry.history.value() {
+                for version in history.versions.iter().rev() {
+                    let at = history_selector(iceberg, version.version);
+                    let text = format!("{} · {} · {}", history_version_label(version.version), format_time(version.timestamp), version.operation);
+                    if ui.selectable_label(compared.as_ref() == Some(&at), text).clicked() {
+                        commands.push(Command::CompareTableSchema { table: index, with: Some(at) });
+                    }
+                }
+            }
+        });
+        if entry.history.is_pending() {
+            ui.spinner();
+        }
+    });
+    if let Some((with, diff)) = &entry.schema_diff {
+        ui.group(|ui| {
+            ui.label(RichText::new(format!("Changes from {} to {}", selector_text(with), selector_text(&entry.selected_version))).strong());
+            requested_ui(ui, diff, "both schemas", schema_diff_ui);
+        });
+    }
+    requested_ui(ui, &entry.info, "the schema at this version", |ui, info| {
+        ui.label(format!("{} columns {}", info.schema.len(), selector_text(&entry.selected_version)));
+        egui::Grid::new(("schema_tab_grid", index)).num_columns(3).striped(true).show(ui, |ui| {
+            for field in &info.schema {
+                ui.label(RichText::new(&field.name).monospace());
+                ui.label(&field.data_type);
+                ui.label(if field.nullable { "nullable" } else { "not null" });
+                ui.end_row();
+            }
+        });
+        if !info.partition_columns.is_empty() {
+            ui.label(format!("Partitioned by {}", info.partition_columns.join(", ")));
+        }
+        for geometry in &info.geometry_columns {
+            ui.label(format!(
+                "{}: {} · CRS {} · types {}",
+                geometry.name,
+                geometry.encoding,
+                geometry.crs.as_deref().unwrap_or("unknown (null)"),
+                if geometry.geometry_types.is_empty() { "any".to_owned() } else { geometry.geometry_types.join(", ") }
+            ));
+        }
+    });
+}
+
+fn schema_diff_ui(ui: &mut Ui, diff: &SchemaDiff) {
+    if diff.is_empty() {
+        ui.label("No schema changes: same columns, types, partitioning and geometry metadata.");
+        return;
+    }
+    let added = egui::Color32::from_rgb(40, 150, 60);
+    let removed = ui.visuals().error_fg_color;
+    let changed = ui.visuals().warn_fg_color;
+    for field in &diff.added {
+        ui.colored_label(added, format!("+ {} {}{}", field.name, field.data_type, if field.nullable { "" } else { " not null" }));
+    }
+    for field in &diff.removed {
+        ui.colored_label(removed, format!("− {} {}", field.name, field.data_type));
+    }
+    for column in &diff.retyped {
+        ui.colored_label(changed, format!("~ {}: {} to {}", column.name, column.from, column.to));
+    }
+    for change in &diff.nullability {
+        let text = |nullable: bool| if nullable { "nullable" } else { "not null" };
+        ui.colored_label(changed, format!("~ {}: {} to {}", change.name, text(change.from_nullable), text(change.to_nullable)));
+    }
+    if diff.partition_columns_from != diff.partition_columns_to {
+        ui.colored_label(
+            changed,
+            format!("~ partitioning: [{}] to [{}]", diff.partition_columns_from.join(", "), diff.partition_columns_to.join(", ")),
+        );
+    }
+    for change in &diff.geometry {
+        let side = |value: &Option<String>| value.clone().unwrap_or_else(|| "—".to_owned());
+        ui.colored_label(changed, format!("~ geo {} {}: {} to {}", change.column, change.property, side(&change.from), side(&change.to)));
+    }
+}
+
+fn data_ui(ui: &mut Ui, index: usize, entry: &TableEntry, shown_layers: &[String], commands: &mut Vec<Command>) {
     let offset = entry.page_offset;
     let shown = entry.page.value().map(|p| p.rows.len() as u64).unwrap_or(0);
     ui.horizontal(|ui| {
@@ -545,6 +810,19 @@ fn data_ui(ui: &mut Ui, index: usize, entry: &TableEntry, commands: &mut Vec<Com
         }
         if entry.page.is_pending() {
             ui.spinner();
+        }
+        let has_geometry = entry.overview.value().is_some_and(|o| !o.geometry_columns.is_empty());
+        if ui
+            .add_enabled(has_geometry && shown > 0, egui::Button::new("Show on map"))
+            .on_hover_text("Draw the geometries of the rows of this page on the map")
+            .on_disabled_hover_text("The table has no GeoParquet geometry column, or the page has no rows")
+            .clicked()
+        {
+            commands.push(Command::ShowPageOnMap(index));
+        }
+        let layer_id = page_rows_layer_id(&entry.reference);
+        if shown_layers.contains(&layer_id) && ui.button("Remove from map").clicked() {
+            commands.push(Command::RemoveTableLayer(layer_id));
         }
     });
     requested_ui(ui, &entry.page, "rows", |ui, page| page_ui(ui, page));
