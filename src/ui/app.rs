@@ -71,6 +71,8 @@ enum JobPurpose {
     Scan { path: PathBuf },
     LoadCatalog { path: PathBuf },
     Overview { reference: String },
+    /// Overviews of many tables in one job (the tables of a REST catalog), arriving one by one.
+    Overviews { references: Vec<String> },
     /// Keyed by table reference (+ version selector, + page offset): results for an older selection are ignored.
     TableHistory { reference: String },
     TableInfo { reference: String, at: VersionSelector },
@@ -261,12 +263,21 @@ impl MeshlakeApp {
             self.model.catalogs.push(CatalogEntry { path: catalog.clone(), tree: Requested::Pending { previous: None } });
             self.submit(JobSpec::LoadStaticCatalog { path: catalog.clone() }, JobPurpose::LoadCatalog { path: catalog });
         }
+        let mut catalog_tables = Vec::new();
         for reference in workspace.tables {
             if self.model.tables.iter().any(|t| t.reference == reference) {
                 continue;
             }
             self.model.tables.push(TableEntry::new(reference.clone()));
-            self.request_overview(&reference);
+            match TableRef::parse(&reference) {
+                // The tables of a REST catalog are read in one job, a bounded number at a time.
+                Ok(table @ TableRef::IcebergRest { .. }) => catalog_tables.push(table),
+                _ => self.request_overview(&reference),
+            }
+        }
+        if !catalog_tables.is_empty() {
+            let references = catalog_tables.iter().map(ToString::to_string).collect();
+            self.submit(JobSpec::TableOverviews { tables: catalog_tables }, JobPurpose::Overviews { references });
         }
         for problem in workspace.problems {
             self.model.notify_error(problem);
@@ -402,6 +413,10 @@ impl MeshlakeApp {
                     job.state = JobState::Running { done, total, message };
                 }
             }
+            JobEvent::Partial { result, .. } => {
+                let purpose = self.purposes.get(&id).cloned().unwrap_or(JobPurpose::Other);
+                self.apply_result(purpose, *result);
+            }
             JobEvent::Finished { result, .. } => {
                 if let Some(job) = self.model.job_mut(id) {
                     job.state = JobState::Finished;
@@ -459,6 +474,19 @@ impl MeshlakeApp {
                     entry.overview = Requested::Ready(overview);
                 }
             }
+            (JobPurpose::Overviews { .. }, JobResult::TableOverviewOf { reference, overview }) => {
+                if let Some(entry) = self.model.tables.iter_mut().find(|t| t.reference == reference) {
+                    entry.overview = match overview {
+                        Ok(overview) => Requested::Ready(overview),
+                        Err(error) => Requested::Failed(error),
+                    };
+                }
+            }
+            (JobPurpose::Overviews { .. }, JobResult::TableOverviews { failed, .. }) => {
+                if failed > 0 {
+                    self.model.notify_error(format!("{failed} table(s) of the catalog could not be read; see the Tables panel"));
+                }
+            }
             (JobPurpose::TableHistory { reference }, JobResult::TableHistory(history)) => {
                 if let Some(entry) = self.model.tables.iter_mut().find(|t| t.reference == reference) {
                     entry.history = Requested::Ready(history);
@@ -511,6 +539,17 @@ impl MeshlakeApp {
                     entry.overview = Requested::Failed(error.clone());
                 }
                 self.model.notify_error(format!("Cannot read table {reference}: {error}"));
+            }
+            JobPurpose::Overviews { references } => {
+                // Tables whose overview had not arrived yet.
+                for entry in self.model.tables.iter_mut().filter(|t| references.contains(&t.reference)) {
+                    if matches!(entry.overview, Requested::Pending { .. } | Requested::NotRequested) {
+                        entry.overview = Requested::Failed(error.clone());
+                    }
+                }
+                if error != "cancelled" {
+                    self.model.notify_error(format!("Cannot read the catalog's tables: {error}"));
+                }
             }
             JobPurpose::TableHistory { reference } => {
                 if let Some(entry) = self.model.tables.iter_mut().find(|t| t.reference == reference) {
