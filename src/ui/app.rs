@@ -102,6 +102,8 @@ pub struct MeshlakeApp {
     layers_dirty: bool,
     show_settings: bool,
     path_input: String,
+    /// Put the keyboard focus into the path field on the next frame (File ▸ Open Iceberg REST catalog…).
+    focus_path_input: bool,
     applied_theme: Option<ThemeChoice>,
     zoomed_to_first_catalog: bool,
 }
@@ -172,6 +174,7 @@ impl MeshlakeApp {
             layers_dirty: true,
             show_settings: false,
             path_input: String::new(),
+            focus_path_input: false,
             applied_theme: None,
             zoomed_to_first_catalog: keep_map_view,
         };
@@ -856,6 +859,14 @@ impl MeshlakeApp {
                 if ui.add(egui::Button::new("Open file…").shortcut_text(ui.ctx().format_shortcut(&SHORTCUT_OPEN_FILE))).clicked() {
                     commands.push(Command::PickFile);
                 }
+                if ui
+                    .button("Open Iceberg REST catalog…")
+                    .on_hover_text("Type the catalog URL in the path field: iceberg+http://HOST:PORT/PREFIX (Enter)")
+                    .clicked()
+                {
+                    self.path_input = "iceberg+http://".to_owned();
+                    self.focus_path_input = true;
+                }
                 ui.menu_button("Recent", |ui| {
                     if self.persisted.recent_sources.is_empty() {
                         ui.label("nothing opened yet");
@@ -903,9 +914,12 @@ impl MeshlakeApp {
             ui.separator();
             let response = ui.add(
                 egui::TextEdit::singleline(&mut self.path_input)
-                    .hint_text("path to open (folder, catalog.json, catalog.db) — Enter")
+                    .hint_text("path to open (folder, catalog.json, catalog.db, iceberg+http://HOST:PORT) — Enter")
                     .desired_width(380.0),
             );
+            if std::mem::take(&mut self.focus_path_input) {
+                response.request_focus();
+            }
             let submitted = response.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
             if (ui.button("Open").clicked() || submitted) && !self.path_input.trim().is_empty() {
                 commands.push(Command::OpenPath(PathBuf::from(self.path_input.trim())));

@@ -14,13 +14,19 @@ use the spec's body: {"error": {"message": ..., "type": ..., "code": ...}} (404 
 NoSuchNamespaceException, 400 BadRequestException, 500 for anything unexpected).
 
 Usage: iceberg_rest_server.py --catalog-db PATH --warehouse DIR [--port 0] [--base-path /api]
-       [--prefix PREFIX] [--page-size N]
+       [--prefix PREFIX] [--page-size N] [--load-delay SECONDS]
+For tests it also answers GET /_test/stats with {"max_concurrent_loads": N, "loads": N} (how many
+load-table requests it served at most at once, and in all), and --load-delay SECONDS slows every
+load-table answer down so that concurrency shows.
+
 Prints "LISTENING http://127.0.0.1:PORT{base}" on stdout once it accepts connections.
 """
 
 import argparse
 import json
 import sys
+import threading
+import time
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -65,8 +71,27 @@ def page(items, query, page_size):
     return items[start:end], (str(end) if end < len(items) else None)
 
 
-def make_handler(catalog, base_path, prefix, page_size):
+class LoadStats:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.current = 0
+        self.max = 0
+        self.total = 0
+
+    def __enter__(self):
+        with self.lock:
+            self.current += 1
+            self.total += 1
+            self.max = max(self.max, self.current)
+
+    def __exit__(self, *exc):
+        with self.lock:
+            self.current -= 1
+
+
+def make_handler(catalog, base_path, prefix, page_size, load_delay):
     api_root = base_path.rstrip("/") + "/v1"
+    stats = LoadStats()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -96,6 +121,8 @@ def make_handler(catalog, base_path, prefix, page_size):
             query = parse_qs(url.query, keep_blank_values=True)
             # Split before decoding: %2F inside a segment is not a path separator.
             path = url.path
+            if path == "/_test/stats":
+                return {"max_concurrent_loads": stats.max, "loads": stats.total}
             if not path.startswith(api_root + "/"):
                 raise ApiError(404, "NotFoundException", f"no route {url.path}")
             segments = path[len(api_root) + 1 :].split("/")
@@ -130,12 +157,14 @@ def make_handler(catalog, base_path, prefix, page_size):
                 namespace = decode_namespace(segments[1])
                 name = unquote(segments[3])
                 self.require_namespace(namespace)
-                try:
-                    table = catalog.load_table(namespace + (name,))
-                except NoSuchTableError:
-                    raise ApiError(404, "NoSuchTableException", f"Table does not exist: {'.'.join(namespace)}.{name}")
-                with table.io.new_input(table.metadata_location).open() as f:
-                    metadata = json.loads(f.read())
+                with stats:
+                    try:
+                        table = catalog.load_table(namespace + (name,))
+                    except NoSuchTableError:
+                        raise ApiError(404, "NoSuchTableException", f"Table does not exist: {'.'.join(namespace)}.{name}")
+                    with table.io.new_input(table.metadata_location).open() as f:
+                        metadata = json.loads(f.read())
+                    time.sleep(load_delay)
                 return {"metadata-location": table.metadata_location, "metadata": metadata, "config": {}}
             raise ApiError(404, "NotFoundException", f"no route {url.path}")
 
@@ -156,9 +185,10 @@ def main():
     parser.add_argument("--base-path", default="")
     parser.add_argument("--prefix", default="")
     parser.add_argument("--page-size", type=int, default=2)
+    parser.add_argument("--load-delay", type=float, default=0.0)
     args = parser.parse_args()
     catalog = SqlCatalog("default", uri=f"sqlite:///{args.catalog_db}", warehouse=f"file://{args.warehouse}")
-    handler = make_handler(catalog, args.base_path, args.prefix.strip("/"), args.page_size)
+    handler = make_handler(catalog, args.base_path, args.prefix.strip("/"), args.page_size, args.load_delay)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), handler)
     server.daemon_threads = True
     print(f"LISTENING http://127.0.0.1:{server.server_address[1]}{args.base_path.rstrip('/')}", flush=True)

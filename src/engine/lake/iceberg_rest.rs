@@ -192,7 +192,9 @@ fn describe_transport_error(err: &reqwest::Error) -> String {
         );
     }
     let mut text = String::new();
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    // The outermost message repeats the URL the caller names anyway; start below it.
+    let mut source: Option<&(dyn std::error::Error + 'static)> =
+        std::error::Error::source(err).or(Some(err));
     while let Some(cause) = source {
         let cause_text = cause.to_string();
         if !text.contains(&cause_text) {
