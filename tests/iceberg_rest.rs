@@ -20,15 +20,22 @@ use meshlake::engine::lake::TableRef;
 use serde_json::{Value, json};
 
 fn meshlake_in(dir: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_meshlake"))
+    meshlake_with_token(dir, args, None)
+}
+
+fn meshlake_with_token(dir: &Path, args: &[&str], token: Option<&str>) -> (bool, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_meshlake"));
+    command
         .args(args)
         .current_dir(dir)
-        .env("RUST_LOG", "error")
+        .env("RUST_LOG", "debug")
         .env("MESHLAKE_DATA_DIR", dir.join("data"))
         .env("MESHLAKE_CACHE_DIR", dir.join("cache"))
-        .env_remove("MESHLAKE_ICEBERG_TOKEN")
-        .output()
-        .unwrap();
+        .env_remove("MESHLAKE_ICEBERG_TOKEN");
+    if let Some(token) = token {
+        command.env("MESHLAKE_ICEBERG_TOKEN", token);
+    }
+    let out = command.output().unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -445,4 +452,48 @@ fn a_catalogs_tables_are_read_at_most_ten_at_a_time_and_can_be_cancelled() {
     assert!(partials < 25, "stopped early: {partials} tables read");
     let loads = server_stats(&server)["loads"].as_u64().unwrap() - before;
     assert!(loads < 2 * 25, "fewer loads than a full run: {loads}");
+}
+
+#[test]
+fn a_bearer_token_is_sent_never_logged_and_a_busy_catalog_is_retried() {
+    let token = "s3cr3t-t0ken-for-tests";
+    let Some((tmp, _python, server)) =
+        catalog(0, &["--require-token", token, "--unavailable-first", "2"])
+    else {
+        return;
+    };
+    let table = server.table("demo.parcels");
+    let (ok, stdout, stderr) = meshlake_with_token(
+        tmp.path(),
+        &["table", "history", &table, "--json"],
+        Some(token),
+    );
+    assert!(ok, "two 503s are retried, the token is accepted: {stderr}");
+    let history: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(history["versions"].as_array().unwrap().len(), 4);
+    assert!(
+        !stderr.contains(token) && !stdout.contains(token),
+        "the token is never logged (debug log): {stderr}"
+    );
+    assert!(
+        stderr.contains("503"),
+        "the retries are logged at debug level: {stderr}"
+    );
+
+    let (ok, _, stderr) = meshlake_in(tmp.path(), &["table", "info", &table, "--json"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("HTTP 401 (NotAuthorizedException 401): Not authorized"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("set MESHLAKE_ICEBERG_TOKEN"), "{stderr}");
+    let (ok, _, stderr) = meshlake_with_token(
+        tmp.path(),
+        &["table", "info", &table, "--json"],
+        Some("wrong"),
+    );
+    assert!(
+        !ok && stderr.contains("refused the bearer token in MESHLAKE_ICEBERG_TOKEN"),
+        "{stderr}"
+    );
 }

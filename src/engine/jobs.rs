@@ -25,7 +25,7 @@ use crate::engine::workspace::{Workspace, WorkspaceError};
 /// How many events may wait in the channel before progress events are dropped (terminal events wait).
 pub const EVENT_CHANNEL_CAPACITY: usize = 1024;
 /// How many tables a [`JobSpec::TableOverviews`] job reads at once.
-pub const OVERVIEW_CONCURRENCY: usize = 10;
+pub const OVERVIEW_CONCURRENCY: usize = crate::engine::lake::iceberg_rest::LOAD_CONCURRENCY;
 /// Minimum interval between two progress events of one job (~10 Hz).
 pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 

@@ -19,6 +19,10 @@ For tests it also answers GET /_test/stats with {"max_concurrent_loads": N, "loa
 load-table requests it served at most at once, and in all), and --load-delay SECONDS slows every
 load-table answer down so that concurrency shows.
 
+--require-token TOKEN answers 401 (NotAuthorizedException) to requests without
+"Authorization: Bearer TOKEN"; --unavailable-first N answers 503 (ServiceUnavailableException) to the
+first N requests, as an overloaded catalog would.
+
 Prints "LISTENING http://127.0.0.1:PORT{base}" on stdout once it accepts connections.
 """
 
@@ -89,9 +93,11 @@ class LoadStats:
             self.current -= 1
 
 
-def make_handler(catalog, base_path, prefix, page_size, load_delay):
+def make_handler(catalog, base_path, prefix, page_size, load_delay, required_token, unavailable_first):
     api_root = base_path.rstrip("/") + "/v1"
     stats = LoadStats()
+    unavailable = {"left": unavailable_first}
+    unavailable_lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -117,6 +123,12 @@ def make_handler(catalog, base_path, prefix, page_size, load_delay):
                 self.send_json(500, {"error": {"message": str(err), "type": type(err).__name__, "code": 500}})
 
         def route(self):
+            with unavailable_lock:
+                if unavailable["left"] > 0:
+                    unavailable["left"] -= 1
+                    raise ApiError(503, "ServiceUnavailableException", "The catalog is busy; try again")
+            if required_token and self.headers.get("Authorization") != f"Bearer {required_token}":
+                raise ApiError(401, "NotAuthorizedException", "Not authorized: a valid bearer token is required")
             url = urlsplit(self.path)
             query = parse_qs(url.query, keep_blank_values=True)
             # Split before decoding: %2F inside a segment is not a path separator.
@@ -186,9 +198,11 @@ def main():
     parser.add_argument("--prefix", default="")
     parser.add_argument("--page-size", type=int, default=2)
     parser.add_argument("--load-delay", type=float, default=0.0)
+    parser.add_argument("--require-token", default="")
+    parser.add_argument("--unavailable-first", type=int, default=0)
     args = parser.parse_args()
     catalog = SqlCatalog("default", uri=f"sqlite:///{args.catalog_db}", warehouse=f"file://{args.warehouse}")
-    handler = make_handler(catalog, args.base_path, args.prefix.strip("/"), args.page_size, args.load_delay)
+    handler = make_handler(catalog, args.base_path, args.prefix.strip("/"), args.page_size, args.load_delay, args.require_token, args.unavailable_first)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), handler)
     server.daemon_threads = True
     print(f"LISTENING http://127.0.0.1:{server.server_address[1]}{args.base_path.rstrip('/')}", flush=True)
