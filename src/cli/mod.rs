@@ -35,7 +35,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show what a folder or file holds (STAC catalogs, Delta tables, Iceberg catalogs and tables).
+    /// Show what a folder or file holds (STAC catalogs, Delta tables, Iceberg catalogs and tables), or the
+    /// tables of an Iceberg REST catalog (`iceberg+http://HOST:PORT/PREFIX`).
     Scan {
         path: PathBuf,
         #[arg(long)]
@@ -78,8 +79,8 @@ impl VersionArgs {
     }
 }
 
-/// A table: a Delta table root, an Iceberg table folder or metadata.json, or
-/// `iceberg+sqlite:///ABS/catalog.db#namespace.table`.
+/// A table: a Delta table root, an Iceberg table folder or metadata.json,
+/// `iceberg+sqlite:///ABS/catalog.db#namespace.table` or `iceberg+http://HOST:PORT/PREFIX#namespace.table`.
 #[derive(Debug, Subcommand)]
 pub enum TableCommand {
     /// Format, location, version, rows, files, bytes, schema, partitioning, geometry columns, small files.
@@ -232,6 +233,9 @@ pub fn run(command: Command) -> anyhow::Result<()> {
                 writeln!(stdout, "{}", workspace.root.display())?;
                 for catalog in &workspace.stac_catalogs {
                     writeln!(stdout, "  STAC catalog:    {}", catalog.display())?;
+                }
+                for catalog in &workspace.rest_catalogs {
+                    writeln!(stdout, "  REST catalog:    {catalog}")?;
                 }
                 for table in &workspace.tables {
                     writeln!(stdout, "  table:           {table}")?;

@@ -26,6 +26,8 @@ use crate::engine::workspace::{Workspace, WorkspaceError};
 
 /// How many events may wait in the channel before progress events are dropped (terminal events wait).
 pub const EVENT_CHANNEL_CAPACITY: usize = 1024;
+/// How many tables a [`JobSpec::TableOverviews`] job reads at once.
+pub const OVERVIEW_CONCURRENCY: usize = crate::engine::lake::iceberg_rest::LOAD_CONCURRENCY;
 /// Minimum interval between two progress events of one job (~10 Hz).
 pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -51,6 +53,9 @@ pub enum JobSpec {
     LoadStaticCatalog { path: PathBuf },
     /// Read a table's overview (format, rows, files, versions, schema, geometry columns, history).
     TableOverview { table: TableRef },
+    /// Read the overviews of many tables (e.g. all tables of a catalog), [`OVERVIEW_CONCURRENCY`] at a
+    /// time; each one is sent as a [`JobEvent::Partial`] ([`JobResult::TableOverviewOf`]) as it arrives.
+    TableOverviews { tables: Vec<TableRef> },
     /// A table's info at a version (`meshlake table info`).
     TableInfo { table: TableRef, at: VersionSelector, policy: SmallFilePolicy },
     /// A table's commits / snapshots, oldest first.
@@ -78,6 +83,7 @@ impl JobSpec {
             JobSpec::ScanWorkspace { path } => format!("Open {}", path.display()),
             JobSpec::LoadStaticCatalog { path } => format!("Load STAC catalog {}", path.display()),
             JobSpec::TableOverview { table } => format!("Read table {table}"),
+            JobSpec::TableOverviews { tables } => format!("Read {} tables", tables.len()),
             JobSpec::TableInfo { table, .. } => format!("Table info {table}"),
             JobSpec::TableHistory { table } => format!("Table history {table}"),
             JobSpec::TableFiles { table, .. } => format!("Table files {table}"),
@@ -97,6 +103,10 @@ pub enum JobResult {
     Workspace(Workspace),
     Catalog(CatalogTree),
     TableOverview(Box<TableOverview>),
+    /// One table of a [`JobSpec::TableOverviews`] job: its overview, or why it could not be read.
+    TableOverviewOf { reference: String, overview: Result<Box<TableOverview>, String> },
+    /// The end of a [`JobSpec::TableOverviews`] job: how many tables were read and how many failed.
+    TableOverviews { read: usize, failed: usize },
     TableInfo(Box<TableInfo>),
     TableHistory(TableHistory),
     TableFiles(TableFiles),
@@ -111,6 +121,8 @@ pub enum JobResult {
 pub enum JobEvent {
     Started { id: JobId, title: String },
     Progress { id: JobId, done: u64, total: u64, message: String },
+    /// A part of the result that is ready before the job ends (the job goes on).
+    Partial { id: JobId, result: Box<JobResult> },
     Finished { id: JobId, result: Box<JobResult> },
     Failed { id: JobId, error: String },
     Cancelled { id: JobId },
@@ -121,6 +133,7 @@ impl JobEvent {
         match self {
             JobEvent::Started { id, .. }
             | JobEvent::Progress { id, .. }
+            | JobEvent::Partial { id, .. }
             | JobEvent::Finished { id, .. }
             | JobEvent::Failed { id, .. }
             | JobEvent::Cancelled { id } => *id,
@@ -209,6 +222,11 @@ impl ProgressReporter {
         if self.sender.try_send(event).is_ok() {
             (self.notify)();
         }
+    }
+
+    /// Send a part of the job's result now; waits for room in the channel (parts are not lossy).
+    pub async fn partial(&self, result: JobResult) {
+        send_event(&self.sender, &self.notify, JobEvent::Partial { id: self.id, result: Box::new(result) }).await;
     }
 }
 
@@ -350,7 +368,8 @@ impl JobRuntime {
                 continue;
             }
             match event {
-                JobEvent::Started { .. } => {}
+                // Partial results are for the GUI; the CLI prints the final one.
+                JobEvent::Started { .. } | JobEvent::Partial { .. } => {}
                 JobEvent::Progress { done, total, message, .. } => on_progress(done, total, &message),
                 JobEvent::Finished { result, .. } => return Ok(*result),
                 JobEvent::Failed { error, .. } => return Err(JobError::Failed(error)),
@@ -373,7 +392,11 @@ pub async fn run_job(spec: JobSpec, ctx: &JobContext) -> Result<JobResult, JobEr
         JobSpec::WriteDemo { dir, reuse_existing } => {
             Ok(JobResult::Demo(crate::engine::demo::ensure_demo(&dir, reuse_existing, ctx).await?))
         }
-        JobSpec::ScanWorkspace { path } => Ok(JobResult::Workspace(Workspace::scan(&path).await?)),
+        JobSpec::ScanWorkspace { path } => match Workspace::scan_cancellable(&path, &ctx.cancel).await {
+            Ok(workspace) => Ok(JobResult::Workspace(workspace)),
+            Err(WorkspaceError::Cancelled) => Err(JobError::Cancelled),
+            Err(err) => Err(err.into()),
+        },
         JobSpec::LoadStaticCatalog { path } => {
             Ok(JobResult::Catalog(crate::engine::stac::load_static_catalog(&path, ctx).await?))
         }
@@ -381,6 +404,7 @@ pub async fn run_job(spec: JobSpec, ctx: &JobContext) -> Result<JobResult, JobEr
             let overview = crate::engine::lake::table_overview(&table).await?;
             Ok(JobResult::TableOverview(Box::new(overview)))
         }
+        JobSpec::TableOverviews { tables } => table_overviews(tables, ctx).await,
         JobSpec::TableInfo { table, at, policy } => {
             let info = crate::engine::lake::inspect::table_info(&table, &at, &policy).await?;
             Ok(JobResult::TableInfo(Box::new(info)))
@@ -429,6 +453,41 @@ pub async fn run_job(spec: JobSpec, ctx: &JobContext) -> Result<JobResult, JobEr
             Ok(JobResult::Waited { secs })
         }
     }
+}
+
+/// Read many overviews, [`OVERVIEW_CONCURRENCY`] at a time, each sent as a partial result as it arrives;
+/// no new table is started once the job is cancelled.
+async fn table_overviews(tables: Vec<TableRef>, ctx: &JobContext) -> Result<JobResult, JobError> {
+    use futures::StreamExt;
+    let total = tables.len() as u64;
+    let (mut read, mut failed) = (0usize, 0usize);
+    ctx.progress.report(0, total, "reading tables");
+    let cancel = ctx.cancel.clone();
+    let reads = tables.into_iter().map(move |table| {
+        let cancel = cancel.clone();
+        async move {
+            // A table whose turn comes after the job was cancelled is not read.
+            if cancel.is_cancelled() {
+                return None;
+            }
+            let reference = table.to_string();
+            let overview = crate::engine::lake::table_overview(&table).await.map(Box::new).map_err(|e| error_chain(&e));
+            Some((reference, overview))
+        }
+    });
+    let mut overviews = futures::stream::iter(reads).buffer_unordered(OVERVIEW_CONCURRENCY);
+    while let Some(outcome) = overviews.next().await {
+        let Some((reference, overview)) = outcome else { continue };
+        if overview.is_ok() {
+            read += 1;
+        } else {
+            failed += 1;
+        }
+        ctx.progress.report((read + failed) as u64, total, format!("read {reference}"));
+        ctx.progress.partial(JobResult::TableOverviewOf { reference, overview }).await;
+    }
+    ctx.cancel.check()?;
+    Ok(JobResult::TableOverviews { read, failed })
 }
 
 #[cfg(test)]

@@ -1,8 +1,14 @@
-//! What an opened folder or file holds: STAC catalogs, Delta tables, Iceberg SQL catalogs and their tables.
+//! What an opened folder or file holds: STAC catalogs, Delta tables, Iceberg SQL catalogs and their tables;
+//! or what an Iceberg REST catalog reference (`iceberg+http(s)://…`) names: the catalog's tables, or one table.
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+
+use crate::engine::jobs::CancelToken;
+use crate::engine::lake::LakeError;
+use crate::engine::lake::iceberg_rest::RestCatalogClient;
+use crate::engine::lake::table_ref::{ICEBERG_REST_PREFIX, RestReference, parse_rest_reference};
 
 /// How deep below an opened folder we look for catalogs and tables.
 pub const MAX_SCAN_DEPTH: usize = 4;
@@ -28,6 +34,11 @@ pub enum WorkspaceError {
     NotStac { path: PathBuf, detail: String },
     #[error("{path} looks like a SQLite file but is not an Iceberg SQL catalog: {detail}")]
     NotIcebergCatalog { path: PathBuf, detail: String },
+    /// An Iceberg REST catalog reference that could not be browsed (bad form, unreachable, not found).
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    #[error("cancelled")]
+    Cancelled,
 }
 
 /// What was found under an opened path.
@@ -36,21 +47,38 @@ pub struct Workspace {
     pub root: PathBuf,
     /// STAC root documents (catalog/collection/item JSON files that no other found catalog links to).
     pub stac_catalogs: Vec<PathBuf>,
-    /// Table references (`TableRef` strings): Delta table roots and `iceberg+sqlite://…#ns.table`.
+    /// Table references (`TableRef` strings): Delta table roots, `iceberg+sqlite://…#ns.table` and
+    /// `iceberg+http(s)://…#ns.table`.
     pub tables: Vec<String>,
     /// SQLite Iceberg catalogs.
     pub iceberg_catalogs: Vec<PathBuf>,
+    /// Iceberg REST catalogs (`iceberg+http(s)://HOST:PORT/PREFIX`).
+    pub rest_catalogs: Vec<String>,
     /// Files that looked relevant but could not be used, with why.
     pub problems: Vec<String>,
 }
 
 impl Workspace {
     pub fn is_empty(&self) -> bool {
-        self.stac_catalogs.is_empty() && self.tables.is_empty() && self.iceberg_catalogs.is_empty()
+        self.stac_catalogs.is_empty()
+            && self.tables.is_empty()
+            && self.iceberg_catalogs.is_empty()
+            && self.rest_catalogs.is_empty()
     }
 
     /// Look at `path` (a file or a folder) and find what it holds.
     pub async fn scan(path: &Path) -> Result<Self, WorkspaceError> {
+        Self::scan_cancellable(path, &CancelToken::default()).await
+    }
+
+    /// [`Workspace::scan`], stopping early when `cancel` is set. `path` may also be an Iceberg REST
+    /// catalog reference (`iceberg+http://HOST:PORT/PREFIX`, optionally `#namespace.table`).
+    pub async fn scan_cancellable(path: &Path, cancel: &CancelToken) -> Result<Self, WorkspaceError> {
+        if let Some(text) = path.to_str()
+            && let Some(parsed) = parse_rest_reference(text)
+        {
+            return Self::scan_rest_catalog(path, parsed?, cancel).await;
+        }
         if !path.exists() {
             return Err(WorkspaceError::NotFound { path: path.to_path_buf() });
         }
@@ -104,6 +132,35 @@ impl Workspace {
             return Err(WorkspaceError::NothingRecognised { path: root });
         }
         Ok(found)
+    }
+}
+
+impl Workspace {
+    /// The tables of a REST catalog (every namespace, nested ones too), or the one table the
+    /// reference names (checked to load, so a wrong name fails here with the tables there are).
+    async fn scan_rest_catalog(
+        reference: &Path,
+        (base_url, qualified): RestReference,
+        cancel: &CancelToken,
+    ) -> Result<Self, WorkspaceError> {
+        let client = RestCatalogClient::connect(&base_url).await?;
+        let catalog = format!("{ICEBERG_REST_PREFIX}{base_url}");
+        let tables = match qualified {
+            Some((namespace, table)) => {
+                client.load_table(&namespace, &table).await?;
+                vec![(namespace, table)]
+            }
+            None => client.list_catalog_tables(cancel).await?,
+        };
+        if cancel.is_cancelled() {
+            return Err(WorkspaceError::Cancelled);
+        }
+        Ok(Workspace {
+            root: reference.to_path_buf(),
+            tables: tables.into_iter().map(|(ns, table)| format!("{catalog}#{ns}.{table}")).collect(),
+            rest_catalogs: vec![catalog],
+            ..Default::default()
+        })
     }
 }
 

@@ -74,6 +74,8 @@ enum JobPurpose {
     Scan { path: PathBuf },
     LoadCatalog { path: PathBuf },
     Overview { reference: String },
+    /// Overviews of many tables in one job (the tables of a REST catalog), arriving one by one.
+    Overviews { references: Vec<String> },
     /// Keyed by table reference (+ version selector, + page offset): results for an older selection are ignored.
     TableHistory { reference: String },
     TableInfo { reference: String, at: VersionSelector },
@@ -107,6 +109,8 @@ pub struct MeshlakeApp {
     layers_dirty: bool,
     show_settings: bool,
     path_input: String,
+    /// Put the keyboard focus into the path field on the next frame (File ▸ Open Iceberg REST catalog…).
+    focus_path_input: bool,
     applied_theme: Option<ThemeChoice>,
     zoomed_to_first_catalog: bool,
 }
@@ -184,6 +188,7 @@ impl MeshlakeApp {
             layers_dirty: true,
             show_settings: false,
             path_input: String::new(),
+            focus_path_input: false,
             applied_theme: None,
             zoomed_to_first_catalog: keep_map_view,
         };
@@ -275,12 +280,21 @@ impl MeshlakeApp {
             self.model.catalogs.push(CatalogEntry { path: catalog.clone(), tree: Requested::Pending { previous: None } });
             self.submit(JobSpec::LoadStaticCatalog { path: catalog.clone() }, JobPurpose::LoadCatalog { path: catalog });
         }
+        let mut catalog_tables = Vec::new();
         for reference in workspace.tables {
             if self.model.tables.iter().any(|t| t.reference == reference) {
                 continue;
             }
             self.model.tables.push(TableEntry::new(reference.clone()));
-            self.request_overview(&reference);
+            match TableRef::parse(&reference) {
+                // The tables of a REST catalog are read in one job, a bounded number at a time.
+                Ok(table @ TableRef::IcebergRest { .. }) => catalog_tables.push(table),
+                _ => self.request_overview(&reference),
+            }
+        }
+        if !catalog_tables.is_empty() {
+            let references = catalog_tables.iter().map(ToString::to_string).collect();
+            self.submit(JobSpec::TableOverviews { tables: catalog_tables }, JobPurpose::Overviews { references });
         }
         for problem in workspace.problems {
             self.model.notify_error(problem);
@@ -425,6 +439,10 @@ impl MeshlakeApp {
                     job.state = JobState::Running { done, total, message };
                 }
             }
+            JobEvent::Partial { result, .. } => {
+                let purpose = self.purposes.get(&id).cloned().unwrap_or(JobPurpose::Other);
+                self.apply_result(purpose, *result);
+            }
             JobEvent::Finished { result, .. } => {
                 if let Some(job) = self.model.job_mut(id) {
                     job.state = JobState::Finished;
@@ -480,6 +498,19 @@ impl MeshlakeApp {
             (JobPurpose::Overview { reference }, JobResult::TableOverview(overview)) => {
                 if let Some(entry) = self.model.tables.iter_mut().find(|t| t.reference == reference) {
                     entry.overview = Requested::Ready(overview);
+                }
+            }
+            (JobPurpose::Overviews { .. }, JobResult::TableOverviewOf { reference, overview }) => {
+                if let Some(entry) = self.model.tables.iter_mut().find(|t| t.reference == reference) {
+                    entry.overview = match overview {
+                        Ok(overview) => Requested::Ready(overview),
+                        Err(error) => Requested::Failed(error),
+                    };
+                }
+            }
+            (JobPurpose::Overviews { .. }, JobResult::TableOverviews { failed, .. }) => {
+                if failed > 0 {
+                    self.model.notify_error(format!("{failed} table(s) of the catalog could not be read; see the Tables panel"));
                 }
             }
             (JobPurpose::TableHistory { reference }, JobResult::TableHistory(history)) => {
@@ -546,6 +577,17 @@ impl MeshlakeApp {
                     entry.overview = Requested::Failed(error.clone());
                 }
                 self.model.notify_error(format!("Cannot read table {reference}: {error}"));
+            }
+            JobPurpose::Overviews { references } => {
+                // Tables whose overview had not arrived yet.
+                for entry in self.model.tables.iter_mut().filter(|t| references.contains(&t.reference)) {
+                    if matches!(entry.overview, Requested::Pending { .. } | Requested::NotRequested) {
+                        entry.overview = Requested::Failed(error.clone());
+                    }
+                }
+                if error != "cancelled" {
+                    self.model.notify_error(format!("Cannot read the catalog's tables: {error}"));
+                }
             }
             JobPurpose::TableHistory { reference } => {
                 if let Some(entry) = self.model.tables.iter_mut().find(|t| t.reference == reference) {
@@ -1037,6 +1079,14 @@ impl MeshlakeApp {
                 if ui.add(egui::Button::new("Open file…").shortcut_text(ui.ctx().format_shortcut(&SHORTCUT_OPEN_FILE))).clicked() {
                     commands.push(Command::PickFile);
                 }
+                if ui
+                    .button("Open Iceberg REST catalog…")
+                    .on_hover_text("Type the catalog URL in the path field: iceberg+http://HOST:PORT/PREFIX (Enter)")
+                    .clicked()
+                {
+                    self.path_input = "iceberg+http://".to_owned();
+                    self.focus_path_input = true;
+                }
                 ui.menu_button("Recent", |ui| {
                     if self.persisted.recent_sources.is_empty() {
                         ui.label("nothing opened yet");
@@ -1084,9 +1134,12 @@ impl MeshlakeApp {
             ui.separator();
             let response = ui.add(
                 egui::TextEdit::singleline(&mut self.path_input)
-                    .hint_text("path to open (folder, catalog.json, catalog.db) — Enter")
+                    .hint_text("path to open (folder, catalog.json, catalog.db, iceberg+http://HOST:PORT) — Enter")
                     .desired_width(380.0),
             );
+            if std::mem::take(&mut self.focus_path_input) {
+                response.request_focus();
+            }
             let submitted = response.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
             if (ui.button("Open").clicked() || submitted) && !self.path_input.trim().is_empty() {
                 commands.push(Command::OpenPath(PathBuf::from(self.path_input.trim())));

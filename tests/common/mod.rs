@@ -9,6 +9,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+pub mod rest_catalog;
+
 pub fn in_ci() -> bool {
     std::env::var("CI")
         .map(|v| v == "true" || v == "1")

@@ -2,7 +2,9 @@
 //!
 //! Tables are opened without a catalog client: the metadata file comes from a
 //! [`TableRef::IcebergFile`] directly or is looked up in the SQLite catalog of a
-//! [`TableRef::IcebergSql`] (any catalog name), and then read as an iceberg-rust `StaticTable`.
+//! [`TableRef::IcebergSql`] (any catalog name), or the metadata comes from an Iceberg REST catalog
+//! (a [`TableRef::IcebergRest`], loaded through [`super::iceberg_rest`]); it is then read as an
+//! iceberg-rust `StaticTable`.
 //!
 //! **Moved tables.** When the metadata's `location` is not where the table was found (copied from
 //! object storage, written with relative paths, renamed folder), every path under the recorded
@@ -237,7 +239,7 @@ impl OpenedIcebergTable {
     }
 }
 
-/// Open an Iceberg table reference (`IcebergFile` or `IcebergSql`) for reading.
+/// Open an Iceberg table reference (`IcebergFile`, `IcebergSql` or `IcebergRest`) for reading.
 pub async fn open(table: &TableRef) -> Result<OpenedIcebergTable, LakeError> {
     let name = table.to_string();
     let metadata_file = match table {
@@ -258,6 +260,23 @@ pub async fn open(table: &TableRef) -> Result<OpenedIcebergTable, LakeError> {
             namespace,
             table: table_name,
         } => catalog_metadata_file(catalog_db, catalog, namespace, table_name).await?,
+        TableRef::IcebergRest {
+            base_url,
+            namespace,
+            table: table_name,
+        } => {
+            let client = super::iceberg_rest::RestCatalogClient::connect(base_url).await?;
+            let loaded = client.load_table(namespace, table_name).await?;
+            // The metadata file the catalog names, when it is a local file: its folder is the root
+            // that moved tables are remapped to, as for tables opened without a catalog.
+            let metadata_file = loaded
+                .metadata_location
+                .as_deref()
+                .and_then(plain_local_path)
+                .filter(|path| path.is_file())
+                .and_then(|path| std::fs::canonicalize(path).ok());
+            return open_table_metadata(&name, loaded.metadata, metadata_file.as_deref()).await;
+        }
         TableRef::Delta { location } => {
             return Err(LakeError::NotAnIcebergTable {
                 path: PathBuf::from(location),
@@ -278,8 +297,18 @@ async fn open_metadata_file(name: &str, metadata_file: &Path) -> Result<OpenedIc
             path: metadata_file.clone(),
             reason: format!("the metadata file cannot be parsed: {e}"),
         })?;
+    open_table_metadata(name, metadata, Some(&metadata_file)).await
+}
+
+/// Open a table from its metadata; `metadata_file` (canonical) is where that metadata lives
+/// locally, if it does: the folder holding its `metadata/` folder is the table's actual root.
+async fn open_table_metadata(
+    name: &str,
+    metadata: TableMetadata,
+    metadata_file: Option<&Path>,
+) -> Result<OpenedIcebergTable, LakeError> {
     let root = metadata_file
-        .parent()
+        .and_then(Path::parent)
         .filter(|folder| folder.ends_with("metadata"))
         .and_then(Path::parent)
         .map(Path::to_path_buf);

@@ -176,18 +176,18 @@ pub async fn table_head(table: &TableRef, at: &VersionSelector, page: &PageReque
 // The per-format implementations plug in here (`lake::delta`, `lake::iceberg`).
 async fn dispatch_info(table: &TableRef, _at: &VersionSelector, _policy: &SmallFilePolicy) -> Result<TableInfo, LakeError> {
     if let TableRef::Delta { location } = table { return crate::engine::lake::delta::info(location, _at, _policy).await; }
-    if matches!(table, TableRef::IcebergSql { .. } | TableRef::IcebergFile { .. }) { return crate::engine::lake::iceberg::info(table, _at, _policy).await; }
+    if matches!(table, TableRef::IcebergSql { .. } | TableRef::IcebergRest { .. } | TableRef::IcebergFile { .. }) { return crate::engine::lake::iceberg::info(table, _at, _policy).await; }
     Err(not_supported(table, "table info"))
 }
 async fn dispatch_history(table: &TableRef) -> Result<TableHistory, LakeError> {
     if let TableRef::Delta { location } = table { return crate::engine::lake::delta::history(location).await; }
-    if matches!(table, TableRef::IcebergSql { .. } | TableRef::IcebergFile { .. }) { return crate::engine::lake::iceberg::history(table).await; }
+    if matches!(table, TableRef::IcebergSql { .. } | TableRef::IcebergRest { .. } | TableRef::IcebergFile { .. }) { return crate::engine::lake::iceberg::history(table).await; }
     Err(not_supported(table, "table history"))
 }
 async fn dispatch_files(table: &TableRef, _at: &VersionSelector) -> Result<TableFiles, LakeError> {
     let mut files = if let TableRef::Delta { location } = table {
         crate::engine::lake::delta::files(location, _at).await?
-    } else if matches!(table, TableRef::IcebergSql { .. } | TableRef::IcebergFile { .. }) {
+    } else if matches!(table, TableRef::IcebergSql { .. } | TableRef::IcebergRest { .. } | TableRef::IcebergFile { .. }) {
         crate::engine::lake::iceberg::files(table, _at).await?
     } else {
         return Err(not_supported(table, "table files"));
@@ -230,6 +230,6 @@ async fn fill_bboxes_from_footers(files: &mut TableFiles) {
 }
 async fn dispatch_head(table: &TableRef, _at: &VersionSelector, _page: &PageRequest) -> Result<TablePage, LakeError> {
     if let TableRef::Delta { location } = table { return crate::engine::lake::delta::head(location, _at, _page).await; }
-    if matches!(table, TableRef::IcebergSql { .. } | TableRef::IcebergFile { .. }) { return crate::engine::lake::iceberg::head(table, _at, _page).await; }
+    if matches!(table, TableRef::IcebergSql { .. } | TableRef::IcebergRest { .. } | TableRef::IcebergFile { .. }) { return crate::engine::lake::iceberg::head(table, _at, _page).await; }
     Err(not_supported(table, "table head"))
 }

@@ -6,8 +6,9 @@
 //! - [`demo_tables`]: the deterministic farmland parcels near Leiden and the Delta and Iceberg
 //!   demo tables written from them.
 //! - [`iceberg_sql`]: opening SQLite SQL catalogs (the layout pyiceberg's `SqlCatalog` uses).
+//! - [`iceberg_rest`]: a client for Iceberg REST catalogs (config, namespaces, tables, load table).
 //!
-//! Local filesystem tables only for now. Never imports egui, eframe or walkers.
+//! Table data on the local filesystem only for now. Never imports egui, eframe or walkers.
 
 use std::path::PathBuf;
 
@@ -17,6 +18,7 @@ pub mod delta;
 pub mod demo_tables;
 pub mod file_health;
 pub mod iceberg;
+pub mod iceberg_rest;
 pub mod iceberg_sql;
 pub mod inspect;
 pub mod overview;
@@ -139,6 +141,40 @@ pub enum LakeError {
         /// Requested table.
         table: String,
         /// The tables that are there (comma separated), or "none".
+        known: String,
+    },
+    /// An Iceberg REST catalog could not be reached (connection refused, DNS, timeout, TLS).
+    #[error(
+        "Iceberg REST catalog {url} is unreachable: {reason}; check that the catalog server is running and that host, port and base path are right (iceberg+http://HOST:PORT/PREFIX#namespace.table, PREFIX being the path before /v1), and any proxy or firewall in between"
+    )]
+    RestCatalogUnreachable {
+        /// The URL that was requested.
+        url: String,
+        /// What the HTTP client reported.
+        reason: String,
+    },
+    /// An Iceberg REST catalog answered a request with an error (or with something unreadable).
+    #[error("Iceberg REST catalog {url}: {action} failed: {message}{hint}")]
+    RestCatalog {
+        /// The URL that was requested.
+        url: String,
+        /// What we were doing.
+        action: &'static str,
+        /// The HTTP status and the server's error (`type`, `code`, `message`), or why the answer could not be read.
+        message: String,
+        /// What to do about it (may be empty; starts with `; `).
+        hint: String,
+    },
+    /// The table (or its namespace) is not in the REST catalog.
+    #[error("Iceberg REST catalog {catalog} has no table {namespace}.{table}; {known}")]
+    RestTableNotFound {
+        /// The catalog's base URL.
+        catalog: String,
+        /// Requested namespace.
+        namespace: String,
+        /// Requested table.
+        table: String,
+        /// The tables the namespace has (or the namespaces the catalog has).
         known: String,
     },
     /// The SQLite catalog file could not be opened or queried.

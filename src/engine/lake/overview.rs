@@ -89,7 +89,7 @@ pub async fn table_overview(table: &TableRef) -> Result<TableOverview, LakeError
         reference: table.to_string(),
         format: match table {
             TableRef::Delta { .. } => TableFormat::Delta,
-            TableRef::IcebergSql { .. } | TableRef::IcebergFile { .. } => TableFormat::Iceberg,
+            TableRef::IcebergSql { .. } | TableRef::IcebergRest { .. } | TableRef::IcebergFile { .. } => TableFormat::Iceberg,
         },
         format_version: info.format_version,
         location: info.location,

@@ -1,5 +1,5 @@
-//! Naming tables: a Delta table root, an Iceberg table folder or metadata file, or a table in a
-//! SQLite Iceberg SQL catalog.
+//! Naming tables: a Delta table root, an Iceberg table folder or metadata file, a table in a
+//! SQLite Iceberg SQL catalog, or a table in an Iceberg REST catalog.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -9,6 +9,9 @@ use super::LakeError;
 /// The scheme prefix of Iceberg SQLite catalog references.
 pub const ICEBERG_SQLITE_SCHEME: &str = "iceberg+sqlite://";
 
+/// The scheme prefix of Iceberg REST catalog references (`iceberg+http://…`, `iceberg+https://…`).
+pub const ICEBERG_REST_PREFIX: &str = "iceberg+";
+
 /// Where a table lives.
 ///
 /// String form (what [`TableRef::parse`] reads and `Display` prints):
@@ -16,6 +19,9 @@ pub const ICEBERG_SQLITE_SCHEME: &str = "iceberg+sqlite://";
 /// - Iceberg in a SQL catalog: `iceberg+sqlite:///ABSOLUTE/PATH/catalog.db#namespace.table` (catalog
 ///   name `default`; another name is given as `…#namespace.table?catalog=NAME`; the namespace may
 ///   itself contain dots: the table name is after the last dot),
+/// - Iceberg in a REST catalog: `iceberg+http://HOST:PORT/PREFIX#namespace.table` (or
+///   `iceberg+https://…`); `PREFIX` is the optional base path before the spec's `/v1`; nested
+///   namespaces are dot-separated as for SQL catalogs,
 /// - Iceberg without a catalog: a table folder (one with `metadata/*.metadata.json`; the latest
 ///   metadata is found through `metadata/version-hint.text` or the highest version number) or a
 ///   `*.metadata.json` file; printed as the absolute path of the metadata file.
@@ -33,6 +39,15 @@ pub enum TableRef {
         /// The catalog name the table is registered under (`default` unless told otherwise).
         #[serde(default = "default_catalog_name")]
         catalog: String,
+        /// Namespace, dot-separated for nested namespaces.
+        namespace: String,
+        /// Table name.
+        table: String,
+    },
+    /// A table in an Iceberg REST catalog.
+    IcebergRest {
+        /// The catalog's base URL (`http(s)://host:port[/prefix]`, no trailing `/`, without `/v1`).
+        base_url: String,
         /// Namespace, dot-separated for nested namespaces.
         namespace: String,
         /// Table name.
@@ -66,6 +81,15 @@ impl TableRef {
             return Err(bad(
                 "it is empty; give a Delta table folder or iceberg+sqlite:///path/catalog.db#namespace.table",
             ));
+        }
+        if let Some(parsed) = parse_rest_reference(trimmed) {
+            let (base_url, qualified) = parsed?;
+            let Some((namespace, table)) = qualified else {
+                return Err(bad(&format!(
+                    "this names the REST catalog itself; name a table in it: {ICEBERG_REST_PREFIX}{base_url}#namespace.table (or open the catalog to list its tables)"
+                )));
+            };
+            return Ok(Self::IcebergRest { base_url, namespace, table });
         }
         if let Some(rest) = trimmed.strip_prefix(ICEBERG_SQLITE_SCHEME) {
             let Some((path_part, name_and_query)) = rest.rsplit_once('#') else {
@@ -124,7 +148,7 @@ impl TableRef {
                 .map_err(|()| bad("not a local file URL (file:///ABSOLUTE/PATH)"))?
         } else if trimmed.contains("://") {
             return Err(bad(
-                "only local tables are supported: give a folder path, a file:// URL or iceberg+sqlite:///path/catalog.db#namespace.table",
+                "only local tables and Iceberg catalogs are supported: give a folder path, a file:// URL, iceberg+sqlite:///path/catalog.db#namespace.table or iceberg+http://HOST:PORT/PREFIX#namespace.table",
             ));
         } else {
             PathBuf::from(trimmed)
@@ -202,6 +226,9 @@ impl TableRef {
                 .unwrap_or_else(|| location.clone()),
             Self::IcebergSql {
                 namespace, table, ..
+            }
+            | Self::IcebergRest {
+                namespace, table, ..
             } => format!("{namespace}.{table}"),
             Self::IcebergFile { metadata_location } => {
                 let file = Path::new(metadata_location);
@@ -237,9 +264,74 @@ impl fmt::Display for TableRef {
                 }
                 Ok(())
             }
+            Self::IcebergRest {
+                base_url,
+                namespace,
+                table,
+            } => write!(f, "{ICEBERG_REST_PREFIX}{base_url}#{namespace}.{table}"),
             Self::IcebergFile { metadata_location } => write!(f, "{metadata_location}"),
         }
     }
+}
+
+/// A REST catalog base URL with the namespace and table it names (when it names one).
+pub type RestReference = (String, Option<(String, String)>);
+
+/// When `reference` is an Iceberg REST reference (`iceberg+http(s)://…`), its base URL (normalized:
+/// no trailing `/`, no query) and, when it has `#namespace.table`, the namespace and the table.
+/// `None` when it is not a REST reference at all.
+pub fn parse_rest_reference(reference: &str) -> Option<Result<RestReference, LakeError>> {
+    let trimmed = reference.trim();
+    let url_part = trimmed.strip_prefix(ICEBERG_REST_PREFIX)?;
+    if !(url_part.starts_with("http://") || url_part.starts_with("https://")) {
+        return None;
+    }
+    let bad = |reason: String| LakeError::BadReference {
+        reference: reference.to_string(),
+        reason,
+    };
+    let (url_text, fragment) = match url_part.split_once('#') {
+        Some((url, fragment)) => (url, Some(fragment)),
+        None => (url_part, None),
+    };
+    let parsed = match url::Url::parse(url_text) {
+        Ok(url) => url,
+        Err(e) => return Some(Err(bad(format!("not a valid catalog URL: {e}")))),
+    };
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Some(Err(bad(
+            "the catalog URL has no host: iceberg+http://HOST:PORT/PREFIX#namespace.table".to_string(),
+        )));
+    }
+    if parsed.query().is_some() {
+        return Some(Err(bad(
+            "a REST catalog reference takes no ?query: iceberg+http://HOST:PORT/PREFIX#namespace.table".to_string(),
+        )));
+    }
+    let mut base_url = parsed.to_string();
+    while base_url.ends_with('/') {
+        base_url.pop();
+    }
+    if base_url.ends_with("/v1") {
+        return Some(Err(bad(format!(
+            "leave out the trailing /v1 (it is added for every request): {ICEBERG_REST_PREFIX}{}",
+            base_url.trim_end_matches("/v1")
+        ))));
+    }
+    let qualified = match fragment {
+        None | Some("") => None,
+        Some(name) => match name.rsplit_once('.') {
+            Some((namespace, table)) if !namespace.is_empty() && !table.is_empty() => {
+                Some((namespace.to_string(), table.to_string()))
+            }
+            _ => {
+                return Some(Err(bad(
+                    "the part after # must be namespace.table with both parts non-empty, e.g. #demo.parcels".to_string(),
+                )));
+            }
+        },
+    };
+    Some(Ok((base_url, qualified)))
 }
 
 /// The version number in a metadata file name: `v12.metadata.json` → 12,
@@ -349,6 +441,54 @@ mod tests {
         );
         assert_eq!(parsed.to_string(), named);
         assert!(TableRef::parse(&format!("{text}?other=x")).is_err());
+    }
+
+    #[test]
+    fn rest_reference_parses_and_round_trips() {
+        for (text, base, namespace) in [
+            ("iceberg+http://127.0.0.1:8181#demo.parcels", "http://127.0.0.1:8181", "demo"),
+            ("iceberg+http://localhost:8181/api/catalog#a.b.c.t", "http://localhost:8181/api/catalog", "a.b.c"),
+            ("iceberg+https://lake.example.org/ice#demo.t", "https://lake.example.org/ice", "demo"),
+        ] {
+            let parsed = TableRef::parse(text).unwrap();
+            let table = if namespace == "demo" && text.contains("parcels") { "parcels" } else { "t" };
+            assert_eq!(
+                parsed,
+                TableRef::IcebergRest {
+                    base_url: base.to_string(),
+                    namespace: namespace.to_string(),
+                    table: table.to_string()
+                }
+            );
+            assert_eq!(parsed.to_string(), text);
+            assert_eq!(TableRef::parse(&parsed.to_string()).unwrap(), parsed);
+            assert_eq!(parsed.short_name(), format!("{namespace}.{table}"));
+        }
+        // A trailing slash is normalized away.
+        let parsed = TableRef::parse("iceberg+http://h:1/p/#ns.t").unwrap();
+        assert_eq!(parsed.to_string(), "iceberg+http://h:1/p#ns.t");
+    }
+
+    #[test]
+    fn rest_catalog_references_and_bad_forms() {
+        assert_eq!(
+            parse_rest_reference("iceberg+http://h:1/p").unwrap().unwrap(),
+            ("http://h:1/p".to_string(), None)
+        );
+        assert!(parse_rest_reference("iceberg+sqlite:///x.db#a.b").is_none());
+        assert!(parse_rest_reference("/data/t").is_none());
+        let err = TableRef::parse("iceberg+http://h:1/p").unwrap_err();
+        assert!(err.to_string().contains("names the REST catalog itself"), "{err}");
+        for bad in [
+            "iceberg+http://h:1#nodot",
+            "iceberg+http://h:1#.t",
+            "iceberg+http://h:1/v1#a.t",
+            "iceberg+http://h:1?x=1#a.t",
+            "iceberg+http://:1#a.t",
+        ] {
+            let err = TableRef::parse(bad).unwrap_err();
+            assert!(matches!(err, LakeError::BadReference { .. }), "{bad}: {err:?}");
+        }
     }
 
     #[test]

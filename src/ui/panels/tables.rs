@@ -76,7 +76,7 @@ pub fn tables_ui(ui: &mut Ui, model: &AppModel, view: &mut TablesView, commands:
     });
     ui.separator();
     if model.tables.is_empty() {
-        ui.label("No table open. Open a Delta table folder, an Iceberg catalog (.db) or a folder holding them.");
+        ui.label("No table open. Open a Delta table folder, an Iceberg catalog (.db) or a folder holding them, or type an Iceberg REST catalog (iceberg+http://HOST:PORT/PREFIX) in the path field.");
         return;
     }
     let list_height = (ui.available_height() * 0.35).clamp(90.0, 260.0);
