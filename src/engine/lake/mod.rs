@@ -282,6 +282,19 @@ pub enum LakeError {
         /// The columns it has (comma separated).
         known: String,
     },
+    /// Object storage (S3 or the local filesystem through `object_store`) failed.
+    #[error("{action} {url} failed: {hint} ({source})")]
+    ObjectStore {
+        /// What we were doing (list, read, …).
+        action: &'static str,
+        /// The location (`s3://bucket/key` or a local path).
+        url: String,
+        /// What to check, in words.
+        hint: String,
+        /// What object_store reported.
+        #[source]
+        source: object_store::Error,
+    },
     /// Geometry encoding or GeoParquet metadata problems.
     #[error(transparent)]
     Geo(#[from] GeoError),
