@@ -27,7 +27,7 @@ use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{
-    ClientOptions, GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt, RetryConfig,
+    ClientConfigKey, GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt, RetryConfig,
 };
 use url::Url;
 
@@ -241,7 +241,12 @@ fn s3_store(
         return Ok(store.clone());
     }
     let settings = s3_settings();
-    let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+    // Fail in seconds, not minutes, when the endpoint is unreachable or wrong (merged into the
+    // client options from the environment, which `with_client_options` would replace).
+    let mut builder = AmazonS3Builder::from_env()
+        .with_bucket_name(bucket)
+        .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout), "5s")
+        .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::Timeout), "60s");
     if let Ok(value) = std::env::var("AWS_ALLOW_HTTP") {
         builder = builder.with_allow_http(value.eq_ignore_ascii_case("true") || value == "1");
     }
@@ -271,21 +276,12 @@ fn s3_store(
             builder = builder.with_config(key, value);
         }
     }
-    // Fail in seconds, not minutes, when the endpoint is unreachable or wrong.
     let retry = RetryConfig {
         max_retries: 2,
         retry_timeout: Duration::from_secs(15),
         ..RetryConfig::default()
     };
-    let client = ClientOptions::new()
-        .with_connect_timeout(Duration::from_secs(5))
-        .with_timeout(Duration::from_secs(60));
-    let store: Arc<dyn ObjectStore> = Arc::new(
-        builder
-            .with_retry(retry)
-            .with_client_options(client)
-            .build()?,
-    );
+    let store: Arc<dyn ObjectStore> = Arc::new(builder.with_retry(retry).build()?);
     if options.is_empty() {
         S3_STORES
             .lock()
