@@ -367,6 +367,92 @@ fn s3_tables_read_like_local_ones_and_errors_are_clear() {
     assert!(stderr.contains("endpoint cannot be reached"), "{stderr}");
     eprintln!("unreachable endpoint ({:?}) → {}", started.elapsed(), stderr.trim());
 
+    // The GUI: credentials and endpoint from the settings dialog (the moto endpoint and key are
+    // not in this process's environment), tables opened from the path field's s3:// URLs.
+    gui_opens_s3_tables(&setup);
+
     // Reading wrote nothing.
     assert_eq!(setup.bucket_listing(), before);
+}
+
+/// eframe's storage kept in memory, as the native integration keeps it in a file.
+#[derive(Default)]
+struct MemoryStorage(std::collections::HashMap<String, String>);
+
+impl eframe::Storage for MemoryStorage {
+    fn get_string(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+    fn set_string(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_owned(), value);
+    }
+    fn remove_string(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+    fn flush(&mut self) {}
+}
+
+fn gui_opens_s3_tables(setup: &Setup) {
+    use eframe::App;
+    use meshlake::engine::storage::{S3Settings, Secret};
+    use meshlake::ui::commands::Command;
+    use meshlake::ui::model::Requested;
+    use meshlake::ui::{AppOptions, MeshlakeApp};
+
+    // Settings override whatever AWS_* variables this process has (the endpoint and keys are only
+    // given to the child processes above).
+    let data = setup._work.path().join("gui-data");
+    let empty = setup._work.path().join("gui-empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let options = AppOptions {
+        paths: Ok(meshlake::engine::settings::AppPaths { data_dir: data.clone(), cache_dir: data.join("cache") }),
+        open_path: Some(empty),
+        log: meshlake::engine::logbuf::init_logging(false, meshlake::ui::LOG_DIRECTIVES),
+        cpu_threads: 2,
+        restore_state: false,
+    };
+    let mut harness = egui_kittest::Harness::builder()
+        .with_size(egui::vec2(1400.0, 900.0))
+        .with_max_steps(10_000)
+        .build_eframe(move |cc| MeshlakeApp::new(cc, options).expect("app starts"));
+    harness.state_mut().queue_command(Command::SetS3Settings(S3Settings {
+        endpoint: setup.moto.endpoint(),
+        region: "us-east-1".into(),
+        access_key_id: setup.key.clone(),
+        secret_access_key: Secret::new(setup.secret.clone()),
+        allow_http: true,
+    }));
+    harness.state_mut().queue_command(Command::OpenPath(PathBuf::from("s3://lake/tables/parcels")));
+    harness.state_mut().queue_command(Command::OpenPath(PathBuf::from("s3://lake/tables/things/")));
+    let started = Instant::now();
+    loop {
+        let tables = &harness.state().model.tables;
+        let done = tables.len() == 2
+            && tables.iter().all(|t| matches!(t.overview, Requested::Ready(_) | Requested::Failed(_)));
+        if done {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "tables did not load: {:#?}", harness.state().model.jobs);
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    harness.step();
+    let tables = &harness.state().model.tables;
+    let rows: Vec<Option<u64>> = tables
+        .iter()
+        .map(|t| match &t.overview {
+            Requested::Ready(overview) => overview.rows,
+            other => panic!("{}: {other:?}", t.reference),
+        })
+        .collect();
+    assert_eq!(rows, vec![Some(17), Some(21)]);
+    assert_eq!(tables[1].reference, "s3://lake/tables/things");
+
+    let mut storage = MemoryStorage::default();
+    harness.state_mut().save(&mut storage);
+    let saved: String = storage.0.values().cloned().collect();
+    assert!(saved.contains(&setup.key), "the key id is kept: {saved}");
+    assert!(!saved.contains(&setup.secret), "the secret must not be persisted");
+    let debug = format!("{:?}", harness.state().persisted);
+    assert!(!debug.contains(&setup.secret), "{debug}");
 }

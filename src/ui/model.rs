@@ -275,6 +275,9 @@ pub struct PersistedState {
     pub recent_sources: Vec<PathBuf>,
     /// The sources open when the app was closed, reopened on start.
     pub open_sources: Vec<PathBuf>,
+    /// S3 endpoint, region, key id and allow-http; the secret is never serialized (see
+    /// [`crate::engine::storage::Secret`]).
+    pub s3: crate::engine::storage::S3Settings,
 }
 
 impl PersistedState {
@@ -293,6 +296,23 @@ impl PersistedState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn persisted_state_never_holds_the_s3_secret() {
+        let mut state = PersistedState::default();
+        state.s3.endpoint = "http://127.0.0.1:9000".into();
+        state.s3.access_key_id = "AKIDEXAMPLE".into();
+        state.s3.secret_access_key = crate::engine::storage::Secret::new("s3cr3t-do-not-store");
+        let json = serde_json::to_string(&state).unwrap();
+        let debug = format!("{state:?}");
+        for text in [&json, &debug] {
+            assert!(!text.contains("s3cr3t-do-not-store"), "{text}");
+        }
+        assert!(json.contains("AKIDEXAMPLE") && json.contains("127.0.0.1:9000"), "{json}");
+        let restored: PersistedState = serde_json::from_str(&json).unwrap();
+        assert!(restored.s3.secret_access_key.is_empty());
+        assert_eq!(restored.s3.access_key_id, "AKIDEXAMPLE");
+    }
 
     #[test]
     fn refresh_keeps_the_previous_value_visible() {
