@@ -23,7 +23,14 @@ impl Moto {
     fn start(python: &Path) -> Self {
         let port = free_port();
         let child = Command::new(python)
-            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -31,7 +38,10 @@ impl Moto {
         let moto = Self { child, port };
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto did not start on port {port}");
+            assert!(
+                Instant::now() < deadline,
+                "moto did not start on port {port}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         moto
@@ -75,6 +85,10 @@ write_deltalake(delta, batch(0, 10))
 write_deltalake(delta, batch(10, 5), mode="append")
 write_deltalake(delta, batch(15, 5), mode="append")
 DeltaTable(delta).delete("id < 3")
+partitioned = os.path.join(work, "delta", "fields")
+for start in (0, 50, 90):
+    part = batch(start, 6).append_column("kind", pa.array(["north field", "south%east", "west"] * 2))
+    write_deltalake(partitioned, part, mode="append", partition_by=["kind"])
 
 warehouse = os.path.join(work, "iceberg")
 os.makedirs(warehouse, exist_ok=True)
@@ -88,7 +102,7 @@ iceberg = things.metadata_location.removeprefix("file://").rsplit("/metadata/", 
 s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
                   aws_access_key_id="setup", aws_secret_access_key="setup")
 s3.create_bucket(Bucket="lake")
-for local, prefix in ((delta, "tables/parcels"), (iceberg, "tables/things")):
+for local, prefix in ((delta, "tables/parcels"), (partitioned, "tables/fields"), (iceberg, "tables/things")):
     for folder, _, names in os.walk(local):
         for name in names:
             path = os.path.join(folder, name)
@@ -103,7 +117,8 @@ iam.put_user_policy(UserName="reader", PolicyName="all", PolicyDocument=json.dum
 key = iam.create_access_key(UserName="reader")["AccessKey"]
 urllib.request.urlopen(urllib.request.Request(endpoint + "/moto-api/reset-auth", data=b"0", method="POST",
                                               headers={"Content-Type": "text/plain"}))
-print(json.dumps({"key": key["AccessKeyId"], "secret": key["SecretAccessKey"], "delta": delta, "iceberg": iceberg}))
+print(json.dumps({"key": key["AccessKeyId"], "secret": key["SecretAccessKey"], "delta": delta,
+                  "partitioned": partitioned, "iceberg": iceberg}))
 "#;
 
 /// Lists every object in the bucket as `key size` lines.
@@ -122,6 +137,7 @@ struct Setup {
     key: String,
     secret: String,
     delta: String,
+    partitioned: String,
     iceberg: String,
     _work: tempfile::TempDir,
 }
@@ -148,6 +164,7 @@ fn setup() -> Option<Setup> {
         key: keys["key"].as_str().unwrap().to_string(),
         secret: keys["secret"].as_str().unwrap().to_string(),
         delta: keys["delta"].as_str().unwrap().to_string(),
+        partitioned: keys["partitioned"].as_str().unwrap().to_string(),
         iceberg: keys["iceberg"].as_str().unwrap().to_string(),
         moto,
         python,
@@ -201,7 +218,11 @@ impl Setup {
     }
 
     fn bucket_listing(&self) -> String {
-        common::run_python(&self.python, LIST, &[&self.moto.endpoint(), &self.key, &self.secret])
+        common::run_python(
+            &self.python,
+            LIST,
+            &[&self.moto.endpoint(), &self.key, &self.secret],
+        )
     }
 }
 
@@ -247,9 +268,16 @@ fn file_figures(files: &Value) -> Vec<(String, u64, Option<u64>)> {
 fn assert_same_table(setup: &Setup, local: &str, remote: &str, versions: &[&[&str]]) {
     let info_local = setup.json(&["table", "info", local]);
     let info_remote = setup.json(&["table", "info", remote]);
-    assert_eq!(info_figures(&info_remote), info_figures(&info_local), "{remote}");
+    assert_eq!(
+        info_figures(&info_remote),
+        info_figures(&info_local),
+        "{remote}"
+    );
     assert!(
-        info_remote["location"].as_str().unwrap().starts_with("s3://lake/tables/"),
+        info_remote["location"]
+            .as_str()
+            .unwrap()
+            .starts_with("s3://lake/tables/"),
         "{info_remote}"
     );
     assert!(info_local["num_rows"].as_u64().unwrap() > 0);
@@ -257,7 +285,10 @@ fn assert_same_table(setup: &Setup, local: &str, remote: &str, versions: &[&[&st
     let history_local = setup.json(&["table", "history", local]);
     let history_remote = setup.json(&["table", "history", remote]);
     assert_eq!(history_remote, history_local, "{remote}");
-    assert!(history_local["versions"].as_array().unwrap().len() >= 3, "{history_local}");
+    assert!(
+        history_local["versions"].as_array().unwrap().len() >= 3,
+        "{history_local}"
+    );
 
     let files_local = setup.json(&["table", "files", local]);
     let files_remote = setup.json(&["table", "files", remote]);
@@ -279,9 +310,20 @@ fn assert_same_table(setup: &Setup, local: &str, remote: &str, versions: &[&[&st
         let rows_local = setup.json(&local_args);
         let rows_remote = setup.json(&remote_args);
         assert_eq!(rows_remote, rows_local, "head {at:?}");
-        assert!(!rows_local["rows"].as_array().unwrap().is_empty(), "{rows_local}");
+        assert!(
+            !rows_local["rows"].as_array().unwrap().is_empty(),
+            "{rows_local}"
+        );
         let page = setup.json(&[
-            "table", "head", remote, "--offset", "3", "--limit", "4", "--columns", "name,id",
+            "table",
+            "head",
+            remote,
+            "--offset",
+            "3",
+            "--limit",
+            "4",
+            "--columns",
+            "name,id",
         ]);
         assert_eq!(page["columns"], serde_json::json!(["name", "id"]));
         assert_eq!(page["rows"].as_array().unwrap().len(), 4, "{page}");
@@ -292,7 +334,10 @@ fn assert_same_table(setup: &Setup, local: &str, remote: &str, versions: &[&[&st
 fn s3_tables_read_like_local_ones_and_errors_are_clear() {
     let Some(setup) = setup() else { return };
     let before = setup.bucket_listing();
-    assert!(before.contains("tables/parcels/_delta_log/00000000000000000003.json"), "{before}");
+    assert!(
+        before.contains("tables/parcels/_delta_log/00000000000000000003.json"),
+        "{before}"
+    );
 
     // Delta written by the Python deltalake package, 4 versions (3 writes and a delete).
     assert_same_table(
@@ -304,9 +349,51 @@ fn s3_tables_read_like_local_ones_and_errors_are_clear() {
     let history = setup.json(&["table", "history", "s3://lake/tables/parcels/"]);
     let versions = history["versions"].as_array().unwrap();
     assert_eq!(versions.len(), 4, "{history}");
-    assert_eq!(versions[3]["rows_removed"].as_u64().unwrap_or(0) > 0 || versions[3]["files_removed"].as_u64().unwrap() > 0, true);
-    let info = setup.json(&["table", "info", "s3://lake/tables/parcels", "--version", "1"]);
+    assert_eq!(
+        versions[3]["rows_removed"].as_u64().unwrap_or(0) > 0
+            || versions[3]["files_removed"].as_u64().unwrap() > 0,
+        true
+    );
+    let info = setup.json(&[
+        "table",
+        "info",
+        "s3://lake/tables/parcels",
+        "--version",
+        "1",
+    ]);
     assert_eq!(info["num_rows"], 15, "{info}");
+
+    // Partitioned by a column whose values need escaping in paths (space, %).
+    assert_same_table(
+        &setup,
+        &setup.partitioned,
+        "s3://lake/tables/fields",
+        &[&[], &["--version", "1"]],
+    );
+    let info = setup.json(&["table", "info", "s3://lake/tables/fields"]);
+    assert_eq!(
+        (info["num_rows"].as_u64(), info["partition_columns"].clone()),
+        (Some(18), serde_json::json!(["kind"]))
+    );
+    let kinds = setup.json(&[
+        "table",
+        "head",
+        "s3://lake/tables/fields",
+        "--columns",
+        "kind",
+        "--limit",
+        "100",
+    ]);
+    let kinds: std::collections::BTreeSet<String> = kinds["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[0].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        ["north field", "south%east", "west"]
+    );
 
     // Iceberg written by pyiceberg (3 snapshots), copied into the bucket: as a table folder and
     // as its metadata file.
@@ -333,7 +420,10 @@ fn s3_tables_read_like_local_ones_and_errors_are_clear() {
     // Wrong credentials.
     let (ok, stdout, stderr) = setup.meshlake(
         &["table", "info", "s3://lake/tables/parcels", "--json"],
-        &[("AWS_ACCESS_KEY_ID", "AKIAWRONGWRONGWRONG1"), ("AWS_SECRET_ACCESS_KEY", "nope")],
+        &[
+            ("AWS_ACCESS_KEY_ID", "AKIAWRONGWRONGWRONG1"),
+            ("AWS_SECRET_ACCESS_KEY", "nope"),
+        ],
     );
     assert!(!ok && stdout.trim().is_empty(), "{stdout}");
     assert!(stderr.contains("s3://lake/tables/parcels"), "{stderr}");
@@ -342,17 +432,34 @@ fn s3_tables_read_like_local_ones_and_errors_are_clear() {
     eprintln!("wrong credentials → {}", stderr.trim());
 
     // A missing bucket.
-    let (ok, _, stderr) =
-        setup.meshlake(&["table", "history", "s3://no-such-bucket/tables/parcels", "--json"], &[]);
+    let (ok, _, stderr) = setup.meshlake(
+        &[
+            "table",
+            "history",
+            "s3://no-such-bucket/tables/parcels",
+            "--json",
+        ],
+        &[],
+    );
     assert!(!ok);
-    assert!(stderr.contains("s3://no-such-bucket/tables/parcels"), "{stderr}");
+    assert!(
+        stderr.contains("s3://no-such-bucket/tables/parcels"),
+        "{stderr}"
+    );
     assert!(stderr.contains("bucket does not exist"), "{stderr}");
     eprintln!("missing bucket → {}", stderr.trim());
 
     // A path with nothing under it.
-    let (ok, _, stderr) = setup.meshlake(&["table", "info", "s3://lake/tables/nothing", "--json"], &[]);
+    let (ok, _, stderr) = setup.meshlake(
+        &["table", "info", "s3://lake/tables/nothing", "--json"],
+        &[],
+    );
     assert!(!ok);
-    assert!(stderr.contains("s3://lake/tables/nothing") && stderr.contains("check the bucket and the path"), "{stderr}");
+    assert!(
+        stderr.contains("s3://lake/tables/nothing")
+            && stderr.contains("check the bucket and the path"),
+        "{stderr}"
+    );
 
     // An unreachable endpoint: fails within seconds, naming the URL and the endpoint setting.
     let closed = format!("http://127.0.0.1:{}", free_port());
@@ -362,10 +469,18 @@ fn s3_tables_read_like_local_ones_and_errors_are_clear() {
         &[("AWS_ENDPOINT_URL", &closed)],
     );
     assert!(!ok);
-    assert!(started.elapsed() < Duration::from_secs(60), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(stderr.contains("s3://lake/tables/parcels"), "{stderr}");
     assert!(stderr.contains("endpoint cannot be reached"), "{stderr}");
-    eprintln!("unreachable endpoint ({:?}) → {}", started.elapsed(), stderr.trim());
+    eprintln!(
+        "unreachable endpoint ({:?}) → {}",
+        started.elapsed(),
+        stderr.trim()
+    );
 
     // The GUI: credentials and endpoint from the settings dialog (the moto endpoint and key are
     // not in this process's environment), tables opened from the path field's s3:// URLs.
@@ -405,7 +520,10 @@ fn gui_opens_s3_tables(setup: &Setup) {
     let empty = setup._work.path().join("gui-empty");
     std::fs::create_dir_all(&empty).unwrap();
     let options = AppOptions {
-        paths: Ok(meshlake::engine::settings::AppPaths { data_dir: data.clone(), cache_dir: data.join("cache") }),
+        paths: Ok(meshlake::engine::settings::AppPaths {
+            data_dir: data.clone(),
+            cache_dir: data.join("cache"),
+        }),
         open_path: Some(empty),
         log: meshlake::engine::logbuf::init_logging(false, meshlake::ui::LOG_DIRECTIVES),
         cpu_threads: 2,
@@ -415,24 +533,36 @@ fn gui_opens_s3_tables(setup: &Setup) {
         .with_size(egui::vec2(1400.0, 900.0))
         .with_max_steps(10_000)
         .build_eframe(move |cc| MeshlakeApp::new(cc, options).expect("app starts"));
-    harness.state_mut().queue_command(Command::SetS3Settings(S3Settings {
-        endpoint: setup.moto.endpoint(),
-        region: "us-east-1".into(),
-        access_key_id: setup.key.clone(),
-        secret_access_key: Secret::new(setup.secret.clone()),
-        allow_http: true,
-    }));
-    harness.state_mut().queue_command(Command::OpenPath(PathBuf::from("s3://lake/tables/parcels")));
-    harness.state_mut().queue_command(Command::OpenPath(PathBuf::from("s3://lake/tables/things/")));
+    harness
+        .state_mut()
+        .queue_command(Command::SetS3Settings(S3Settings {
+            endpoint: setup.moto.endpoint(),
+            region: "us-east-1".into(),
+            access_key_id: setup.key.clone(),
+            secret_access_key: Secret::new(setup.secret.clone()),
+            allow_http: true,
+        }));
+    harness
+        .state_mut()
+        .queue_command(Command::OpenPath(PathBuf::from("s3://lake/tables/parcels")));
+    harness
+        .state_mut()
+        .queue_command(Command::OpenPath(PathBuf::from("s3://lake/tables/things/")));
     let started = Instant::now();
     loop {
         let tables = &harness.state().model.tables;
         let done = tables.len() == 2
-            && tables.iter().all(|t| matches!(t.overview, Requested::Ready(_) | Requested::Failed(_)));
+            && tables
+                .iter()
+                .all(|t| matches!(t.overview, Requested::Ready(_) | Requested::Failed(_)));
         if done {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "tables did not load: {:#?}", harness.state().model.jobs);
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "tables did not load: {:#?}",
+            harness.state().model.jobs
+        );
         harness.step();
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -452,7 +582,10 @@ fn gui_opens_s3_tables(setup: &Setup) {
     harness.state_mut().save(&mut storage);
     let saved: String = storage.0.values().cloned().collect();
     assert!(saved.contains(&setup.key), "the key id is kept: {saved}");
-    assert!(!saved.contains(&setup.secret), "the secret must not be persisted");
+    assert!(
+        !saved.contains(&setup.secret),
+        "the secret must not be persisted"
+    );
     let debug = format!("{:?}", harness.state().persisted);
     assert!(!debug.contains(&setup.secret), "{debug}");
 }

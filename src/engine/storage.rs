@@ -105,7 +105,10 @@ pub fn set_s3_settings(settings: S3Settings) {
 
 /// The current process-wide S3 settings.
 pub fn s3_settings() -> S3Settings {
-    S3_SETTINGS.read().unwrap_or_else(|e| e.into_inner()).clone()
+    S3_SETTINGS
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
 }
 
 /// Whether `location` is an object-storage URL served here (`s3://…`).
@@ -135,14 +138,14 @@ impl Located {
         }
     }
 
-    /// `self.path` joined with a relative path (`a/b.parquet`; `%`-escapes are decoded).
+    /// `self.path` joined with a relative path (`a/b.parquet`), taken as the raw key (Delta log
+    /// paths are already URL-decoded by delta-rs; Iceberg paths are not encoded).
     pub fn child(&self, relative: &str) -> ObjectPath {
-        let mut path = self.path.clone();
-        for part in relative.split('/').filter(|p| !p.is_empty()) {
-            let decoded = percent_decode(part);
-            path = path.clone().join(decoded.as_str());
-        }
-        path
+        raw_path(&format!(
+            "{}/{}",
+            self.path,
+            relative.trim_start_matches('/')
+        ))
     }
 
     /// A location in the same store (`s3://same-bucket/…`, or a local path / `file://` URL).
@@ -151,7 +154,13 @@ impl Located {
             Some(bucket) => {
                 let rest = location.strip_prefix(bucket.as_str())?;
                 let rest = rest.strip_prefix('/')?;
-                Some(Located { path: ObjectPath::default(), ..self.clone() }.child(rest))
+                Some(
+                    Located {
+                        path: ObjectPath::default(),
+                        ..self.clone()
+                    }
+                    .child(rest),
+                )
             }
             None => {
                 let local = local_path(location)?;
@@ -161,12 +170,14 @@ impl Located {
     }
 }
 
-/// `%XX` escapes decoded (Delta logs URL-encode data file paths).
-fn percent_decode(text: &str) -> String {
-    url::form_urlencoded::parse(format!("x={}", text.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, value)| value.into_owned())
-        .unwrap_or_else(|| text.to_string())
+/// A raw object key as a path (kept as it is; keys with segments object_store refuses, such as
+/// `..`, are encoded instead).
+fn raw_path(key: &str) -> ObjectPath {
+    ObjectPath::parse(key).unwrap_or_else(|_| {
+        key.split('/')
+            .filter(|part| !part.is_empty())
+            .fold(ObjectPath::default(), |path, part| path.join(part))
+    })
 }
 
 /// A plain path or `file://` URL as a local path (`None` for other schemes).
@@ -196,14 +207,21 @@ pub fn locate(location: &str) -> Result<Located, LakeError> {
             .filter(|b| !b.is_empty())
             .ok_or_else(|| bad("the URL names no bucket: s3://BUCKET/PATH".to_string()))?
             .to_string();
-        let store = s3_store(&bucket, &HashMap::new()).map_err(|source| LakeError::ObjectStore {
-            action: "configure S3 for",
-            url: location.to_string(),
-            hint: hint_for(&source),
-            source,
-        })?;
-        let path = ObjectPath::from_url_path(url.path())
-            .map_err(|e| bad(format!("not a valid object path: {e}")))?;
+        let store =
+            s3_store(&bucket, &HashMap::new()).map_err(|source| LakeError::ObjectStore {
+                action: "configure S3 for",
+                url: location.to_string(),
+                hint: hint_for(&source),
+                source,
+            })?;
+        // The key is everything after `s3://bucket/`, raw (not URL-decoded).
+        let key = location
+            .split_once("://")
+            .map(|(_, rest)| rest)
+            .and_then(|rest| rest.split_once('/'))
+            .map(|(_, key)| key)
+            .unwrap_or("");
+        let path = raw_path(key);
         return Ok(Located {
             store,
             path,
@@ -245,7 +263,10 @@ fn s3_store(
     // client options from the environment, which `with_client_options` would replace).
     let mut builder = AmazonS3Builder::from_env()
         .with_bucket_name(bucket)
-        .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout), "5s")
+        .with_config(
+            AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
+            "5s",
+        )
         .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::Timeout), "60s");
     if let Ok(value) = std::env::var("AWS_ALLOW_HTTP") {
         builder = builder.with_allow_http(value.eq_ignore_ascii_case("true") || value == "1");
@@ -326,7 +347,10 @@ pub fn hint_for(error: &object_store::Error) -> String {
 }
 
 /// Wrap an object store error with the action and the location shown to the user.
-pub fn store_error(action: &'static str, url: impl Into<String>) -> impl FnOnce(object_store::Error) -> LakeError {
+pub fn store_error(
+    action: &'static str,
+    url: impl Into<String>,
+) -> impl FnOnce(object_store::Error) -> LakeError {
     let url = url.into();
     move |source| LakeError::ObjectStore {
         action,
@@ -340,7 +364,11 @@ impl Located {
     /// Read a whole object.
     pub async fn read(&self, path: &ObjectPath) -> Result<Bytes, LakeError> {
         let shown = self.show(path);
-        let result = self.store.get(path).await.map_err(store_error("read", &shown))?;
+        let result = self
+            .store
+            .get(path)
+            .await
+            .map_err(store_error("read", &shown))?;
         result.bytes().await.map_err(store_error("read", shown))
     }
 
@@ -517,7 +545,10 @@ mod tests {
         assert!(debug.contains("<redacted>"), "{debug}");
         let json = serde_json::to_string(&settings).unwrap();
         assert!(!json.contains("very-secret"), "{json}");
-        assert!(json.contains("AKIDEXAMPLE") && json.contains("eu-west-1"), "{json}");
+        assert!(
+            json.contains("AKIDEXAMPLE") && json.contains("eu-west-1"),
+            "{json}"
+        );
         let back: S3Settings = serde_json::from_str(&json).unwrap();
         assert!(back.secret_access_key.is_empty());
         assert_eq!(back.endpoint, settings.endpoint);
@@ -534,9 +565,13 @@ mod tests {
         let s3 = locate("s3://bucket/some/table").unwrap();
         assert_eq!(s3.bucket_url.as_deref(), Some("s3://bucket"));
         assert_eq!(s3.path.as_ref(), "some/table");
-        assert_eq!(s3.show(&s3.child("a%3Db/x.parquet")), "s3://bucket/some/table/a=b/x.parquet");
         assert_eq!(
-            s3.same_store_path("s3://bucket/other/f.parquet").map(|p| p.to_string()),
+            s3.show(&s3.child("a%3Db/x.parquet")),
+            "s3://bucket/some/table/a=b/x.parquet"
+        );
+        assert_eq!(
+            s3.same_store_path("s3://bucket/other/f.parquet")
+                .map(|p| p.to_string()),
             Some("other/f.parquet".to_string())
         );
         assert!(s3.same_store_path("s3://elsewhere/f.parquet").is_none());

@@ -23,8 +23,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use deltalake::DeltaTable;
 use futures::TryStreamExt;
 use object_store::path::Path as ObjectPath;
-use parquet::arrow::ProjectionMask;
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
+use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use serde_json::Value;
 
@@ -34,9 +34,9 @@ use super::inspect::{
     TableHistory, TableInfo, TablePage, VersionSelector,
 };
 use super::overview::geometry_columns_from_object;
-use crate::engine::storage::{self, Located, ParquetObjectReader};
 use crate::engine::geo::geoparquet::{GEO_METADATA_KEY, summarize_geo_metadata};
 use crate::engine::geo::wkb::wkb_to_geometry;
+use crate::engine::storage::{self, Located, ParquetObjectReader};
 
 /// Reader features whose tables we read correctly (delta-rs replays the log; our row reader maps
 /// column names and refuses files with deletion vectors).
@@ -652,19 +652,16 @@ pub async fn info(
         .filter(|f| f.exists)
         .find_map(|f| f.object.as_ref().map(|object| (f, object)));
     let geometry_columns = match first_present {
-        Some((file, object)) => match geometry_columns_from_object(
-            &loaded.root.store.store,
-            object,
-            &file.shown,
-        )
-        .await
-        {
-            Ok(columns) => columns,
-            Err(error) => {
-                warnings.push(format!("no geometry metadata: {error}"));
-                Vec::new()
+        Some((file, object)) => {
+            match geometry_columns_from_object(&loaded.root.store.store, object, &file.shown).await
+            {
+                Ok(columns) => columns,
+                Err(error) => {
+                    warnings.push(format!("no geometry metadata: {error}"));
+                    Vec::new()
+                }
             }
-        },
+        }
         None => Vec::new(),
     };
     let timestamp = match loaded.listing.commits.get(&loaded.version) {
@@ -687,7 +684,11 @@ pub async fn info(
     let protocol = snapshot.protocol();
     Ok(TableInfo {
         format: "delta",
-        format_version: format!("reader {} / writer {}", protocol.min_reader_version(), protocol.min_writer_version()),
+        format_version: format!(
+            "reader {} / writer {}",
+            protocol.min_reader_version(),
+            protocol.min_writer_version()
+        ),
         location: loaded.root.shown.clone(),
         version: Some(loaded.version),
         timestamp,

@@ -7,7 +7,8 @@
 //!   demo tables written from them.
 //! - [`iceberg_sql`]: opening SQLite SQL catalogs (the layout pyiceberg's `SqlCatalog` uses).
 //!
-//! Local filesystem tables only for now. Never imports egui, eframe or walkers.
+//! Tables are local or in S3-compatible object storage (see [`crate::engine::storage`]). Never
+//! imports egui, eframe or walkers.
 
 use std::path::PathBuf;
 

@@ -81,7 +81,7 @@ pub struct TableOverview {
 }
 
 /// Read the overview of a table at its latest version: its [`TableInfo`] and [`TableHistory`]
-/// (local filesystem tables only).
+/// (local or in object storage; an `s3://` folder is resolved to its format first).
 pub async fn table_overview(table: &TableRef) -> Result<TableOverview, LakeError> {
     let reference = table.to_string();
     let resolved = table.resolve().await?;

@@ -127,7 +127,8 @@ impl TableRef {
             });
         }
         if crate::engine::storage::is_object_store_url(trimmed) {
-            let url = url::Url::parse(trimmed).map_err(|e| bad(&format!("not a valid URL: {e}")))?;
+            let url =
+                url::Url::parse(trimmed).map_err(|e| bad(&format!("not a valid URL: {e}")))?;
             if url.host_str().is_none_or(str::is_empty) {
                 return Err(bad("the URL names no bucket: s3://BUCKET/path/to/table"));
             }
@@ -256,7 +257,8 @@ impl TableRef {
         let reason = if objects.is_empty() && folders.is_empty() {
             "nothing is stored under it: check the bucket and the path".to_string()
         } else {
-            "it holds neither _delta_log/ (a Delta table) nor metadata/ (an Iceberg table)".to_string()
+            "it holds neither _delta_log/ (a Delta table) nor metadata/ (an Iceberg table)"
+                .to_string()
         };
         Err(LakeError::BadReference {
             reference: location.clone(),
@@ -372,7 +374,10 @@ pub fn latest_metadata_file(table_root: &Path) -> Result<PathBuf, LakeError> {
         .map(|name| metadata_dir.join(name))
         .ok_or_else(|| LakeError::NotAnIcebergTable {
             path: table_root.to_path_buf(),
-            reason: format!("{} holds no *{METADATA_SUFFIX} file", metadata_dir.display()),
+            reason: format!(
+                "{} holds no *{METADATA_SUFFIX} file",
+                metadata_dir.display()
+            ),
         })
 }
 
@@ -449,29 +454,45 @@ mod tests {
         let TableRef::IcebergFile { metadata_location } = &parsed else {
             panic!("expected IcebergFile, got {parsed:?}")
         };
-        assert!(metadata_location.ends_with("metadata/v10.metadata.json"), "{metadata_location}");
+        assert!(
+            metadata_location.ends_with("metadata/v10.metadata.json"),
+            "{metadata_location}"
+        );
         assert_eq!(parsed.short_name(), "parcels");
         assert_eq!(TableRef::parse(&parsed.to_string()).unwrap(), parsed);
         std::fs::write(metadata.join("version-hint.text"), b"2\n").unwrap();
         let hinted = TableRef::parse(&root.display().to_string()).unwrap();
-        assert!(hinted.to_string().ends_with("metadata/v2.metadata.json"), "{hinted}");
+        assert!(
+            hinted.to_string().ends_with("metadata/v2.metadata.json"),
+            "{hinted}"
+        );
         let empty = dir.path().join("empty/metadata");
         std::fs::create_dir_all(&empty).unwrap();
         let err = TableRef::parse(&dir.path().join("empty").display().to_string()).unwrap_err();
-        assert!(matches!(err, LakeError::NotAnIcebergTable { .. }), "{err:?}");
+        assert!(
+            matches!(err, LakeError::NotAnIcebergTable { .. }),
+            "{err:?}"
+        );
     }
 
     #[test]
     fn object_store_references_parse_without_io() {
         let folder = TableRef::parse("s3://bucket/lake/parcels/").unwrap();
-        assert_eq!(folder, TableRef::Folder { location: "s3://bucket/lake/parcels".into() });
+        assert_eq!(
+            folder,
+            TableRef::Folder {
+                location: "s3://bucket/lake/parcels".into()
+            }
+        );
         assert_eq!(folder.to_string(), "s3://bucket/lake/parcels");
         assert_eq!(folder.short_name(), "parcels");
         assert_eq!(TableRef::parse(&folder.to_string()).unwrap(), folder);
         let file = TableRef::parse("s3://bucket/t/metadata/v3.metadata.json").unwrap();
         assert_eq!(
             file,
-            TableRef::IcebergFile { metadata_location: "s3://bucket/t/metadata/v3.metadata.json".into() }
+            TableRef::IcebergFile {
+                metadata_location: "s3://bucket/t/metadata/v3.metadata.json".into()
+            }
         );
         assert_eq!(file.short_name(), "t");
     }
