@@ -566,9 +566,16 @@ mod tests {
         assert_eq!(s3.bucket_url.as_deref(), Some("s3://bucket"));
         assert_eq!(s3.path.as_ref(), "some/table");
         assert_eq!(
-            s3.show(&s3.child("a%3Db/x.parquet")),
-            "s3://bucket/some/table/a=b/x.parquet"
+            s3.show(&s3.child("a=b c/x.parquet")),
+            "s3://bucket/some/table/a=b c/x.parquet"
         );
+        assert_eq!(
+            s3.child("a=x%20y/f").as_ref(),
+            "some/table/a=x%20y/f",
+            "keys are taken raw"
+        );
+        let spaced = locate("s3://bucket/t/kind=north%20field/f.parquet").unwrap();
+        assert_eq!(spaced.path.as_ref(), "t/kind=north%20field/f.parquet");
         assert_eq!(
             s3.same_store_path("s3://bucket/other/f.parquet")
                 .map(|p| p.to_string()),
