@@ -10,4 +10,5 @@ pub mod logbuf;
 pub mod raster;
 pub mod settings;
 pub mod stac;
+pub mod storage;
 pub mod workspace;

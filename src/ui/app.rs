@@ -108,6 +108,8 @@ pub struct MeshlakeApp {
     footprint_nodes: Vec<(usize, usize)>,
     layers_dirty: bool,
     show_settings: bool,
+    /// The object storage fields being edited in Settings (applied with a button).
+    s3_draft: crate::engine::storage::S3Settings,
     path_input: String,
     /// Put the keyboard focus into the path field on the next frame (File ▸ Open Iceberg REST catalog…).
     focus_path_input: bool,
@@ -187,11 +189,16 @@ impl MeshlakeApp {
             footprint_nodes: Vec::new(),
             layers_dirty: true,
             show_settings: false,
+            s3_draft: Default::default(),
             path_input: String::new(),
             focus_path_input: false,
             applied_theme: None,
             zoomed_to_first_catalog: keep_map_view,
         };
+        // The engine reads object storage with these (plus the AWS_* variables); the secret is
+        // not persisted, so it is empty until typed again in this session.
+        crate::engine::storage::set_s3_settings(app.persisted.s3.clone());
+        app.s3_draft = app.persisted.s3.clone();
         tracing::info!("meshlake {} started", env!("CARGO_PKG_VERSION"));
         match options.open_path {
             Some(path) => app.open_path(path),
@@ -265,7 +272,27 @@ impl MeshlakeApp {
     }
 
     fn open_path(&mut self, path: PathBuf) {
+        let text = path.display().to_string();
+        if crate::engine::storage::is_object_store_url(&text) {
+            self.open_table(text.trim().trim_end_matches('/').to_owned());
+            return;
+        }
         self.submit(JobSpec::ScanWorkspace { path: path.clone() }, JobPurpose::Scan { path });
+    }
+
+    /// Open one table by reference (an `s3://` URL): it is read by an overview job, like tables
+    /// found by a workspace scan.
+    fn open_table(&mut self, reference: String) {
+        self.persisted.remember(&PathBuf::from(&reference));
+        let index = match self.model.tables.iter().position(|t| t.reference == reference) {
+            Some(index) => index,
+            None => {
+                self.model.tables.push(TableEntry::new(reference.clone()));
+                self.request_overview(&reference);
+                self.model.tables.len() - 1
+            }
+        };
+        self.model.selected_table = Some(index);
     }
 
     fn open_workspace(&mut self, workspace: Workspace, requested: PathBuf) {
@@ -726,6 +753,11 @@ impl MeshlakeApp {
             Command::ClearFinishedJobs => self.model.jobs.retain(JobRow::is_running),
             Command::FocusPane(pane) => self.focus_pane(pane),
             Command::SetTheme(theme) => self.persisted.theme = theme,
+            Command::SetS3Settings(settings) => {
+                crate::engine::storage::set_s3_settings(settings.clone());
+                self.persisted.s3 = settings;
+                tracing::info!("object storage settings applied");
+            }
             Command::ShowSettings(show) => self.show_settings = show,
             Command::DismissNotice(index) => {
                 if index < self.model.notices.len() {
@@ -1134,7 +1166,7 @@ impl MeshlakeApp {
             ui.separator();
             let response = ui.add(
                 egui::TextEdit::singleline(&mut self.path_input)
-                    .hint_text("path to open (folder, catalog.json, catalog.db, iceberg+http://HOST:PORT) — Enter")
+                    .hint_text("path, s3:// or iceberg+http:// URL to open (folder, catalog.json, catalog.db, table) — Enter")
                     .desired_width(380.0),
             );
             if std::mem::take(&mut self.focus_path_input) {
@@ -1189,6 +1221,36 @@ impl MeshlakeApp {
             ui.separator();
             ui.heading("Map");
             self.map.settings_ui(ui);
+            ui.separator();
+            ui.heading("Object storage (S3)");
+            ui.label(RichText::new("Empty fields use AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ALLOW_HTTP. The secret is kept for this session only.").weak());
+            egui::Grid::new("s3_settings").num_columns(2).show(ui, |ui| {
+                ui.label("Endpoint");
+                ui.add(egui::TextEdit::singleline(&mut self.s3_draft.endpoint).hint_text("https://s3.amazonaws.com or http://127.0.0.1:9000"));
+                ui.end_row();
+                ui.label("Region");
+                ui.add(egui::TextEdit::singleline(&mut self.s3_draft.region).hint_text("us-east-1"));
+                ui.end_row();
+                ui.label("Access key id");
+                ui.add(egui::TextEdit::singleline(&mut self.s3_draft.access_key_id));
+                ui.end_row();
+                ui.label("Secret access key");
+                let mut secret = self.s3_draft.secret_access_key.expose().to_owned();
+                if ui.add(egui::TextEdit::singleline(&mut secret).password(true)).changed() {
+                    self.s3_draft.secret_access_key = crate::engine::storage::Secret::new(secret);
+                }
+                ui.end_row();
+            });
+            ui.checkbox(&mut self.s3_draft.allow_http, "Allow plain http endpoints (local MinIO, moto)");
+            ui.horizontal(|ui| {
+                let changed = self.s3_draft != self.persisted.s3;
+                if ui.add_enabled(changed, egui::Button::new("Apply")).clicked() {
+                    commands.push(Command::SetS3Settings(self.s3_draft.clone()));
+                }
+                if changed && ui.button("Revert").clicked() {
+                    self.s3_draft = self.persisted.s3.clone();
+                }
+            });
             ui.separator();
             ui.heading("Folders");
             match &self.paths {

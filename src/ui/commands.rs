@@ -8,8 +8,11 @@ use crate::ui::model::{Pane, TableTab, ThemeChoice};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
-    /// Open a folder or file (STAC catalog, Delta table, Iceberg catalog, or a folder holding these).
+    /// Open a folder or file (STAC catalog, Delta table, Iceberg catalog, or a folder holding these);
+    /// an `s3://` URL opens as a table.
     OpenPath(PathBuf),
+    /// Use these S3 settings for object storage from now on (the secret stays in memory).
+    SetS3Settings(crate::engine::storage::S3Settings),
     /// Show a native folder picker (async; never blocks the UI thread).
     PickFolder,
     /// Show a native file picker.

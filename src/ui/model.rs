@@ -304,6 +304,9 @@ pub struct PersistedState {
     pub small_file_bytes: Option<u64>,
     /// Alert when a partition holds more small files than this (`None`: 10,000).
     pub max_small_files_per_partition: Option<u64>,
+    /// S3 endpoint, region, key id and allow-http; the secret is never serialized (see
+    /// [`crate::engine::storage::Secret`]).
+    pub s3: crate::engine::storage::S3Settings,
 }
 
 impl PersistedState {
@@ -322,6 +325,23 @@ impl PersistedState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn persisted_state_never_holds_the_s3_secret() {
+        let mut state = PersistedState::default();
+        state.s3.endpoint = "http://127.0.0.1:9000".into();
+        state.s3.access_key_id = "AKIDEXAMPLE".into();
+        state.s3.secret_access_key = crate::engine::storage::Secret::new("s3cr3t-do-not-store");
+        let json = serde_json::to_string(&state).unwrap();
+        let debug = format!("{state:?}");
+        for text in [&json, &debug] {
+            assert!(!text.contains("s3cr3t-do-not-store"), "{text}");
+        }
+        assert!(json.contains("AKIDEXAMPLE") && json.contains("127.0.0.1:9000"), "{json}");
+        let restored: PersistedState = serde_json::from_str(&json).unwrap();
+        assert!(restored.s3.secret_access_key.is_empty());
+        assert_eq!(restored.s3.access_key_id, "AKIDEXAMPLE");
+    }
 
     #[test]
     fn refresh_keeps_the_previous_value_visible() {

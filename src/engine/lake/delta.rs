@@ -7,11 +7,12 @@
 //! counts are exactly what the log says. Rows are read with the `parquet` crate's Arrow reader,
 //! one file at a time, only the columns and row ranges a page needs.
 //!
-//! Local filesystem tables only. Data file paths may be relative (the norm) or absolute `file://`
-//! URIs; absolute paths under another root (a moved or copied table) are remapped to the folder
-//! the table was found in.
+//! Tables are local folders or `s3://` URLs; the log and the data files are read through
+//! [`crate::engine::storage`] (`object_store`) either way. Data file paths may be relative (the
+//! norm) or absolute URIs; absolute paths under another root (a moved or copied table) are
+//! remapped to the folder the table was found in.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
@@ -20,10 +21,11 @@ use arrow::datatypes::{Float32Type, Float64Type, UInt8Type, UInt16Type, UInt32Ty
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use chrono::{DateTime, SecondsFormat, Utc};
 use deltalake::DeltaTable;
+use futures::TryStreamExt;
+use object_store::path::Path as ObjectPath;
+use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
-};
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use serde_json::Value;
 
 use super::{BinaryCell, LakeError};
@@ -31,9 +33,10 @@ use super::inspect::{
     FileKind, HistoryEntry, PageRequest, SchemaField, SmallFilePolicy, TableFile, TableFiles,
     TableHistory, TableInfo, TablePage, VersionSelector,
 };
-use super::overview::geometry_columns_from_parquet_footer;
+use super::overview::geometry_columns_from_object;
 use crate::engine::geo::geoparquet::{GEO_METADATA_KEY, summarize_geo_metadata};
 use crate::engine::geo::wkb::wkb_to_geometry;
+use crate::engine::storage::{self, Located, ParquetObjectReader};
 
 /// Reader features whose tables we read correctly (delta-rs replays the log; our row reader maps
 /// column names and refuses files with deletion vectors).
@@ -56,11 +59,20 @@ const PHYSICAL_NAME_KEY: &str = "delta.columnMapping.physicalName";
 /// Longest rendered cell (WKT, long strings) in [`head`] before it is cut with `…`.
 const MAX_CELL_CHARS: usize = 80;
 
+/// A commit file in `_delta_log`.
+#[derive(Debug, Clone)]
+struct LogFile {
+    /// Its path in the table's store.
+    path: ObjectPath,
+    /// When it was last modified (the commit time when the commit does not say).
+    modified: DateTime<Utc>,
+}
+
 /// What `_delta_log` holds: commit JSON files and checkpoint versions.
 #[derive(Debug, Default)]
 struct LogListing {
     /// Version → commit file.
-    commits: BTreeMap<i64, PathBuf>,
+    commits: BTreeMap<i64, LogFile>,
     /// Versions that have a checkpoint (classic, multi-part or v2).
     checkpoints: BTreeSet<i64>,
 }
@@ -106,13 +118,13 @@ fn leading_version(name: &str) -> Option<i64> {
     }
 }
 
-/// List the commit and checkpoint files of a log folder.
-fn list_log(log_dir: &Path) -> Result<LogListing, LakeError> {
+/// List the commit and checkpoint files of the table's `_delta_log`.
+async fn list_log(root: &Root) -> Result<LogListing, LakeError> {
     let mut listing = LogListing::default();
-    let entries = std::fs::read_dir(log_dir).map_err(|e| LakeError::io("list", log_dir, e))?;
-    for entry in entries {
-        let path = entry.map_err(|e| LakeError::io("list", log_dir, e))?.path();
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+    let log_dir = root.store.child("_delta_log");
+    let (objects, _) = root.store.list_dir(&log_dir).await?;
+    for object in objects {
+        let Some(name) = object.location.filename() else {
             continue;
         };
         let Some(version) = leading_version(name) else {
@@ -120,28 +132,54 @@ fn list_log(log_dir: &Path) -> Result<LogListing, LakeError> {
         };
         let rest = &name[20..];
         if rest == ".json" {
-            listing.commits.insert(version, path);
+            listing.commits.insert(
+                version,
+                LogFile {
+                    path: object.location.clone(),
+                    modified: object.last_modified,
+                },
+            );
         } else if rest.starts_with(".checkpoint.") {
             listing.checkpoints.insert(version);
         }
     }
+    if root.local.is_none() && listing.commits.is_empty() && listing.checkpoints.is_empty() {
+        return Err(LakeError::NotADeltaTable {
+            path: PathBuf::from(&root.shown),
+        });
+    }
     Ok(listing)
 }
 
-/// A local Delta table root: the folder (canonical) and its file URL.
+/// A Delta table root: a local folder or an `s3://` prefix, and its store.
 struct Root {
     /// As the caller gave it (for messages).
     location: String,
-    /// Canonical local folder.
-    dir: PathBuf,
+    /// How the root is shown: the canonical local folder, or the URL without a trailing `/`.
+    shown: String,
+    /// The canonical local folder (local tables only).
+    local: Option<PathBuf>,
+    /// The store and the root's path in it.
+    store: Located,
 }
 
 impl Root {
-    /// Check that `location` is a local folder with a `_delta_log`.
+    /// Check that `location` is a local folder with a `_delta_log`, or an object-storage URL
+    /// (checked when its log is listed).
     fn resolve(location: &str) -> Result<Self, LakeError> {
+        if storage::is_object_store_url(location) {
+            let shown = location.trim_end_matches('/').to_string();
+            let store = storage::locate(&shown)?;
+            return Ok(Self {
+                location: location.to_string(),
+                shown,
+                local: None,
+                store,
+            });
+        }
         let dir = local_path_of(location).ok_or_else(|| LakeError::BadReference {
             reference: location.to_string(),
-            reason: "only local Delta tables (a folder or a file:// URL) are supported".to_string(),
+            reason: "give a local folder, a file:// URL or an s3:// URL".to_string(),
         })?;
         if !dir.exists() {
             return Err(LakeError::MissingPath { path: dir });
@@ -150,20 +188,24 @@ impl Root {
             return Err(LakeError::NotADeltaTable { path: dir });
         }
         let dir = std::fs::canonicalize(&dir).map_err(|e| LakeError::io("resolve", &dir, e))?;
+        let shown = dir.display().to_string();
+        let store = storage::locate(&shown)?;
         Ok(Self {
             location: location.to_string(),
-            dir,
+            shown,
+            local: Some(dir),
+            store,
         })
     }
 
-    fn log_dir(&self) -> PathBuf {
-        self.dir.join("_delta_log")
-    }
-
     fn url(&self) -> Result<url::Url, LakeError> {
-        url::Url::from_directory_path(&self.dir).map_err(|()| LakeError::BadReference {
+        let url = match &self.local {
+            Some(dir) => url::Url::from_directory_path(dir).ok(),
+            None => url::Url::parse(&format!("{}/", self.shown)).ok(),
+        };
+        url.ok_or_else(|| LakeError::BadReference {
             reference: self.location.clone(),
-            reason: "cannot turn the folder into a file URL".to_string(),
+            reason: "cannot turn the location into a URL".to_string(),
         })
     }
 }
@@ -179,9 +221,25 @@ fn local_path_of(location: &str) -> Option<PathBuf> {
     }
 }
 
+/// A commit file's text.
+async fn read_commit(location: &str, root: &Root, file: &LogFile) -> Result<String, LakeError> {
+    let bytes = root.store.read(&file.path).await?;
+    String::from_utf8(bytes.to_vec()).map_err(|e| LakeError::CorruptDeltaLog {
+        location: location.to_string(),
+        file: PathBuf::from(root.store.show(&file.path)),
+        reason: format!("it is not UTF-8 text: {e}"),
+    })
+}
+
 /// One commit file's figures (before it becomes a [`HistoryEntry`]).
-fn parse_commit(location: &str, version: i64, path: &Path) -> Result<HistoryEntry, LakeError> {
-    let text = std::fs::read_to_string(path).map_err(|e| LakeError::io("read", path, e))?;
+async fn parse_commit(
+    location: &str,
+    root: &Root,
+    version: i64,
+    file: &LogFile,
+) -> Result<HistoryEntry, LakeError> {
+    let text = read_commit(location, root, file).await?;
+    let path = PathBuf::from(root.store.show(&file.path));
     let mut entry = HistoryEntry {
         version,
         parent: (version > 0).then_some(version - 1),
@@ -206,7 +264,7 @@ fn parse_commit(location: &str, version: i64, path: &Path) -> Result<HistoryEntr
     {
         let action: Value = serde_json::from_str(line).map_err(|e| LakeError::CorruptDeltaLog {
             location: location.to_string(),
-            file: path.to_path_buf(),
+            file: path.clone(),
             reason: format!("line {} is not JSON: {e}", line_number + 1),
         })?;
         if let Some(commit_info) = action.get("commitInfo") {
@@ -231,47 +289,50 @@ fn parse_commit(location: &str, version: i64, path: &Path) -> Result<HistoryEntr
     }
     if entry.timestamp.is_none() {
         // The Delta protocol's commit time without in-commit timestamps: the file's modification time.
-        entry.timestamp = std::fs::metadata(path)
-            .and_then(|m| m.modified())
-            .ok()
-            .map(DateTime::<Utc>::from);
+        entry.timestamp = Some(file.modified);
     }
     Ok(entry)
 }
 
-/// The commits still present as JSON files in `log_dir`, oldest first.
+/// How many commit files are read at once (matters for object storage round trips).
+const COMMIT_READS_IN_FLIGHT: usize = 16;
+
+/// The commits still present as JSON files in the log, oldest first.
 ///
-/// Commits folded into a checkpoint and then cleaned up are absent. Shared with
-/// [`super::overview::table_overview`].
-pub(crate) fn commit_history(
-    location: &str,
-    log_dir: &Path,
-) -> Result<Vec<HistoryEntry>, LakeError> {
-    let listing = list_log(log_dir)?;
-    listing
+/// Commits folded into a checkpoint and then cleaned up are absent.
+async fn commit_history(location: &str, root: &Root) -> Result<Vec<HistoryEntry>, LakeError> {
+    use futures::StreamExt;
+    let listing = list_log(root).await?;
+    let reads: Vec<_> = listing
         .commits
-        .iter()
-        .map(|(version, path)| parse_commit(location, *version, path))
-        .collect()
+        .into_iter()
+        .map(|(version, file)| async move { parse_commit(location, root, version, &file).await })
+        .collect();
+    futures::stream::iter(reads)
+        .buffered(COMMIT_READS_IN_FLIGHT)
+        .try_collect()
+        .await
 }
 
 /// Every commit still in the log, oldest first.
 pub async fn history(location: &str) -> Result<TableHistory, LakeError> {
     let root = Root::resolve(location)?;
     Ok(TableHistory {
-        versions: commit_history(location, &root.log_dir())?,
+        versions: commit_history(location, &root).await?,
     })
 }
 
 /// The reader features of the newest `protocol` action in the commits up to `version`, when a
 /// commit file holds one (otherwise delta-rs reads it from the checkpoint).
-fn reader_features_up_to(
+async fn reader_features_up_to(
     location: &str,
+    root: &Root,
     listing: &LogListing,
     version: i64,
 ) -> Result<Option<Vec<String>>, LakeError> {
-    for (_, path) in listing.commits.range(..=version).rev() {
-        let text = std::fs::read_to_string(path).map_err(|e| LakeError::io("read", path, e))?;
+    for (_, file) in listing.commits.range(..=version).rev() {
+        let text = read_commit(location, root, file).await?;
+        let path = PathBuf::from(root.store.show(&file.path));
         for line in text.lines().filter(|line| line.contains("\"protocol\"")) {
             let action: Value =
                 serde_json::from_str(line).map_err(|e| LakeError::CorruptDeltaLog {
@@ -308,7 +369,7 @@ struct Loaded {
 /// Resolve the selector against the log and load that version with delta-rs.
 async fn load(location: &str, at: &VersionSelector) -> Result<Loaded, LakeError> {
     let root = Root::resolve(location)?;
-    let listing = list_log(&root.log_dir())?;
+    let listing = list_log(&root).await?;
     let (oldest, latest) = listing.range(location)?;
     let out_of_range = |requested: String| LakeError::VersionOutOfRange {
         location: location.to_string(),
@@ -334,8 +395,8 @@ async fn load(location: &str, at: &VersionSelector) -> Result<Loaded, LakeError>
         }
         VersionSelector::AsOf(instant) => {
             let mut chosen = None;
-            for (version, path) in listing.commits.range(oldest..=latest) {
-                let entry = parse_commit(location, *version, path)?;
+            for (version, file) in listing.commits.range(oldest..=latest) {
+                let entry = parse_commit(location, &root, *version, file).await?;
                 if entry.timestamp.is_some_and(|t| t <= *instant) {
                     chosen = Some(*version);
                 }
@@ -348,7 +409,7 @@ async fn load(location: &str, at: &VersionSelector) -> Result<Loaded, LakeError>
             })?
         }
     };
-    if let Some(features) = reader_features_up_to(location, &listing, version)? {
+    if let Some(features) = reader_features_up_to(location, &root, &listing, version).await? {
         let unknown: Vec<&String> = features
             .iter()
             .filter(|f| !KNOWN_READER_FEATURES.contains(&f.as_str()))
@@ -370,6 +431,9 @@ async fn load(location: &str, at: &VersionSelector) -> Result<Loaded, LakeError>
         }
     }
     let delta_version = u64::try_from(version).map_err(|_| out_of_range(version.to_string()))?;
+    if root.local.is_none() {
+        storage::register_delta_s3();
+    }
     let table = deltalake::open_table_with_version(root.url()?, delta_version)
         .await
         .map_err(|e| LakeError::delta(location, "load the version", e))?;
@@ -383,8 +447,12 @@ async fn load(location: &str, at: &VersionSelector) -> Result<Loaded, LakeError>
 
 /// One live data file with what we need of it.
 struct LiveFile {
-    /// Where the file actually is.
-    local: PathBuf,
+    /// Where the file actually is, as shown (a local path or an `s3://` URL).
+    shown: PathBuf,
+    /// Its path in the table's store.
+    object: Option<ObjectPath>,
+    /// Whether it is there.
+    exists: bool,
     /// The prefix replaced when the log named the file under another root.
     remapped_from: Option<String>,
     partition: BTreeMap<String, Option<String>>,
@@ -392,6 +460,38 @@ struct LiveFile {
     rows: Option<u64>,
     stats: Option<String>,
     has_deletion_vector: bool,
+}
+
+/// Where a path from the log is in a bucket: relative paths under the root, absolute ones in the
+/// same bucket as they are when they exist, else remapped under the root (longest suffix of the
+/// path that exists there). `existing` holds every object under the root.
+fn resolve_remote_data_path(
+    root: &Root,
+    existing: &HashSet<ObjectPath>,
+    path: &str,
+) -> (ObjectPath, Option<String>) {
+    if !path.contains("://") && !path.starts_with('/') {
+        return (root.store.child(path), None);
+    }
+    let direct = root.store.same_store_path(path);
+    if let Some(direct) = &direct
+        && existing.contains(direct)
+    {
+        return (direct.clone(), None);
+    }
+    let (prefix, rest) = match path.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), path),
+    };
+    let parts: Vec<&str> = rest.split('/').collect();
+    for skip in 1..parts.len() {
+        let candidate = root.store.child(&parts[skip..].join("/"));
+        if existing.contains(&candidate) {
+            let old_root = format!("{prefix}{}", parts[..skip].join("/"));
+            return (candidate, Some(old_root));
+        }
+    }
+    (direct.unwrap_or_else(|| root.store.child(path)), None)
 }
 
 /// Where a path from the log is on disk: relative paths under the root, absolute ones as they are
@@ -432,7 +532,19 @@ fn physical_name(field: &deltalake::kernel::StructField) -> String {
 }
 
 /// The live files of the loaded version, sorted by path (the order [`head`] reads them in).
-fn live_files(loaded: &Loaded) -> Result<Vec<LiveFile>, LakeError> {
+async fn live_files(loaded: &Loaded) -> Result<Vec<LiveFile>, LakeError> {
+    // In a bucket, one listing of the table tells which files exist (not one request per file).
+    let existing: HashSet<ObjectPath> = match &loaded.root.local {
+        Some(_) => HashSet::new(),
+        None => loaded
+            .root
+            .store
+            .list_all(&loaded.root.store.path)
+            .await?
+            .into_iter()
+            .map(|meta| meta.location)
+            .collect(),
+    };
     let snapshot = loaded
         .table
         .snapshot()
@@ -447,9 +559,29 @@ fn live_files(loaded: &Loaded) -> Result<Vec<LiveFile>, LakeError> {
         .log_data()
         .iter()
         .map(|file| {
-            let (local, remapped_from) = resolve_data_path(&loaded.root.dir, &file.path());
+            let (shown, object, exists, remapped_from) = match &loaded.root.local {
+                Some(dir) => {
+                    let (local, remapped_from) = resolve_data_path(dir, &file.path());
+                    let object = ObjectPath::from_absolute_path(&local).ok();
+                    let exists = local.is_file();
+                    (local, object, exists, remapped_from)
+                }
+                None => {
+                    let (object, remapped_from) =
+                        resolve_remote_data_path(&loaded.root, &existing, &file.path());
+                    let exists = existing.contains(&object);
+                    (
+                        PathBuf::from(loaded.root.store.show(&object)),
+                        Some(object),
+                        exists,
+                        remapped_from,
+                    )
+                }
+            };
             LiveFile {
-                local,
+                shown,
+                object,
+                exists,
                 remapped_from,
                 partition: file
                     .partition_values_map()
@@ -463,7 +595,7 @@ fn live_files(loaded: &Loaded) -> Result<Vec<LiveFile>, LakeError> {
             }
         })
         .collect();
-    files.sort_by(|a, b| a.local.cmp(&b.local));
+    files.sort_by(|a, b| a.shown.cmp(&b.shown));
     Ok(files)
 }
 
@@ -474,7 +606,7 @@ pub async fn info(
     policy: &SmallFilePolicy,
 ) -> Result<TableInfo, LakeError> {
     let loaded = load(location, at).await?;
-    let files = live_files(&loaded)?;
+    let files = live_files(&loaded).await?;
     let snapshot = loaded
         .table
         .snapshot()
@@ -490,7 +622,7 @@ pub async fn info(
         ));
         None
     };
-    let missing = files.iter().filter(|f| !f.local.is_file()).count();
+    let missing = files.iter().filter(|f| !f.exists).count();
     if missing > 0 {
         warnings.push(format!(
             "{missing} of {} data files named in the log are missing on disk; rows cannot be read from them",
@@ -515,18 +647,29 @@ pub async fn info(
             policy.max_small_files_per_partition
         ));
     }
-    let geometry_columns = match files.iter().find(|f| f.local.is_file()) {
-        Some(file) => match geometry_columns_from_parquet_footer(&file.local) {
-            Ok(columns) => columns,
-            Err(error) => {
-                warnings.push(format!("no geometry metadata: {error}"));
-                Vec::new()
+    let first_present = files
+        .iter()
+        .filter(|f| f.exists)
+        .find_map(|f| f.object.as_ref().map(|object| (f, object)));
+    let geometry_columns = match first_present {
+        Some((file, object)) => {
+            match geometry_columns_from_object(&loaded.root.store.store, object, &file.shown).await
+            {
+                Ok(columns) => columns,
+                Err(error) => {
+                    warnings.push(format!("no geometry metadata: {error}"));
+                    Vec::new()
+                }
             }
-        },
+        }
         None => Vec::new(),
     };
     let timestamp = match loaded.listing.commits.get(&loaded.version) {
-        Some(path) => parse_commit(location, loaded.version, path)?.timestamp,
+        Some(file) => {
+            parse_commit(location, &loaded.root, loaded.version, file)
+                .await?
+                .timestamp
+        }
         None => None,
     };
     let schema = snapshot
@@ -541,8 +684,12 @@ pub async fn info(
     let protocol = snapshot.protocol();
     Ok(TableInfo {
         format: "delta",
-        format_version: format!("reader {} / writer {}", protocol.min_reader_version(), protocol.min_writer_version()),
-        location: loaded.root.dir.display().to_string(),
+        format_version: format!(
+            "reader {} / writer {}",
+            protocol.min_reader_version(),
+            protocol.min_writer_version()
+        ),
+        location: loaded.root.shown.clone(),
         version: Some(loaded.version),
         timestamp,
         num_rows,
@@ -603,10 +750,11 @@ pub(crate) fn bbox_from_stats(stats: &str) -> Option<[f64; 4]> {
 /// The live data files at a version, sorted by path.
 pub async fn files(location: &str, at: &VersionSelector) -> Result<TableFiles, LakeError> {
     let loaded = load(location, at).await?;
-    let files = live_files(&loaded)?
+    let files = live_files(&loaded)
+        .await?
         .into_iter()
         .map(|file| TableFile {
-            path: file.local.display().to_string(),
+            path: file.shown.display().to_string(),
             bbox: file.stats.as_deref().and_then(bbox_from_stats),
             partition: file.partition,
             bytes: file.bytes,
@@ -846,7 +994,7 @@ pub async fn head(
     page: &PageRequest,
 ) -> Result<TablePage, LakeError> {
     let loaded = load(location, at).await?;
-    let files = live_files(&loaded)?;
+    let files = live_files(&loaded).await?;
     let snapshot = loaded
         .table
         .snapshot()
@@ -910,7 +1058,7 @@ pub async fn head(
                 feature: "deletion vectors".to_string(),
                 hint: format!(
                     "data file {} has one, so its rows cannot be listed correctly; info, files and history still work",
-                    file.local.display()
+                    file.shown.display()
                 ),
             });
         }
@@ -920,21 +1068,24 @@ pub async fn head(
             to_skip -= file_rows;
             continue;
         }
-        if !file.local.is_file() {
-            return Err(LakeError::MissingDataFile {
-                table: location.to_string(),
-                file: file.local.clone(),
-            });
-        }
+        let object = match (&file.object, file.exists) {
+            (Some(object), true) => object.clone(),
+            _ => {
+                return Err(LakeError::MissingDataFile {
+                    table: location.to_string(),
+                    file: file.shown.clone(),
+                });
+            }
+        };
         let read_error = |source| LakeError::ParquetRead {
             table: location.to_string(),
-            file: file.local.clone(),
+            file: file.shown.clone(),
             source,
         };
-        let handle =
-            std::fs::File::open(&file.local).map_err(|e| LakeError::io("open", &file.local, e))?;
-        let metadata =
-            ArrowReaderMetadata::load(&handle, ArrowReaderOptions::new()).map_err(read_error)?;
+        let mut handle = ParquetObjectReader::new(loaded.root.store.store.clone(), object);
+        let metadata = ArrowReaderMetadata::load_async(&mut handle, ArrowReaderOptions::new())
+            .await
+            .map_err(read_error)?;
         let metadata = match int96_as_micros(&metadata) {
             Some(schema) => ArrowReaderMetadata::try_new(
                 metadata.metadata().clone(),
@@ -943,13 +1094,13 @@ pub async fn head(
             .map_err(read_error)?,
             None => metadata,
         };
-        let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(handle, metadata);
+        let builder = ParquetRecordBatchStreamBuilder::new_with_metadata(handle, metadata);
         let file_rows = u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
         if file_rows <= to_skip {
             to_skip -= file_rows;
             continue;
         }
-        let geo_columns = geo_columns_of(builder.metadata(), &file.local);
+        let geo_columns = geo_columns_of(builder.metadata(), &file.shown);
         let root_names: Vec<String> = builder
             .parquet_schema()
             .root_schema()
@@ -964,7 +1115,7 @@ pub async fn head(
             .collect();
         let mask = ProjectionMask::roots(builder.parquet_schema(), wanted);
         let take_here = to_take.min(file_rows - to_skip);
-        let reader = builder
+        let mut reader = builder
             .with_projection(mask)
             .with_offset(to_skip as usize)
             .with_limit(take_here as usize)
@@ -972,11 +1123,8 @@ pub async fn head(
             .build()
             .map_err(read_error)?;
         to_skip = 0;
-        for batch in reader {
-            let batch: RecordBatch = batch.map_err(|source| LakeError::Arrow {
-                table: location.to_string(),
-                source,
-            })?;
+        while let Some(batch) = reader.try_next().await.map_err(read_error)? {
+            let batch: RecordBatch = batch;
             let arrays: Vec<Option<&ArrayRef>> = columns
                 .iter()
                 .map(|c| batch.column_by_name(&c.physical))
@@ -991,7 +1139,7 @@ pub async fn head(
                             delta_type,
                         ),
                         (None, Some(array)) => {
-                            let what = format!("{} in {}", column.name, file.local.display());
+                            let what = format!("{} in {}", column.name, file.shown.display());
                             let utc = match column.delta_type.as_str() {
                                 "timestamp" => Some(true),
                                 "timestamp_ntz" => Some(false),

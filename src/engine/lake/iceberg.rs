@@ -19,6 +19,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use object_store::path::Path as ObjectPath;
+use object_store::ObjectStoreExt as _;
 use ::iceberg::io::{
     FileIOBuilder, FileMetadata, FileRead, FileWrite, InputFile, LocalFsStorage, OutputFile,
     Storage, StorageConfig, StorageFactory,
@@ -47,10 +49,11 @@ use super::inspect::{
     FileKind, HistoryEntry, PageRequest, SchemaField, SmallFilePolicy, TableFile, TableFiles,
     TableHistory, TableInfo, TablePage, VersionSelector,
 };
-use super::overview::geometry_columns_from_parquet_footer;
+use super::overview::{geometry_columns_from_object, geometry_columns_from_parquet_footer};
 use super::table_ref::{TableRef, latest_metadata_file};
 use super::{BinaryCell, GeometryColumnSummary, LakeError};
 use crate::engine::geo::wkb::wkb_to_geometry;
+use crate::engine::storage;
 
 /// Rendered WKT longer than this many characters is cut (with `…`).
 const WKT_MAX_CHARS: usize = 80;
@@ -141,64 +144,232 @@ fn plain_local_path(location: &str) -> Option<PathBuf> {
     }
 }
 
-/// Local filesystem storage that applies a [`PathRemap`] to every path first.
+/// Storage that applies a [`PathRemap`] to every path first, then serves `s3://` paths through
+/// [`ObjectStoreStorage`] and everything else through the local filesystem storage.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct RemappedLocalStorage {
+struct RemappedStorage {
     remap: PathRemap,
+}
+
+impl RemappedStorage {
+    /// The resolved path and the storage that serves it.
+    fn route(&self, path: &str) -> (String, Arc<dyn Storage>) {
+        let resolved = self.remap.resolve(path);
+        let backend: Arc<dyn Storage> = if storage::is_object_store_url(&resolved) {
+            Arc::new(ObjectStoreStorage)
+        } else {
+            Arc::new(LocalFsStorage::new())
+        };
+        (resolved, backend)
+    }
 }
 
 #[async_trait]
 #[typetag::serde]
-impl Storage for RemappedLocalStorage {
+impl Storage for RemappedStorage {
     async fn exists(&self, path: &str) -> ::iceberg::Result<bool> {
-        LocalFsStorage::new().exists(&self.remap.resolve(path)).await
+        let (path, backend) = self.route(path);
+        backend.exists(&path).await
     }
     async fn metadata(&self, path: &str) -> ::iceberg::Result<FileMetadata> {
-        LocalFsStorage::new().metadata(&self.remap.resolve(path)).await
+        let (path, backend) = self.route(path);
+        backend.metadata(&path).await
     }
     async fn read(&self, path: &str) -> ::iceberg::Result<Bytes> {
-        LocalFsStorage::new().read(&self.remap.resolve(path)).await
+        let (path, backend) = self.route(path);
+        backend.read(&path).await
     }
     async fn reader(&self, path: &str) -> ::iceberg::Result<Box<dyn FileRead>> {
-        LocalFsStorage::new().reader(&self.remap.resolve(path)).await
+        let (path, backend) = self.route(path);
+        backend.reader(&path).await
     }
     async fn write(&self, path: &str, bs: Bytes) -> ::iceberg::Result<()> {
-        LocalFsStorage::new().write(&self.remap.resolve(path), bs).await
+        let (path, backend) = self.route(path);
+        backend.write(&path, bs).await
     }
     async fn writer(&self, path: &str) -> ::iceberg::Result<Box<dyn FileWrite>> {
-        LocalFsStorage::new().writer(&self.remap.resolve(path)).await
+        let (path, backend) = self.route(path);
+        backend.writer(&path).await
     }
     async fn delete(&self, path: &str) -> ::iceberg::Result<()> {
-        LocalFsStorage::new().delete(&self.remap.resolve(path)).await
+        let (path, backend) = self.route(path);
+        backend.delete(&path).await
     }
     async fn delete_prefix(&self, path: &str) -> ::iceberg::Result<()> {
-        LocalFsStorage::new().delete_prefix(&self.remap.resolve(path)).await
+        let (path, backend) = self.route(path);
+        backend.delete_prefix(&path).await
     }
-    async fn delete_stream(&self, paths: BoxStream<'static, String>) -> ::iceberg::Result<()> {
-        let remap = self.remap.clone();
-        let paths = futures::StreamExt::map(paths, move |path| remap.resolve(&path));
-        LocalFsStorage::new().delete_stream(Box::pin(paths)).await
+    async fn delete_stream(&self, mut paths: BoxStream<'static, String>) -> ::iceberg::Result<()> {
+        while let Some(path) = futures::StreamExt::next(&mut paths).await {
+            self.delete(&path).await?;
+        }
+        Ok(())
     }
     fn new_input(&self, path: &str) -> ::iceberg::Result<InputFile> {
-        LocalFsStorage::new().new_input(&self.remap.resolve(path))
+        let (path, backend) = self.route(path);
+        backend.new_input(&path)
     }
     fn new_output(&self, path: &str) -> ::iceberg::Result<OutputFile> {
-        LocalFsStorage::new().new_output(&self.remap.resolve(path))
+        let (path, backend) = self.route(path);
+        backend.new_output(&path)
     }
 }
 
-/// Builds [`RemappedLocalStorage`] for a `FileIO`.
+/// Builds [`RemappedStorage`] for a `FileIO`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct RemappedLocalStorageFactory {
+struct RemappedStorageFactory {
     remap: PathRemap,
 }
 
 #[typetag::serde]
-impl StorageFactory for RemappedLocalStorageFactory {
+impl StorageFactory for RemappedStorageFactory {
     fn build(&self, _config: &StorageConfig) -> ::iceberg::Result<Arc<dyn Storage>> {
-        Ok(Arc::new(RemappedLocalStorage {
+        Ok(Arc::new(RemappedStorage {
             remap: self.remap.clone(),
         }))
+    }
+}
+
+/// `s3://` paths through [`crate::engine::storage`] (`object_store`), with the app's S3 settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct ObjectStoreStorage;
+
+/// An object-store failure as an iceberg error (the message names the URL and what to check).
+fn iceberg_io_error(error: LakeError) -> ::iceberg::Error {
+    ::iceberg::Error::new(::iceberg::ErrorKind::Unexpected, error.to_string())
+}
+
+/// The store and path of an `s3://` URL.
+fn located(path: &str) -> ::iceberg::Result<(storage::Located, ObjectPath)> {
+    let located = storage::locate(path).map_err(iceberg_io_error)?;
+    let object = located.path.clone();
+    Ok((located, object))
+}
+
+#[async_trait]
+#[typetag::serde]
+impl Storage for ObjectStoreStorage {
+    async fn exists(&self, path: &str) -> ::iceberg::Result<bool> {
+        let (located, object) = located(path)?;
+        match located.store.head(&object).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(iceberg_io_error(storage::store_error("check", path)(e))),
+        }
+    }
+    async fn metadata(&self, path: &str) -> ::iceberg::Result<FileMetadata> {
+        let (located, object) = located(path)?;
+        let meta = located
+            .store
+            .head(&object)
+            .await
+            .map_err(|e| iceberg_io_error(storage::store_error("read the size of", path)(e)))?;
+        Ok(FileMetadata { size: meta.size })
+    }
+    async fn read(&self, path: &str) -> ::iceberg::Result<Bytes> {
+        let (located, object) = located(path)?;
+        located.read(&object).await.map_err(iceberg_io_error)
+    }
+    async fn reader(&self, path: &str) -> ::iceberg::Result<Box<dyn FileRead>> {
+        let (located, object) = located(path)?;
+        Ok(Box::new(ObjectFileRead {
+            located,
+            object,
+        }))
+    }
+    async fn write(&self, path: &str, bs: Bytes) -> ::iceberg::Result<()> {
+        let (located, object) = located(path)?;
+        located
+            .store
+            .put(&object, bs.into())
+            .await
+            .map(|_| ())
+            .map_err(|e| iceberg_io_error(storage::store_error("write", path)(e)))
+    }
+    async fn writer(&self, path: &str) -> ::iceberg::Result<Box<dyn FileWrite>> {
+        let (located, object) = located(path)?;
+        Ok(Box::new(ObjectFileWrite {
+            located,
+            object,
+            buffer: Vec::new(),
+        }))
+    }
+    async fn delete(&self, path: &str) -> ::iceberg::Result<()> {
+        let (located, object) = located(path)?;
+        match located.store.delete(&object).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(iceberg_io_error(storage::store_error("delete", path)(e))),
+        }
+    }
+    async fn delete_prefix(&self, path: &str) -> ::iceberg::Result<()> {
+        let (located, object) = located(path)?;
+        for meta in located.list_all(&object).await.map_err(iceberg_io_error)? {
+            located
+                .store
+                .delete(&meta.location)
+                .await
+                .map_err(|e| iceberg_io_error(storage::store_error("delete", path)(e)))?;
+        }
+        Ok(())
+    }
+    async fn delete_stream(&self, mut paths: BoxStream<'static, String>) -> ::iceberg::Result<()> {
+        while let Some(path) = futures::StreamExt::next(&mut paths).await {
+            self.delete(&path).await?;
+        }
+        Ok(())
+    }
+    fn new_input(&self, path: &str) -> ::iceberg::Result<InputFile> {
+        Ok(InputFile::new(Arc::new(self.clone()), path.to_string()))
+    }
+    fn new_output(&self, path: &str) -> ::iceberg::Result<OutputFile> {
+        Ok(OutputFile::new(Arc::new(self.clone()), path.to_string()))
+    }
+}
+
+/// Ranged reads of one object.
+struct ObjectFileRead {
+    located: storage::Located,
+    object: ObjectPath,
+}
+
+#[async_trait]
+impl FileRead for ObjectFileRead {
+    async fn read(&self, range: std::ops::Range<u64>) -> ::iceberg::Result<Bytes> {
+        use object_store::ObjectStoreExt;
+        self.located
+            .store
+            .get_range(&self.object, range)
+            .await
+            .map_err(|e| {
+                iceberg_io_error(storage::store_error("read", self.located.show(&self.object))(e))
+            })
+    }
+}
+
+/// Buffers what is written and stores it as one object on close.
+struct ObjectFileWrite {
+    located: storage::Located,
+    object: ObjectPath,
+    buffer: Vec<u8>,
+}
+
+#[async_trait]
+impl FileWrite for ObjectFileWrite {
+    async fn write(&mut self, bs: Bytes) -> ::iceberg::Result<()> {
+        self.buffer.extend_from_slice(&bs);
+        Ok(())
+    }
+    async fn close(&mut self) -> ::iceberg::Result<()> {
+        use object_store::ObjectStoreExt;
+        let bytes = Bytes::from(std::mem::take(&mut self.buffer));
+        self.located
+            .store
+            .put(&self.object, bytes.into())
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                iceberg_io_error(storage::store_error("write", self.located.show(&self.object))(e))
+            })
     }
 }
 
@@ -241,8 +412,15 @@ impl OpenedIcebergTable {
 
 /// Open an Iceberg table reference (`IcebergFile`, `IcebergSql` or `IcebergRest`) for reading.
 pub async fn open(table: &TableRef) -> Result<OpenedIcebergTable, LakeError> {
+    let resolved = table.resolve().await?;
+    let table = &resolved;
     let name = table.to_string();
     let metadata_file = match table {
+        TableRef::IcebergFile { metadata_location }
+            if storage::is_object_store_url(metadata_location) =>
+        {
+            return open_object_store_metadata_file(&name, metadata_location).await;
+        }
         TableRef::IcebergFile { metadata_location } => {
             let path = PathBuf::from(metadata_location);
             if !path.exists() {
@@ -277,7 +455,7 @@ pub async fn open(table: &TableRef) -> Result<OpenedIcebergTable, LakeError> {
                 .and_then(|path| std::fs::canonicalize(path).ok());
             return open_table_metadata(&name, loaded.metadata, metadata_file.as_deref()).await;
         }
-        TableRef::Delta { location } => {
+        TableRef::Delta { location } | TableRef::Folder { location } => {
             return Err(LakeError::NotAnIcebergTable {
                 path: PathBuf::from(location),
                 reason: "it is a Delta table".to_string(),
@@ -321,7 +499,45 @@ async fn open_table_metadata(
         Some(root) if !recorded_here => (PathRemap::new(&recorded, root), Some(recorded.clone())),
         _ => (PathRemap::default(), None),
     };
-    let file_io = FileIOBuilder::new(Arc::new(RemappedLocalStorageFactory {
+    finish_open(name, metadata, root, remap, remapped_from).await
+}
+
+/// Open the table whose metadata file is at an `s3://` URL, remapping a moved location (a table
+/// written elsewhere and copied to the bucket).
+async fn open_object_store_metadata_file(
+    name: &str,
+    url: &str,
+) -> Result<OpenedIcebergTable, LakeError> {
+    let located = storage::locate(url)?;
+    let text = located.read(&located.path).await?;
+    let metadata: TableMetadata =
+        serde_json::from_slice(&text).map_err(|e| LakeError::NotAnIcebergTable {
+            path: PathBuf::from(url),
+            reason: format!("the metadata file cannot be parsed: {e}"),
+        })?;
+    let root = url
+        .rsplit_once('/')
+        .and_then(|(folder, _)| folder.strip_suffix("/metadata"))
+        .map(str::to_string);
+    let recorded = metadata.location().trim_end_matches('/').to_string();
+    let (remap, remapped_from) = match &root {
+        Some(root) if *root != recorded => {
+            (PathRemap::new(&recorded, Path::new(root)), Some(recorded.clone()))
+        }
+        _ => (PathRemap::default(), None),
+    };
+    finish_open(name, metadata, root.map(PathBuf::from), remap, remapped_from).await
+}
+
+/// A read-only table over `metadata` whose files are read through [`RemappedStorage`].
+async fn finish_open(
+    name: &str,
+    metadata: TableMetadata,
+    root: Option<PathBuf>,
+    remap: PathRemap,
+    remapped_from: Option<String>,
+) -> Result<OpenedIcebergTable, LakeError> {
+    let file_io = FileIOBuilder::new(Arc::new(RemappedStorageFactory {
         remap: remap.clone(),
     }))
     .build();
@@ -602,7 +818,7 @@ fn uuid_text(value: u128) -> String {
 
 /// Geometry columns named in the `geo` footer of the first local data file, with a warning
 /// instead of an error when it cannot be read.
-fn geometry_columns_of(
+async fn geometry_columns_of(
     opened: &OpenedIcebergTable,
     first_data_file: Option<&str>,
     warnings: &mut Vec<String>,
@@ -610,11 +826,27 @@ fn geometry_columns_of(
     let Some(recorded) = first_data_file else {
         return Vec::new();
     };
-    let Some(path) = opened.local_path(recorded) else {
-        warnings.push(format!("data file {recorded} is not local; geometry metadata not read"));
-        return Vec::new();
+    let resolved = opened.resolve(recorded);
+    let read = if storage::is_object_store_url(&resolved) {
+        match storage::locate(&resolved) {
+            Ok(located) => {
+                geometry_columns_from_object(&located.store, &located.path, Path::new(&resolved))
+                    .await
+            }
+            Err(error) => Err(error),
+        }
+    } else {
+        match opened.local_path(recorded) {
+            Some(path) => geometry_columns_from_parquet_footer(&path),
+            None => {
+                warnings.push(format!(
+                    "data file {recorded} is neither local nor in S3; geometry metadata not read"
+                ));
+                return Vec::new();
+            }
+        }
     };
-    match geometry_columns_from_parquet_footer(&path) {
+    match read {
         Ok(columns) => columns,
         Err(error) => {
             warnings.push(format!("no geometry metadata: {error}"));
@@ -703,7 +935,8 @@ pub async fn info(
         &opened,
         data_files.first().map(|f| f.recorded_path.as_str()),
         &mut warnings,
-    );
+    )
+    .await;
     Ok(TableInfo {
         format: "iceberg",
         format_version: match metadata.format_version() {
@@ -902,6 +1135,7 @@ pub async fn head(
         tasks.first().map(|t| t.data_file_path.as_str()),
         &mut warnings,
     )
+    .await
     .into_iter()
     .map(|g| g.name)
     .collect();

@@ -155,22 +155,26 @@ fn not_supported(table: &TableRef, what: &str) -> LakeError {
 
 /// Info at a version.
 pub async fn table_info(table: &TableRef, at: &VersionSelector, policy: &SmallFilePolicy) -> Result<TableInfo, LakeError> {
-    dispatch_info(table, at, policy).await
+    let table = table.resolve().await?;
+    dispatch_info(&table, at, policy).await
 }
 
 /// History, oldest first.
 pub async fn table_history(table: &TableRef) -> Result<TableHistory, LakeError> {
-    dispatch_history(table).await
+    let table = table.resolve().await?;
+    dispatch_history(&table).await
 }
 
 /// Live files at a version.
 pub async fn table_files(table: &TableRef, at: &VersionSelector) -> Result<TableFiles, LakeError> {
-    dispatch_files(table, at).await
+    let table = table.resolve().await?;
+    dispatch_files(&table, at).await
 }
 
 /// A page of rows at a version (Iceberg deletes applied).
 pub async fn table_head(table: &TableRef, at: &VersionSelector, page: &PageRequest) -> Result<TablePage, LakeError> {
-    dispatch_head(table, at, page).await
+    let table = table.resolve().await?;
+    dispatch_head(&table, at, page).await
 }
 
 // The per-format implementations plug in here (`lake::delta`, `lake::iceberg`).

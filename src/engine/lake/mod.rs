@@ -8,7 +8,8 @@
 //! - [`iceberg_sql`]: opening SQLite SQL catalogs (the layout pyiceberg's `SqlCatalog` uses).
 //! - [`iceberg_rest`]: a client for Iceberg REST catalogs (config, namespaces, tables, load table).
 //!
-//! Table data on the local filesystem only for now. Never imports egui, eframe or walkers.
+//! Tables are local or in S3-compatible object storage (see [`crate::engine::storage`]), or found
+//! through SQLite and REST Iceberg catalogs. Never imports egui, eframe or walkers.
 
 use std::path::PathBuf;
 
@@ -354,6 +355,19 @@ pub enum LakeError {
         missing: String,
         /// The columns it has (comma separated).
         known: String,
+    },
+    /// Object storage (S3 or the local filesystem through `object_store`) failed.
+    #[error("{action} {url} failed: {hint} ({source})")]
+    ObjectStore {
+        /// What we were doing (list, read, …).
+        action: &'static str,
+        /// The location (`s3://bucket/key` or a local path).
+        url: String,
+        /// What to check, in words.
+        hint: String,
+        /// What object_store reported.
+        #[source]
+        source: object_store::Error,
     },
     /// Geometry encoding or GeoParquet metadata problems.
     #[error(transparent)]

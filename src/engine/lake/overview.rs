@@ -81,14 +81,17 @@ pub struct TableOverview {
 }
 
 /// Read the overview of a table at its latest version: its [`TableInfo`] and [`TableHistory`]
-/// (local filesystem tables only).
+/// (local or in object storage; an `s3://` folder is resolved to its format first).
 pub async fn table_overview(table: &TableRef) -> Result<TableOverview, LakeError> {
+    let reference = table.to_string();
+    let resolved = table.resolve().await?;
+    let table = &resolved;
     let info = table_info(table, &VersionSelector::Latest, &SmallFilePolicy::default()).await?;
     let history = table_history(table).await?;
     Ok(TableOverview {
-        reference: table.to_string(),
+        reference,
         format: match table {
-            TableRef::Delta { .. } => TableFormat::Delta,
+            TableRef::Delta { .. } | TableRef::Folder { .. } => TableFormat::Delta,
             TableRef::IcebergSql { .. } | TableRef::IcebergRest { .. } | TableRef::IcebergFile { .. } => TableFormat::Iceberg,
         },
         format_version: info.format_version,
@@ -137,6 +140,34 @@ pub fn geometry_columns_from_parquet_footer(
         .and_then(|entry| entry.value.clone());
     match geo_json {
         Some(json) => Ok(summarize_geo_metadata(&json, &file.display().to_string())?),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The GeoParquet geometry columns described in a Parquet file's footer, read through its store
+/// (only the footer is fetched). `shown` names the file in messages.
+pub async fn geometry_columns_from_object(
+    store: &std::sync::Arc<dyn object_store::ObjectStore>,
+    path: &object_store::path::Path,
+    shown: &Path,
+) -> Result<Vec<GeometryColumnSummary>, LakeError> {
+    use parquet::arrow::async_reader::AsyncFileReader;
+    let mut reader =
+        crate::engine::storage::ParquetObjectReader::new(store.clone(), path.clone());
+    let metadata = reader
+        .get_metadata(None)
+        .await
+        .map_err(|source| LakeError::ParquetFooter {
+            file: shown.to_path_buf(),
+            source,
+        })?;
+    let geo_json = metadata
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|entries| entries.iter().find(|entry| entry.key == GEO_METADATA_KEY))
+        .and_then(|entry| entry.value.clone());
+    match geo_json {
+        Some(json) => Ok(summarize_geo_metadata(&json, &shown.display().to_string())?),
         None => Ok(Vec::new()),
     }
 }

@@ -25,6 +25,9 @@ pub const ICEBERG_REST_PREFIX: &str = "iceberg+";
 /// - Iceberg without a catalog: a table folder (one with `metadata/*.metadata.json`; the latest
 ///   metadata is found through `metadata/version-hint.text` or the highest version number) or a
 ///   `*.metadata.json` file; printed as the absolute path of the metadata file.
+/// - In object storage: `s3://bucket/prefix/table` (a Delta or Iceberg table folder, told apart
+///   when it is opened: [`TableRef::resolve`]) or `s3://bucket/…/metadata/vN.metadata.json`.
+///   Parsing these does no I/O.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum TableRef {
     /// A Delta table: the folder that holds `_delta_log/`.
@@ -55,8 +58,14 @@ pub enum TableRef {
     },
     /// An Iceberg table opened without a catalog, through one of its metadata files.
     IcebergFile {
-        /// Absolute local path of the `*.metadata.json` file.
+        /// Absolute local path or `s3://` URL of the `*.metadata.json` file.
         metadata_location: String,
+    },
+    /// A table folder in object storage (`s3://bucket/prefix/table`), Delta or Iceberg: which one
+    /// is found out when it is opened ([`TableRef::resolve`]).
+    Folder {
+        /// The folder URL, without a trailing `/`.
+        location: String,
     },
 }
 
@@ -141,6 +150,20 @@ impl TableRef {
                 table: table.to_string(),
             });
         }
+        if crate::engine::storage::is_object_store_url(trimmed) {
+            let url =
+                url::Url::parse(trimmed).map_err(|e| bad(&format!("not a valid URL: {e}")))?;
+            if url.host_str().is_none_or(str::is_empty) {
+                return Err(bad("the URL names no bucket: s3://BUCKET/path/to/table"));
+            }
+            let location = trimmed.trim_end_matches('/').to_string();
+            if location.ends_with(METADATA_SUFFIX) {
+                return Ok(Self::IcebergFile {
+                    metadata_location: location,
+                });
+            }
+            return Ok(Self::Folder { location });
+        }
         let path = if trimmed.starts_with("file://") {
             let url =
                 url::Url::parse(trimmed).map_err(|e| bad(&format!("not a valid file URL: {e}")))?;
@@ -148,7 +171,7 @@ impl TableRef {
                 .map_err(|()| bad("not a local file URL (file:///ABSOLUTE/PATH)"))?
         } else if trimmed.contains("://") {
             return Err(bad(
-                "only local tables and Iceberg catalogs are supported: give a folder path, a file:// URL, iceberg+sqlite:///path/catalog.db#namespace.table or iceberg+http://HOST:PORT/PREFIX#namespace.table",
+                "give a folder path, a file:// or s3:// URL, iceberg+sqlite:///path/catalog.db#namespace.table or iceberg+http://HOST:PORT/PREFIX#namespace.table",
             ));
         } else {
             PathBuf::from(trimmed)
@@ -217,9 +240,65 @@ impl TableRef {
         Ok(absolute.display().to_string())
     }
 
+    /// The same table with an object-storage [`TableRef::Folder`] resolved to a Delta table (it
+    /// has `_delta_log/`) or an Iceberg metadata file (it has `metadata/`); other references as
+    /// they are.
+    pub async fn resolve(&self) -> Result<Self, LakeError> {
+        let Self::Folder { location } = self else {
+            return Ok(self.clone());
+        };
+        let root = crate::engine::storage::locate(location)?;
+        let (objects, folders) = root.list_dir(&root.path).await?;
+        let has = |name: &str| folders.iter().any(|f| f.filename() == Some(name));
+        if has("_delta_log") {
+            return Ok(Self::Delta {
+                location: location.clone(),
+            });
+        }
+        if has("metadata") {
+            let metadata_dir = root.child("metadata");
+            let (files, _) = root.list_dir(&metadata_dir).await?;
+            let names: Vec<String> = files
+                .iter()
+                .filter_map(|f| f.location.filename().map(str::to_string))
+                .collect();
+            let hint = if names.iter().any(|n| n == VERSION_HINT) {
+                let bytes = root.read(&metadata_dir.clone().join(VERSION_HINT)).await?;
+                Some(String::from_utf8_lossy(&bytes).into_owned())
+            } else {
+                None
+            };
+            let chosen = choose_metadata_file(&names, hint.as_deref()).ok_or_else(|| {
+                LakeError::NotAnIcebergTable {
+                    path: PathBuf::from(location),
+                    reason: format!("{location}/metadata holds no *{METADATA_SUFFIX} file"),
+                }
+            })?;
+            return Ok(Self::IcebergFile {
+                metadata_location: root.show(&metadata_dir.join(chosen.as_str())),
+            });
+        }
+        let reason = if objects.is_empty() && folders.is_empty() {
+            "nothing is stored under it: check the bucket and the path".to_string()
+        } else {
+            "it holds neither _delta_log/ (a Delta table) nor metadata/ (an Iceberg table)"
+                .to_string()
+        };
+        Err(LakeError::BadReference {
+            reference: location.clone(),
+            reason,
+        })
+    }
+
     /// A short human name: the folder name for Delta, `namespace.table` for Iceberg.
     pub fn short_name(&self) -> String {
         match self {
+            Self::Folder { location } => location
+                .rsplit('/')
+                .next()
+                .filter(|name| !name.is_empty())
+                .map(str::to_string)
+                .unwrap_or_else(|| location.clone()),
             Self::Delta { location } => Path::new(location)
                 .file_name()
                 .map(|name| name.to_string_lossy().into_owned())
@@ -247,7 +326,7 @@ impl TableRef {
 impl fmt::Display for TableRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Delta { location } => write!(f, "{location}"),
+            Self::Delta { location } | Self::Folder { location } => write!(f, "{location}"),
             Self::IcebergSql {
                 catalog_db,
                 catalog,
@@ -345,41 +424,52 @@ fn metadata_version(file_name: &str) -> Option<u64> {
     number.parse().ok()
 }
 
-/// The current metadata file of an Iceberg table folder: the one `metadata/version-hint.text`
-/// names (`N` for `vN.metadata.json`/`0000N-….metadata.json`, or a file stem), else the one with
-/// the highest version number.
-pub fn latest_metadata_file(table_root: &Path) -> Result<PathBuf, LakeError> {
-    let metadata_dir = table_root.join("metadata");
-    let mut candidates: Vec<(u64, String)> = Vec::new();
-    let entries =
-        std::fs::read_dir(&metadata_dir).map_err(|e| LakeError::io("list", &metadata_dir, e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| LakeError::io("list", &metadata_dir, e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.ends_with(METADATA_SUFFIX) {
-            candidates.push((metadata_version(&name).unwrap_or(0), name));
-        }
-    }
-    let hint_file = metadata_dir.join("version-hint.text");
-    if let Ok(hint) = std::fs::read_to_string(&hint_file) {
+/// The file that names the current metadata version.
+const VERSION_HINT: &str = "version-hint.text";
+
+/// Of the file names in a `metadata/` folder, the current metadata file: the one the
+/// `version-hint.text` content names (`N` for `vN.metadata.json`/`0000N-….metadata.json`, or a
+/// file stem), else the one with the highest version number.
+fn choose_metadata_file(names: &[String], hint: Option<&str>) -> Option<String> {
+    let candidates: Vec<(u64, &String)> = names
+        .iter()
+        .filter(|name| name.ends_with(METADATA_SUFFIX))
+        .map(|name| (metadata_version(name).unwrap_or(0), name))
+        .collect();
+    if let Some(hint) = hint {
         let hint = hint.trim();
         let hinted_version = hint.parse::<u64>().ok();
         let hinted = candidates.iter().find(|(version, name)| {
             name.strip_suffix(METADATA_SUFFIX) == Some(hint)
-                || name == &format!("v{hint}{METADATA_SUFFIX}")
+                || *name == &format!("v{hint}{METADATA_SUFFIX}")
                 || (hinted_version == Some(*version) && !name.starts_with('v'))
         });
         if let Some((_, name)) = hinted {
-            return Ok(metadata_dir.join(name));
+            return Some((*name).clone());
         }
     }
-    candidates
-        .into_iter()
-        .max()
-        .map(|(_, name)| metadata_dir.join(name))
+    candidates.into_iter().max().map(|(_, name)| name.clone())
+}
+
+/// The current metadata file of a local Iceberg table folder (see [`choose_metadata_file`]).
+pub fn latest_metadata_file(table_root: &Path) -> Result<PathBuf, LakeError> {
+    let metadata_dir = table_root.join("metadata");
+    let mut names: Vec<String> = Vec::new();
+    let entries =
+        std::fs::read_dir(&metadata_dir).map_err(|e| LakeError::io("list", &metadata_dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| LakeError::io("list", &metadata_dir, e))?;
+        names.push(entry.file_name().to_string_lossy().into_owned());
+    }
+    let hint = std::fs::read_to_string(metadata_dir.join(VERSION_HINT)).ok();
+    choose_metadata_file(&names, hint.as_deref())
+        .map(|name| metadata_dir.join(name))
         .ok_or_else(|| LakeError::NotAnIcebergTable {
             path: table_root.to_path_buf(),
-            reason: format!("{} holds no *{METADATA_SUFFIX} file", metadata_dir.display()),
+            reason: format!(
+                "{} holds no *{METADATA_SUFFIX} file",
+                metadata_dir.display()
+            ),
         })
 }
 
@@ -504,16 +594,47 @@ mod tests {
         let TableRef::IcebergFile { metadata_location } = &parsed else {
             panic!("expected IcebergFile, got {parsed:?}")
         };
-        assert!(metadata_location.ends_with("metadata/v10.metadata.json"), "{metadata_location}");
+        assert!(
+            metadata_location.ends_with("metadata/v10.metadata.json"),
+            "{metadata_location}"
+        );
         assert_eq!(parsed.short_name(), "parcels");
         assert_eq!(TableRef::parse(&parsed.to_string()).unwrap(), parsed);
         std::fs::write(metadata.join("version-hint.text"), b"2\n").unwrap();
         let hinted = TableRef::parse(&root.display().to_string()).unwrap();
-        assert!(hinted.to_string().ends_with("metadata/v2.metadata.json"), "{hinted}");
+        assert!(
+            hinted.to_string().ends_with("metadata/v2.metadata.json"),
+            "{hinted}"
+        );
         let empty = dir.path().join("empty/metadata");
         std::fs::create_dir_all(&empty).unwrap();
         let err = TableRef::parse(&dir.path().join("empty").display().to_string()).unwrap_err();
-        assert!(matches!(err, LakeError::NotAnIcebergTable { .. }), "{err:?}");
+        assert!(
+            matches!(err, LakeError::NotAnIcebergTable { .. }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn object_store_references_parse_without_io() {
+        let folder = TableRef::parse("s3://bucket/lake/parcels/").unwrap();
+        assert_eq!(
+            folder,
+            TableRef::Folder {
+                location: "s3://bucket/lake/parcels".into()
+            }
+        );
+        assert_eq!(folder.to_string(), "s3://bucket/lake/parcels");
+        assert_eq!(folder.short_name(), "parcels");
+        assert_eq!(TableRef::parse(&folder.to_string()).unwrap(), folder);
+        let file = TableRef::parse("s3://bucket/t/metadata/v3.metadata.json").unwrap();
+        assert_eq!(
+            file,
+            TableRef::IcebergFile {
+                metadata_location: "s3://bucket/t/metadata/v3.metadata.json".into()
+            }
+        );
+        assert_eq!(file.short_name(), "t");
     }
 
     #[test]
@@ -525,7 +646,8 @@ mod tests {
             format!("iceberg+sqlite://{}", db.display()),
             format!("iceberg+sqlite://{}#parcels", db.display()),
             "iceberg+sqlite://relative/catalog.db#a.b".to_string(),
-            "s3://bucket/table".to_string(),
+            "s3:///table".to_string(),
+            "gs://bucket/table".to_string(),
             String::new(),
         ] {
             let err = TableRef::parse(&text).unwrap_err();
