@@ -28,6 +28,7 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use serde_json::Value;
 
+use super::deletion_vectors::{DeletionVector, DeletionVectorLocation, live_row_selection};
 use super::{BinaryCell, LakeError};
 use super::inspect::{
     FileKind, HistoryEntry, PageRequest, SchemaField, SmallFilePolicy, TableFile, TableFiles,
@@ -459,7 +460,16 @@ struct LiveFile {
     bytes: u64,
     rows: Option<u64>,
     stats: Option<String>,
-    has_deletion_vector: bool,
+    /// Rows of the data file its deletion vector deletes (`rows` counts them still).
+    deletion_vector: Option<DeletionVector>,
+}
+
+impl LiveFile {
+    /// Rows still in the table: `numRecords` minus the deletion vector's cardinality.
+    fn live_rows(&self) -> Option<u64> {
+        let deleted = self.deletion_vector.as_ref().map_or(0, |dv| dv.cardinality.max(0) as u64);
+        self.rows.map(|rows| rows.saturating_sub(deleted))
+    }
 }
 
 /// Where a path from the log is in a bucket: relative paths under the root, absolute ones in the
@@ -591,12 +601,48 @@ async fn live_files(loaded: &Loaded) -> Result<Vec<LiveFile>, LakeError> {
                 bytes: file.size().max(0) as u64,
                 rows: file.num_records().map(|n| n as u64),
                 stats: file.stats(),
-                has_deletion_vector: file.deletion_vector_descriptor().is_some(),
+                deletion_vector: file.deletion_vector_descriptor().map(|dv| DeletionVector {
+                    storage_type: match dv.storage_type {
+                        deltalake::kernel::StorageType::UuidRelativePath => 'u',
+                        deltalake::kernel::StorageType::Inline => 'i',
+                        deltalake::kernel::StorageType::AbsolutePath => 'p',
+                    },
+                    path_or_inline_dv: dv.path_or_inline_dv,
+                    offset: dv.offset,
+                    size_in_bytes: dv.size_in_bytes,
+                    cardinality: dv.cardinality,
+                }),
             }
         })
         .collect();
     files.sort_by(|a, b| a.shown.cmp(&b.shown));
     Ok(files)
+}
+
+/// The deleted row indexes of a data file.
+async fn read_deletion_vector(
+    location: &str,
+    root: &Root,
+    file: &LiveFile,
+    dv: &DeletionVector,
+) -> Result<roaring::RoaringTreemap, LakeError> {
+    let bad = |reason: String| LakeError::BadDeletionVector {
+        table: location.to_string(),
+        file: file.shown.clone(),
+        reason,
+    };
+    let bytes = match dv.location().map_err(bad)? {
+        DeletionVectorLocation::Inline(_) => None,
+        DeletionVectorLocation::Relative(relative) => Some(root.store.read(&root.store.child(&relative)).await?),
+        DeletionVectorLocation::Absolute(path) => {
+            let object = root
+                .store
+                .same_store_path(&path)
+                .ok_or_else(|| bad(format!("{path} is not in the table's storage")))?;
+            Some(root.store.read(&object).await?)
+        }
+    };
+    dv.decode(bytes.as_deref()).map_err(bad)
 }
 
 /// Info about the table at a version.
@@ -614,7 +660,7 @@ pub async fn info(
     let mut warnings = Vec::new();
     let missing_stats = files.iter().filter(|f| f.rows.is_none()).count();
     let num_rows = if missing_stats == 0 {
-        Some(files.iter().filter_map(|f| f.rows).sum())
+        Some(files.iter().filter_map(LiveFile::live_rows).sum())
     } else {
         warnings.push(format!(
             "{missing_stats} of {} data files have no numRecords statistics; the row count is unknown",
@@ -627,12 +673,6 @@ pub async fn info(
         warnings.push(format!(
             "{missing} of {} data files named in the log are missing on disk; rows cannot be read from them",
             files.len()
-        ));
-    }
-    let with_dv = files.iter().filter(|f| f.has_deletion_vector).count();
-    if with_dv > 0 {
-        warnings.push(format!(
-            "{with_dv} data files carry deletion vectors; row counts include the deleted rows"
         ));
     }
     let mut small_per_partition: BTreeMap<&BTreeMap<String, Option<String>>, u64> = BTreeMap::new();
@@ -756,9 +796,9 @@ pub async fn files(location: &str, at: &VersionSelector) -> Result<TableFiles, L
         .map(|file| TableFile {
             path: file.shown.display().to_string(),
             bbox: file.stats.as_deref().and_then(bbox_from_stats),
+            rows: file.live_rows(),
             partition: file.partition,
             bytes: file.bytes,
-            rows: file.rows,
             kind: FileKind::Data,
         })
         .collect();
@@ -1052,17 +1092,7 @@ pub async fn head(
         if to_take == 0 {
             break;
         }
-        if file.has_deletion_vector {
-            return Err(LakeError::UnsupportedFeature {
-                table: location.to_string(),
-                feature: "deletion vectors".to_string(),
-                hint: format!(
-                    "data file {} has one, so its rows cannot be listed correctly; info, files and history still work",
-                    file.shown.display()
-                ),
-            });
-        }
-        if let Some(file_rows) = file.rows
+        if let Some(file_rows) = file.live_rows()
             && file_rows <= to_skip
         {
             to_skip -= file_rows;
@@ -1094,8 +1124,13 @@ pub async fn head(
             .map_err(read_error)?,
             None => metadata,
         };
-        let builder = ParquetRecordBatchStreamBuilder::new_with_metadata(handle, metadata);
-        let file_rows = u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
+        let mut builder = ParquetRecordBatchStreamBuilder::new_with_metadata(handle, metadata);
+        let mut file_rows = u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
+        if let Some(dv) = &file.deletion_vector {
+            let deleted = read_deletion_vector(location, &loaded.root, file, dv).await?;
+            builder = builder.with_row_selection(live_row_selection(file_rows, &deleted));
+            file_rows = file_rows.saturating_sub(deleted.len());
+        }
         if file_rows <= to_skip {
             to_skip -= file_rows;
             continue;

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use crate::engine::geo::GeoError;
 
 pub mod delta;
+pub mod deletion_vectors;
 pub mod demo_tables;
 pub mod file_health;
 pub mod iceberg;
@@ -268,6 +269,16 @@ pub enum LakeError {
         feature: String,
         /// What still works or what to do.
         hint: String,
+    },
+    /// A Delta deletion vector that cannot be read.
+    #[error("table {table}: the deletion vector of {file} cannot be read: {reason}; the rows of this file cannot be listed correctly")]
+    BadDeletionVector {
+        /// Which table.
+        table: String,
+        /// The data file the deletion vector belongs to.
+        file: PathBuf,
+        /// What is wrong (missing file, bad magic, checksum mismatch…).
+        reason: String,
     },
     /// A data file the log names is not on disk.
     #[error(
