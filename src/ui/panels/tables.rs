@@ -647,6 +647,8 @@ fn files_health_ui(ui: &mut Ui, index: usize, health: &FilesHealth, commands: &m
         let labels: Vec<String> = health.size_histogram.iter().map(|b| format_bytes(b.min_bytes)).collect();
         egui_plot::Plot::new(("file_size_histogram", index))
             .height(120.0)
+            .include_x(-1.0)
+            .include_x(health.size_histogram.len() as f64)
             .allow_scroll(false)
             .allow_drag(false)
             .allow_zoom(false)
