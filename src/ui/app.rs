@@ -74,7 +74,7 @@ enum JobPurpose {
     Scan { path: PathBuf },
     LoadCatalog { path: PathBuf },
     Overview { reference: String },
-    /// Overviews of many tables in one job (the tables of a REST catalog), arriving one by one.
+    /// Overviews of many tables in one job (the tables of an opened folder or catalog), arriving one by one.
     Overviews { references: Vec<String> },
     /// Keyed by table reference (+ version selector, + page offset): results for an older selection are ignored.
     TableHistory { reference: String },
@@ -314,12 +314,16 @@ impl MeshlakeApp {
             }
             self.model.tables.push(TableEntry::new(reference.clone()));
             match TableRef::parse(&reference) {
-                // The tables of a REST catalog are read in one job, a bounded number at a time.
-                Ok(table @ TableRef::IcebergRest { .. }) => catalog_tables.push(table),
+                // The tables of a folder or catalog are read in one job, a bounded number at a time
+                // (results are matched by the reference's printed form).
+                Ok(table) if table.to_string() == reference => catalog_tables.push(table),
                 _ => self.request_overview(&reference),
             }
         }
-        if !catalog_tables.is_empty() {
+        if catalog_tables.len() == 1 {
+            let reference = catalog_tables[0].to_string();
+            self.request_overview(&reference);
+        } else if !catalog_tables.is_empty() {
             let references = catalog_tables.iter().map(ToString::to_string).collect();
             self.submit(JobSpec::TableOverviews { tables: catalog_tables }, JobPurpose::Overviews { references });
         }
@@ -537,7 +541,7 @@ impl MeshlakeApp {
             }
             (JobPurpose::Overviews { .. }, JobResult::TableOverviews { failed, .. }) => {
                 if failed > 0 {
-                    self.model.notify_error(format!("{failed} table(s) of the catalog could not be read; see the Tables panel"));
+                    self.model.notify_error(format!("{failed} table(s) could not be read; see the Tables panel"));
                 }
             }
             (JobPurpose::TableHistory { reference }, JobResult::TableHistory(history)) => {
