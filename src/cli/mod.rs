@@ -147,8 +147,34 @@ fn table_spec(command: TableCommand) -> anyhow::Result<(JobSpec, bool)> {
     })
 }
 
-/// Run a headless subcommand; returns the process exit code.
+/// Whether the subcommand asked for `--json`.
+fn wants_json(command: &Command) -> bool {
+    match command {
+        Command::Demo { json, .. } | Command::Scan { json, .. } => *json,
+        Command::Table { command } => match command {
+            TableCommand::Info { json, .. }
+            | TableCommand::History { json, .. }
+            | TableCommand::Files { json, .. }
+            | TableCommand::Head { json, .. } => *json,
+        },
+    }
+}
+
+/// Run a headless subcommand. With `--json`, a failure also prints exactly one JSON object on
+/// stdout, `{"error": "…"}` (the whole error chain, naming the file at fault), so scripts can read it;
+/// the caller still prints the error on stderr and exits non-zero.
 pub fn run(command: Command) -> anyhow::Result<()> {
+    let json = wants_json(&command);
+    let result = run_command(command);
+    if json && let Err(err) = &result {
+        let value = serde_json::json!({ "error": format!("{err:#}") });
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{value}").context("printing the error as JSON")?;
+    }
+    result
+}
+
+fn run_command(command: Command) -> anyhow::Result<()> {
     let (runtime, mut events) = JobRuntime::start(0, Arc::new(|| {})).context("starting the job runtime")?;
     let (spec, json) = match command {
         Command::Demo { dir, json } => (JobSpec::WriteDemo { dir, reuse_existing: false }, json),

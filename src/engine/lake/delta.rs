@@ -21,6 +21,7 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use chrono::{DateTime, SecondsFormat, Utc};
 use deltalake::DeltaTable;
 use parquet::arrow::ProjectionMask;
+use parquet::file::reader::SerializedFileReader;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
 };
@@ -370,14 +371,51 @@ async fn load(location: &str, at: &VersionSelector) -> Result<Loaded, LakeError>
         }
     }
     let delta_version = u64::try_from(version).map_err(|_| out_of_range(version.to_string()))?;
-    let table = deltalake::open_table_with_version(root.url()?, delta_version)
-        .await
-        .map_err(|e| LakeError::delta(location, "load the version", e))?;
+    let table = match deltalake::open_table_with_version(root.url()?, delta_version).await {
+        Ok(table) => table,
+        Err(error) => {
+            return Err(broken_checkpoint(location, &root.log_dir(), version)
+                .unwrap_or_else(|| LakeError::delta(location, "load the version", error)));
+        }
+    };
     Ok(Loaded {
         root,
         table,
         version,
         listing,
+    })
+}
+
+/// When delta-rs cannot load `version`, look for the log file at fault ourselves: the newest
+/// checkpoint at or before `version` (where readers start) with a Parquet footer that cannot be
+/// read, e.g. a checkpoint truncated by an interrupted write or copy. delta-rs reports that as a
+/// bare "Corrupt footer" without the file.
+fn broken_checkpoint(location: &str, log_dir: &Path, version: i64) -> Option<LakeError> {
+    let mut checkpoints: Vec<(i64, PathBuf)> = std::fs::read_dir(log_dir)
+        .ok()?
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            let name = path.file_name()?.to_str()?;
+            let found = leading_version(name)?;
+            let is_parquet_checkpoint = name[20..].starts_with(".checkpoint.") && name.ends_with(".parquet");
+            (is_parquet_checkpoint && found <= version).then(|| (found, path.clone()))
+        })
+        .collect();
+    let newest = checkpoints.iter().map(|(v, _)| *v).max()?;
+    checkpoints.retain(|(v, _)| *v == newest);
+    checkpoints.sort();
+    checkpoints.into_iter().find_map(|(checkpoint_version, path)| {
+        let problem = match std::fs::File::open(&path) {
+            Ok(file) => SerializedFileReader::new(file).err()?.to_string(),
+            Err(error) => error.to_string(),
+        };
+        Some(LakeError::CorruptDeltaLog {
+            location: location.to_string(),
+            file: path,
+            reason: format!(
+                "the checkpoint of version {checkpoint_version} is not a readable Parquet file ({problem}; truncated?); if the JSON commits up to version {checkpoint_version} are still in _delta_log, delete this checkpoint and _delta_log/_last_checkpoint so readers replay the commits, else restore it from a backup"
+            ),
+        })
     })
 }
 
@@ -490,11 +528,13 @@ pub async fn info(
         ));
         None
     };
-    let missing = files.iter().filter(|f| !f.local.is_file()).count();
-    if missing > 0 {
+    let missing: Vec<&LiveFile> = files.iter().filter(|f| !f.local.is_file()).collect();
+    if let Some(first) = missing.first() {
         warnings.push(format!(
-            "{missing} of {} data files named in the log are missing on disk; rows cannot be read from them",
-            files.len()
+            "{} of {} data files named in the log are missing on disk (first: {}); rows cannot be read from them until the table's data files are restored",
+            missing.len(),
+            files.len(),
+            first.local.display()
         ));
     }
     let with_dv = files.iter().filter(|f| f.has_deletion_vector).count();
