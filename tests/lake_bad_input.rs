@@ -1,6 +1,6 @@
 //! Bad input: broken copies of real tables (the demo tables `meshlake demo` writes, delta-rs fixture
 //! tables) and broken Iceberg SQLite catalogs. Each must give a non-zero exit and one JSON error
-//! object that names the offending file and says what to do, and must leave the table folder exactly
+//! object (`--json`: on stderr, stdout stays empty) that names the offending file and says what to do, and must leave the table folder exactly
 //! as it was (paths, sizes, modification times). The GUI shows the error naming the file and keeps
 //! working: another table still opens afterwards.
 
@@ -24,19 +24,20 @@ fn json_ok(args: &[&str]) -> Value {
     serde_json::from_str(stdout.trim()).unwrap()
 }
 
-/// Run a `--json` command that must fail: non-zero exit, exactly one JSON object `{"error": …}` on
-/// stdout, the same message on stderr. Returns the message.
+/// Run a `--json` command that must fail: non-zero exit, nothing on stdout (it only ever holds a
+/// result), and the error as one JSON object `{"error": …}` on the last line of stderr (log lines,
+/// if any, come before it). Returns the message.
 fn json_error(args: &[&str]) -> String {
     let mut args = args.to_vec();
     args.push("--json");
     let (ok, stdout, stderr) = meshlake(&args);
     assert!(!ok, "meshlake {args:?} should fail; stdout: {stdout}");
-    let lines: Vec<&str> = stdout.trim().lines().collect();
-    assert_eq!(lines.len(), 1, "exactly one JSON object on stdout for {args:?}: {stdout:?}");
-    let value: Value = serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"));
-    let message = value["error"].as_str().unwrap_or_else(|| panic!("no \"error\" string in {value}")).to_owned();
-    assert!(stderr.contains(&message), "stderr repeats the error for humans: {stderr}");
-    message
+    assert!(stdout.trim().is_empty(), "no result on stdout for {args:?}: {stdout:?}");
+    let objects: Vec<Value> = stderr.lines().filter_map(|line| serde_json::from_str::<Value>(line).ok()).filter(Value::is_object).collect();
+    assert_eq!(objects.len(), 1, "exactly one JSON object on stderr for {args:?}: {stderr}");
+    let last = stderr.trim_end().lines().last().unwrap_or_default();
+    let value: Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("the last stderr line is not JSON ({e}): {stderr}"));
+    value["error"].as_str().unwrap_or_else(|| panic!("no \"error\" string in {value}")).to_owned()
 }
 
 /// Every file and folder under `root` with its size and modification time.

@@ -147,8 +147,9 @@ fn table_spec(command: TableCommand) -> anyhow::Result<(JobSpec, bool)> {
     })
 }
 
-/// Whether the subcommand asked for `--json`.
-fn wants_json(command: &Command) -> bool {
+/// Whether the subcommand asked for `--json`: then a failure is reported on stderr as one JSON
+/// object, `{"error": "…"}` (the whole error chain, naming the file at fault), stdout stays empty.
+pub fn wants_json(command: &Command) -> bool {
     match command {
         Command::Demo { json, .. } | Command::Scan { json, .. } => *json,
         Command::Table { command } => match command {
@@ -160,21 +161,14 @@ fn wants_json(command: &Command) -> bool {
     }
 }
 
-/// Run a headless subcommand. With `--json`, a failure also prints exactly one JSON object on
-/// stdout, `{"error": "…"}` (the whole error chain, naming the file at fault), so scripts can read it;
-/// the caller still prints the error on stderr and exits non-zero.
-pub fn run(command: Command) -> anyhow::Result<()> {
-    let json = wants_json(&command);
-    let result = run_command(command);
-    if json && let Err(err) = &result {
-        let value = serde_json::json!({ "error": format!("{err:#}") });
-        let mut stdout = std::io::stdout().lock();
-        writeln!(stdout, "{value}").context("printing the error as JSON")?;
-    }
-    result
+/// The error line `main` prints on stderr: `{"error": "…"}` with `--json`, else `error: …`.
+pub fn error_line(err: &anyhow::Error, json: bool) -> String {
+    let text = format!("{err:#}");
+    if json { serde_json::json!({ "error": text }).to_string() } else { format!("error: {text}") }
 }
 
-fn run_command(command: Command) -> anyhow::Result<()> {
+/// Run a headless subcommand.
+pub fn run(command: Command) -> anyhow::Result<()> {
     let (runtime, mut events) = JobRuntime::start(0, Arc::new(|| {})).context("starting the job runtime")?;
     let (spec, json) = match command {
         Command::Demo { dir, json } => (JobSpec::WriteDemo { dir, reuse_existing: false }, json),

@@ -180,6 +180,46 @@ fn local_path_of(location: &str) -> Option<PathBuf> {
     }
 }
 
+/// The parts of a commit line that history needs; everything else is skipped unparsed.
+#[derive(serde::Deserialize)]
+struct CommitLine<'a> {
+    #[serde(rename = "commitInfo", borrow)]
+    commit_info: Option<CommitInfoAction<'a>>,
+    #[serde(borrow)]
+    add: Option<FileAction<'a>>,
+    #[serde(borrow)]
+    remove: Option<FileAction<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct CommitInfoAction<'a> {
+    #[serde(rename = "inCommitTimestamp")]
+    in_commit_timestamp: Option<i64>,
+    timestamp: Option<i64>,
+    #[serde(borrow)]
+    operation: Option<std::borrow::Cow<'a, str>>,
+}
+
+#[derive(serde::Deserialize)]
+struct FileAction<'a> {
+    /// The stats JSON as a string (escaped inside the line, hence `Cow`).
+    #[serde(borrow)]
+    stats: Option<std::borrow::Cow<'a, str>>,
+}
+
+#[derive(serde::Deserialize)]
+struct RecordCount {
+    #[serde(rename = "numRecords")]
+    num_records: Option<u64>,
+}
+
+impl FileAction<'_> {
+    fn records(&self) -> Option<u64> {
+        let stats = self.stats.as_deref()?;
+        serde_json::from_str::<RecordCount>(stats).ok()?.num_records
+    }
+}
+
 /// One commit file's figures (before it becomes a [`HistoryEntry`]).
 fn parse_commit(location: &str, version: i64, path: &Path) -> Result<HistoryEntry, LakeError> {
     let text = std::fs::read_to_string(path).map_err(|e| LakeError::io("read", path, e))?;
@@ -193,41 +233,30 @@ fn parse_commit(location: &str, version: i64, path: &Path) -> Result<HistoryEntr
         rows_added: Some(0),
         rows_removed: Some(0),
     };
-    let records_of = |action: &Value| {
-        action
-            .get("stats")
-            .and_then(Value::as_str)
-            .and_then(|stats| serde_json::from_str::<Value>(stats).ok())
-            .and_then(|stats| stats.get("numRecords").and_then(Value::as_u64))
-    };
     for (line_number, line) in text
         .lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
     {
-        let action: Value = serde_json::from_str(line).map_err(|e| LakeError::CorruptDeltaLog {
+        let action: CommitLine<'_> = serde_json::from_str(line).map_err(|e| LakeError::CorruptDeltaLog {
             location: location.to_string(),
             file: path.to_path_buf(),
-            reason: format!("line {} is not JSON: {e}", line_number + 1),
+            reason: format!("line {} is not a JSON action: {e}", line_number + 1),
         })?;
-        if let Some(commit_info) = action.get("commitInfo") {
+        if let Some(commit_info) = action.commit_info {
             entry.timestamp = commit_info
-                .get("inCommitTimestamp")
-                .or_else(|| commit_info.get("timestamp"))
-                .and_then(Value::as_i64)
+                .in_commit_timestamp
+                .or(commit_info.timestamp)
                 .and_then(DateTime::from_timestamp_millis);
-            if let Some(operation) = commit_info.get("operation").and_then(Value::as_str) {
-                entry.operation = operation.to_string();
+            if let Some(operation) = commit_info.operation {
+                entry.operation = operation.into_owned();
             }
-        } else if let Some(add) = action.get("add") {
+        } else if let Some(add) = action.add {
             entry.files_added += 1;
-            entry.rows_added = entry.rows_added.zip(records_of(add)).map(|(a, b)| a + b);
-        } else if let Some(remove) = action.get("remove") {
+            entry.rows_added = entry.rows_added.zip(add.records()).map(|(a, b)| a + b);
+        } else if let Some(remove) = action.remove {
             entry.files_removed += 1;
-            entry.rows_removed = entry
-                .rows_removed
-                .zip(records_of(remove))
-                .map(|(a, b)| a + b);
+            entry.rows_removed = entry.rows_removed.zip(remove.records()).map(|(a, b)| a + b);
         }
     }
     if entry.timestamp.is_none() {
@@ -248,11 +277,15 @@ pub(crate) fn commit_history(
     location: &str,
     log_dir: &Path,
 ) -> Result<Vec<HistoryEntry>, LakeError> {
+    use rayon::prelude::*;
     let listing = list_log(log_dir)?;
-    listing
-        .commits
-        .iter()
-        .map(|(version, path)| parse_commit(location, *version, path))
+    let commits: Vec<(&i64, &PathBuf)> = listing.commits.iter().collect();
+    // Thousands of small files: read and parse them on rayon's pool (one thread per core), in
+    // order-preserving chunks.
+    commits
+        .par_iter()
+        .with_min_len(64)
+        .map(|(version, path)| parse_commit(location, **version, path))
         .collect()
 }
 
@@ -271,7 +304,10 @@ fn reader_features_up_to(
     listing: &LogListing,
     version: i64,
 ) -> Result<Option<Vec<String>>, LakeError> {
-    for (_, path) in listing.commits.range(..=version).rev() {
+    // Readers start from the newest checkpoint at or before `version`: commits older than it do
+    // not decide the protocol, and a protocol only in the checkpoint is checked after loading.
+    let since = listing.checkpoints.range(..=version).next_back().copied().unwrap_or(i64::MIN);
+    for (_, path) in listing.commits.range(since..=version).rev() {
         let text = std::fs::read_to_string(path).map_err(|e| LakeError::io("read", path, e))?;
         for line in text.lines().filter(|line| line.contains("\"protocol\"")) {
             let action: Value =
@@ -349,26 +385,9 @@ async fn load(location: &str, at: &VersionSelector) -> Result<Loaded, LakeError>
             })?
         }
     };
-    if let Some(features) = reader_features_up_to(location, &listing, version)? {
-        let unknown: Vec<&String> = features
-            .iter()
-            .filter(|f| !KNOWN_READER_FEATURES.contains(&f.as_str()))
-            .collect();
-        if !unknown.is_empty() {
-            let names = unknown
-                .iter()
-                .map(|f| f.as_str())
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Err(LakeError::UnsupportedFeature {
-                table: location.to_string(),
-                feature: format!("reader feature {names}"),
-                hint: format!(
-                    "the table's protocol requires readers to understand it; history still works (known reader features: {})",
-                    KNOWN_READER_FEATURES.join(", ")
-                ),
-            });
-        }
+    let from_commits = reader_features_up_to(location, &listing, version)?;
+    if let Some(features) = &from_commits {
+        refuse_unknown_reader_features(location, features)?;
     }
     let delta_version = u64::try_from(version).map_err(|_| out_of_range(version.to_string()))?;
     let table = match deltalake::open_table_with_version(root.url()?, delta_version).await {
@@ -378,11 +397,42 @@ async fn load(location: &str, at: &VersionSelector) -> Result<Loaded, LakeError>
                 .unwrap_or_else(|| LakeError::delta(location, "load the version", error)));
         }
     };
+    if from_commits.is_none() {
+        // The protocol came from the checkpoint.
+        let snapshot = table.snapshot().map_err(|e| LakeError::delta(location, "read the snapshot", e))?;
+        let protocol = serde_json::to_value(snapshot.protocol()).unwrap_or(Value::Null);
+        let features: Vec<String> = protocol
+            .get("readerFeatures")
+            .and_then(Value::as_array)
+            .map(|list| list.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .unwrap_or_default();
+        refuse_unknown_reader_features(location, &features)?;
+    }
     Ok(Loaded {
         root,
         table,
         version,
         listing,
+    })
+}
+
+/// Refuse a table whose protocol requires reader features we do not know, naming them.
+fn refuse_unknown_reader_features(location: &str, features: &[String]) -> Result<(), LakeError> {
+    let unknown: Vec<&str> = features
+        .iter()
+        .map(String::as_str)
+        .filter(|f| !KNOWN_READER_FEATURES.contains(f))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(LakeError::UnsupportedFeature {
+        table: location.to_string(),
+        feature: format!("reader feature {}", unknown.join(", ")),
+        hint: format!(
+            "the table's protocol requires readers to understand it; history still works (known reader features: {})",
+            KNOWN_READER_FEATURES.join(", ")
+        ),
     })
 }
 

@@ -36,7 +36,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use futures::stream::BoxStream;
-use futures::TryStreamExt;
+use futures::{StreamExt as _, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -519,6 +519,21 @@ struct LiveFile {
 }
 
 /// The live data and delete files of `snapshot`, read from its manifest list and manifests.
+/// How many manifests [`live_files`] reads at a time.
+const MANIFEST_READ_CONCURRENCY: usize = 16;
+
+/// One manifest of a manifest list, with the entry that names it.
+async fn load_manifest<'a>(
+    opened: &OpenedIcebergTable,
+    manifest_file: &'a ::iceberg::spec::ManifestFile,
+) -> Result<(&'a ::iceberg::spec::ManifestFile, ::iceberg::spec::Manifest), LakeError> {
+    let manifest = manifest_file
+        .load_manifest(opened.table.file_io())
+        .await
+        .map_err(|e| opened.metadata_file_error(&manifest_file.manifest_path, "a manifest", e))?;
+    Ok((manifest_file, manifest))
+}
+
 async fn live_files(opened: &OpenedIcebergTable, snapshot: &SnapshotRef) -> Result<Vec<LiveFile>, LakeError> {
     let table = &opened.table;
     let metadata = table.metadata();
@@ -532,11 +547,12 @@ async fn live_files(opened: &OpenedIcebergTable, snapshot: &SnapshotRef) -> Resu
         .await
         .map_err(|e| opened.metadata_file_error(snapshot.manifest_list(), "the manifest list", e))?;
     let mut files = Vec::new();
-    for manifest_file in manifest_list.entries() {
-        let manifest = manifest_file
-            .load_manifest(table.file_io())
-            .await
-            .map_err(|e| opened.metadata_file_error(&manifest_file.manifest_path, "a manifest", e))?;
+    // A table with many snapshots has as many manifests: read them concurrently, a bounded number
+    // at a time, in manifest-list order.
+    let loads: Vec<_> = manifest_list.entries().iter().map(|file| load_manifest(opened, file)).collect();
+    let mut manifests = futures::stream::iter(loads).buffered(MANIFEST_READ_CONCURRENCY);
+    while let Some(loaded) = manifests.next().await {
+        let (manifest_file, manifest) = loaded?;
         let spec = metadata.partition_spec_by_id(manifest_file.partition_spec_id);
         let partition_type = spec.and_then(|spec| spec.partition_type(&schema).ok());
         for entry in manifest.entries().iter().filter(|entry| entry.is_alive()) {
