@@ -22,7 +22,11 @@ What is measured, per table, median of --reps repetitions after one warm-up (war
   `.version()`, `.schema()`, `.metadata()`, `.protocol()`, file count/bytes/rows from `get_add_actions()`.
 - pyiceberg (in-process, warm): `SqlCatalog(...)` + `load_table()` (reads the current metadata.json),
   `.history()` and `.snapshots()` (what metadata.json holds), and the info equivalent: the current snapshot's
-  summary (rows, files, bytes) and the schema.
+  summary (rows, files, bytes) and the schema. This reads no manifest, while `meshlake table info` reads every
+  manifest of the current snapshot (1,000 here) to count files, bytes and small files per partition; so a second
+  pyiceberg row does the same work as meshlake: the above plus `scan().plan_files()` (every live data file).
+- Both peers once more as whole processes (`python -c`, interpreter start-up and imports included), which is how
+  meshlake is measured.
 
 Prints a table and a JSON line with the figures; exits non-zero when a check on the generated tables fails.
 """
@@ -115,14 +119,20 @@ def make_iceberg(root: Path) -> None:
     done = root / "_meshlake_bench_complete"
     if done.exists():
         return
-    if root.exists():
-        shutil.rmtree(root)
-    (root / "warehouse").mkdir(parents=True)
     print(f"writing {ICEBERG_SNAPSHOTS} Iceberg snapshots into {root} (once) …", file=sys.stderr, flush=True)
-    catalog = iceberg_catalog(root)
-    catalog.create_namespace("bench")
-    table = catalog.create_table("bench.history", schema=small_batch(0).schema)
-    for i in range(ICEBERG_SNAPSHOTS):
+    try:
+        # An interrupted earlier run: carry on where it stopped (each append is one commit).
+        table = iceberg_catalog(root).load_table("bench.history")
+        start = len(table.snapshots())
+    except Exception:  # noqa: BLE001 - no usable earlier run: start afresh
+        if root.exists():
+            shutil.rmtree(root)
+        (root / "warehouse").mkdir(parents=True)
+        catalog = iceberg_catalog(root)
+        catalog.create_namespace("bench")
+        table = catalog.create_table("bench.history", schema=small_batch(0).schema)
+        start = 0
+    for i in range(start, ICEBERG_SNAPSHOTS):
         table.append(small_batch(i))
         if (i + 1) % 100 == 0:
             print(f"  {i + 1}/{ICEBERG_SNAPSHOTS}", file=sys.stderr, flush=True)
@@ -197,6 +207,40 @@ def pyiceberg_open(root: Path):
     return run
 
 
+def pyiceberg_open_all_files(root: Path):
+    """pyiceberg computing what `meshlake table info` computes: every live data file (all manifests
+    read) for the file count, bytes, rows and small files per partition."""
+    base = pyiceberg_open(root)
+
+    def run():
+        info, history, snapshots = base()
+        table = iceberg_catalog(root).load_table("bench.history")
+        tasks = list(table.scan().plan_files())
+        small = 128 * 1024 * 1024 // 4
+        info.update(
+            num_files=len(tasks),
+            total_bytes=sum(t.file.file_size_in_bytes for t in tasks),
+            num_rows=sum(t.file.record_count for t in tasks),
+            small_files=sum(1 for t in tasks if t.file.file_size_in_bytes < small),
+        )
+        return info, history, snapshots
+
+    return run
+
+
+def whole_process(code: str, arg: Path):
+    """The same peer work in a fresh interpreter (start-up and imports included), like meshlake's processes."""
+    script = f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); import lake_history as lh; from pathlib import Path; {code}"
+
+    def run():
+        proc = subprocess.run([sys.executable, "-c", script, str(arg)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"peer process failed: {proc.stderr}")
+        return proc.stdout
+
+    return run
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     repo = Path(__file__).resolve().parent.parent
@@ -223,24 +267,35 @@ def main() -> int:
         return 1
 
     iceberg_ref = f"iceberg+sqlite://{iceberg / 'catalog.db'}#bench.history"
+    import deltalake
+    import pyiceberg
+
     rows = []
-    t, (info, hist) = timed(meshlake_open(args.meshlake, str(delta)), args.reps)
+    ours, (info, hist) = timed(meshlake_open(args.meshlake, str(delta)), args.reps)
     assert len(hist["versions"]) == DELTA_COMMITS, len(hist["versions"])
     assert info["version"] == DELTA_COMMITS - 1, info["version"]
-    t_peer, (pinfo, phist) = timed(deltalake_open(delta), args.reps)
+    peer, (pinfo, phist) = timed(deltalake_open(delta), args.reps)
     assert len(phist) == DELTA_COMMITS and pinfo["num_rows"] == info["num_rows"], (len(phist), pinfo, info["num_rows"])
-    rows.append(("Delta, 5,000 commits", "deltalake " + __import__("deltalake").__version__, t, t_peer))
+    rows.append(("Delta 5,000 commits", f"deltalake {deltalake.__version__}, in-process", ours, peer))
+    peer, _ = timed(whole_process("lh.deltalake_open(Path(sys.argv[1]))()", delta), args.reps)
+    rows.append(("Delta 5,000 commits", f"deltalake {deltalake.__version__}, own process", ours, peer))
 
-    t, (info, hist) = timed(meshlake_open(args.meshlake, iceberg_ref), args.reps)
+    ours, (info, hist) = timed(meshlake_open(args.meshlake, iceberg_ref), args.reps)
     assert len(hist["versions"]) == ICEBERG_SNAPSHOTS, len(hist["versions"])
-    t_peer, (pinfo, _phist, psnaps) = timed(pyiceberg_open(iceberg), args.reps)
+    peer, (pinfo, _phist, psnaps) = timed(pyiceberg_open(iceberg), args.reps)
     assert len(psnaps) == ICEBERG_SNAPSHOTS and int(pinfo["rows"]) == info["num_rows"], (pinfo, info["num_rows"])
-    rows.append(("Iceberg, 1,000 snapshots", "pyiceberg " + __import__("pyiceberg").__version__, t, t_peer))
+    rows.append(("Iceberg 1,000 snapshots", f"pyiceberg {pyiceberg.__version__}, in-process, summary", ours, peer))
+    peer, (pinfo, _, _) = timed(pyiceberg_open_all_files(iceberg), args.reps)
+    assert pinfo["num_files"] == info["num_files"] and pinfo["small_files"] == info["small_files"], (pinfo, info)
+    rows.append(("Iceberg 1,000 snapshots", f"pyiceberg {pyiceberg.__version__}, in-process, all files", ours, peer))
+    peer, _ = timed(whole_process("lh.pyiceberg_open(Path(sys.argv[1]))()", iceberg), args.reps)
+    rows.append(("Iceberg 1,000 snapshots", f"pyiceberg {pyiceberg.__version__}, own process, summary", ours, peer))
 
-    print(f"{'table':<26} {'peer':<18} {'meshlake':>10} {'peer':>10} {'ratio':>7}")
-    for name, peer, ours, theirs in rows:
-        print(f"{name:<26} {peer:<18} {ours * 1000:>8.0f}ms {theirs * 1000:>8.0f}ms {ours / theirs:>7.2f}")
-    print(json.dumps({name: {"peer": peer, "meshlake_s": ours, "peer_s": theirs, "ratio": ours / theirs} for name, peer, ours, theirs in rows}))
+    print(f"| table | peer | meshlake | peer | meshlake / peer |")
+    print(f"| --- | --- | ---: | ---: | ---: |")
+    for name, peer_name, ours, theirs in rows:
+        print(f"| {name} | {peer_name} | {ours * 1000:.0f} ms | {theirs * 1000:.0f} ms | {ours / theirs:.2f} |")
+    print(json.dumps([{"table": n, "peer": p, "meshlake_s": o, "peer_s": t, "ratio": o / t} for n, p, o, t in rows]))
     return 0 if all(ours <= 0.5 * theirs for _, _, ours, theirs in rows) else 2
 
 
