@@ -183,7 +183,28 @@ fn version_argument(text: &str, iceberg: bool) -> anyhow::Result<VersionSelector
     Ok(VersionSelector::AsOf(time.with_timezone(&chrono::Utc)))
 }
 
-/// Run a headless subcommand; returns the process exit code.
+/// Whether the subcommand asked for `--json`: then a failure is reported on stderr as one JSON
+/// object, `{"error": "…"}` (the whole error chain, naming the file at fault), stdout stays empty.
+pub fn wants_json(command: &Command) -> bool {
+    match command {
+        Command::Demo { json, .. } | Command::Scan { json, .. } => *json,
+        Command::Table { command } => match command {
+            TableCommand::Info { json, .. }
+            | TableCommand::History { json, .. }
+            | TableCommand::Files { json, .. }
+            | TableCommand::Head { json, .. }
+            | TableCommand::Diff { json, .. } => *json,
+        },
+    }
+}
+
+/// The error line `main` prints on stderr: `{"error": "…"}` with `--json`, else `error: …`.
+pub fn error_line(err: &anyhow::Error, json: bool) -> String {
+    let text = format!("{err:#}");
+    if json { serde_json::json!({ "error": text }).to_string() } else { format!("error: {text}") }
+}
+
+/// Run a headless subcommand.
 pub fn run(command: Command) -> anyhow::Result<()> {
     let (runtime, mut events) = JobRuntime::start(0, Arc::new(|| {})).context("starting the job runtime")?;
     let (spec, json) = match command {

@@ -26,6 +26,7 @@ use object_store::path::Path as ObjectPath;
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use parquet::file::reader::SerializedFileReader;
 use serde_json::Value;
 
 use super::deletion_vectors::{DeletionVector, DeletionVectorLocation, live_row_selection};
@@ -232,6 +233,46 @@ async fn read_commit(location: &str, root: &Root, file: &LogFile) -> Result<Stri
     })
 }
 
+/// The parts of a commit line that history needs; everything else is skipped unparsed.
+#[derive(serde::Deserialize)]
+struct CommitLine<'a> {
+    #[serde(rename = "commitInfo", borrow)]
+    commit_info: Option<CommitInfoAction<'a>>,
+    #[serde(borrow)]
+    add: Option<FileAction<'a>>,
+    #[serde(borrow)]
+    remove: Option<FileAction<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct CommitInfoAction<'a> {
+    #[serde(rename = "inCommitTimestamp")]
+    in_commit_timestamp: Option<i64>,
+    timestamp: Option<i64>,
+    #[serde(borrow)]
+    operation: Option<std::borrow::Cow<'a, str>>,
+}
+
+#[derive(serde::Deserialize)]
+struct FileAction<'a> {
+    /// The stats JSON as a string (escaped inside the line, hence `Cow`).
+    #[serde(borrow)]
+    stats: Option<std::borrow::Cow<'a, str>>,
+}
+
+#[derive(serde::Deserialize)]
+struct RecordCount {
+    #[serde(rename = "numRecords")]
+    num_records: Option<u64>,
+}
+
+impl FileAction<'_> {
+    fn records(&self) -> Option<u64> {
+        let stats = self.stats.as_deref()?;
+        serde_json::from_str::<RecordCount>(stats).ok()?.num_records
+    }
+}
+
 /// One commit file's figures (before it becomes a [`HistoryEntry`]).
 async fn parse_commit(
     location: &str,
@@ -251,41 +292,30 @@ async fn parse_commit(
         rows_added: Some(0),
         rows_removed: Some(0),
     };
-    let records_of = |action: &Value| {
-        action
-            .get("stats")
-            .and_then(Value::as_str)
-            .and_then(|stats| serde_json::from_str::<Value>(stats).ok())
-            .and_then(|stats| stats.get("numRecords").and_then(Value::as_u64))
-    };
     for (line_number, line) in text
         .lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
     {
-        let action: Value = serde_json::from_str(line).map_err(|e| LakeError::CorruptDeltaLog {
+        let action: CommitLine<'_> = serde_json::from_str(line).map_err(|e| LakeError::CorruptDeltaLog {
             location: location.to_string(),
             file: path.clone(),
             reason: format!("line {} is not JSON: {e}", line_number + 1),
         })?;
-        if let Some(commit_info) = action.get("commitInfo") {
+        if let Some(commit_info) = action.commit_info {
             entry.timestamp = commit_info
-                .get("inCommitTimestamp")
-                .or_else(|| commit_info.get("timestamp"))
-                .and_then(Value::as_i64)
+                .in_commit_timestamp
+                .or(commit_info.timestamp)
                 .and_then(DateTime::from_timestamp_millis);
-            if let Some(operation) = commit_info.get("operation").and_then(Value::as_str) {
-                entry.operation = operation.to_string();
+            if let Some(operation) = commit_info.operation {
+                entry.operation = operation.into_owned();
             }
-        } else if let Some(add) = action.get("add") {
+        } else if let Some(add) = action.add {
             entry.files_added += 1;
-            entry.rows_added = entry.rows_added.zip(records_of(add)).map(|(a, b)| a + b);
-        } else if let Some(remove) = action.get("remove") {
+            entry.rows_added = entry.rows_added.zip(add.records()).map(|(a, b)| a + b);
+        } else if let Some(remove) = action.remove {
             entry.files_removed += 1;
-            entry.rows_removed = entry
-                .rows_removed
-                .zip(records_of(remove))
-                .map(|(a, b)| a + b);
+            entry.rows_removed = entry.rows_removed.zip(remove.records()).map(|(a, b)| a + b);
         }
     }
     if entry.timestamp.is_none() {
@@ -331,7 +361,10 @@ async fn reader_features_up_to(
     listing: &LogListing,
     version: i64,
 ) -> Result<Option<Vec<String>>, LakeError> {
-    for (_, file) in listing.commits.range(..=version).rev() {
+    // Readers start from the newest checkpoint at or before `version`: commits older than it do
+    // not decide the protocol, and a protocol only in the checkpoint is checked after loading.
+    let since = listing.checkpoints.range(..=version).next_back().copied().unwrap_or(i64::MIN);
+    for (_, file) in listing.commits.range(since..=version).rev() {
         let text = read_commit(location, root, file).await?;
         let path = PathBuf::from(root.store.show(&file.path));
         for line in text.lines().filter(|line| line.contains("\"protocol\"")) {
@@ -410,39 +443,90 @@ async fn load(location: &str, at: &VersionSelector) -> Result<Loaded, LakeError>
             })?
         }
     };
-    if let Some(features) = reader_features_up_to(location, &root, &listing, version).await? {
-        let unknown: Vec<&String> = features
-            .iter()
-            .filter(|f| !KNOWN_READER_FEATURES.contains(&f.as_str()))
-            .collect();
-        if !unknown.is_empty() {
-            let names = unknown
-                .iter()
-                .map(|f| f.as_str())
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Err(LakeError::UnsupportedFeature {
-                table: location.to_string(),
-                feature: format!("reader feature {names}"),
-                hint: format!(
-                    "the table's protocol requires readers to understand it; history still works (known reader features: {})",
-                    KNOWN_READER_FEATURES.join(", ")
-                ),
-            });
-        }
+    let from_commits = reader_features_up_to(location, &root, &listing, version).await?;
+    if let Some(features) = &from_commits {
+        refuse_unknown_reader_features(location, features)?;
     }
     let delta_version = u64::try_from(version).map_err(|_| out_of_range(version.to_string()))?;
     if root.local.is_none() {
         storage::register_delta_s3();
     }
-    let table = deltalake::open_table_with_version(root.url()?, delta_version)
-        .await
-        .map_err(|e| LakeError::delta(location, "load the version", e))?;
+    let table = match deltalake::open_table_with_version(root.url()?, delta_version).await {
+        Ok(table) => table,
+        Err(error) => {
+            let broken = root.local.as_ref().and_then(|dir| broken_checkpoint(location, &dir.join("_delta_log"), version));
+            return Err(broken.unwrap_or_else(|| LakeError::delta(location, "load the version", error)));
+        }
+    };
+    if from_commits.is_none() {
+        // The protocol came from the checkpoint.
+        let snapshot = table.snapshot().map_err(|e| LakeError::delta(location, "read the snapshot", e))?;
+        let protocol = serde_json::to_value(snapshot.protocol()).unwrap_or(Value::Null);
+        let features: Vec<String> = protocol
+            .get("readerFeatures")
+            .and_then(Value::as_array)
+            .map(|list| list.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .unwrap_or_default();
+        refuse_unknown_reader_features(location, &features)?;
+    }
     Ok(Loaded {
         root,
         table,
         version,
         listing,
+    })
+}
+
+/// Refuse a table whose protocol requires reader features we do not know, naming them.
+fn refuse_unknown_reader_features(location: &str, features: &[String]) -> Result<(), LakeError> {
+    let unknown: Vec<&str> = features
+        .iter()
+        .map(String::as_str)
+        .filter(|f| !KNOWN_READER_FEATURES.contains(f))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(LakeError::UnsupportedFeature {
+        table: location.to_string(),
+        feature: format!("reader feature {}", unknown.join(", ")),
+        hint: format!(
+            "the table's protocol requires readers to understand it; history still works (known reader features: {})",
+            KNOWN_READER_FEATURES.join(", ")
+        ),
+    })
+}
+
+/// When delta-rs cannot load `version`, look for the log file at fault ourselves: the newest
+/// checkpoint at or before `version` (where readers start) with a Parquet footer that cannot be
+/// read, e.g. a checkpoint truncated by an interrupted write or copy. delta-rs reports that as a
+/// bare "Corrupt footer" without the file.
+fn broken_checkpoint(location: &str, log_dir: &Path, version: i64) -> Option<LakeError> {
+    let mut checkpoints: Vec<(i64, PathBuf)> = std::fs::read_dir(log_dir)
+        .ok()?
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            let name = path.file_name()?.to_str()?;
+            let found = leading_version(name)?;
+            let is_parquet_checkpoint = name[20..].starts_with(".checkpoint.") && name.ends_with(".parquet");
+            (is_parquet_checkpoint && found <= version).then(|| (found, path.clone()))
+        })
+        .collect();
+    let newest = checkpoints.iter().map(|(v, _)| *v).max()?;
+    checkpoints.retain(|(v, _)| *v == newest);
+    checkpoints.sort();
+    checkpoints.into_iter().find_map(|(checkpoint_version, path)| {
+        let problem = match std::fs::File::open(&path) {
+            Ok(file) => SerializedFileReader::new(file).err()?.to_string(),
+            Err(error) => error.to_string(),
+        };
+        Some(LakeError::CorruptDeltaLog {
+            location: location.to_string(),
+            file: path,
+            reason: format!(
+                "the checkpoint of version {checkpoint_version} is not a readable Parquet file ({problem}; truncated?); if the JSON commits up to version {checkpoint_version} are still in _delta_log, delete this checkpoint and _delta_log/_last_checkpoint so readers replay the commits, else restore it from a backup"
+            ),
+        })
     })
 }
 
@@ -668,11 +752,13 @@ pub async fn info(
         ));
         None
     };
-    let missing = files.iter().filter(|f| !f.exists).count();
-    if missing > 0 {
+    let missing: Vec<&LiveFile> = files.iter().filter(|f| !f.exists).collect();
+    if let Some(first) = missing.first() {
         warnings.push(format!(
-            "{missing} of {} data files named in the log are missing on disk; rows cannot be read from them",
-            files.len()
+            "{} of {} data files named in the log are missing on disk (first: {}); rows cannot be read from them until the table's data files are restored",
+            missing.len(),
+            files.len(),
+            first.shown.display()
         ));
     }
     let mut small_per_partition: BTreeMap<&BTreeMap<String, Option<String>>, u64> = BTreeMap::new();

@@ -40,7 +40,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use futures::stream::BoxStream;
-use futures::TryStreamExt;
+use futures::{StreamExt as _, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -408,6 +408,55 @@ impl OpenedIcebergTable {
     fn error(&self, action: &'static str) -> impl FnOnce(::iceberg::Error) -> LakeError + '_ {
         move |source| LakeError::iceberg(self.name.clone(), action, source)
     }
+
+    /// Where a file named in the metadata is, as text for messages.
+    fn shown_path(&self, path: &str) -> String {
+        self.local_path(path)
+            .map(|local| local.display().to_string())
+            .unwrap_or_else(|| self.resolve(path))
+    }
+
+    /// A metadata file (manifest list, manifest) that could not be read: missing, or damaged.
+    fn metadata_file_error(&self, path: &str, what: &str, source: ::iceberg::Error) -> LakeError {
+        let missing = self.local_path(path).is_some_and(|local| !local.exists());
+        LakeError::IcebergFile {
+            table: self.name.clone(),
+            file: self.shown_path(path),
+            problem: if missing {
+                format!("({what}) is missing")
+            } else {
+                format!("({what}) cannot be read: {source}")
+            },
+            advice: "the table's metadata folder is incomplete or damaged; restore it from a backup or the original copy of the table (an older snapshot that does not use this file may still open)".to_string(),
+        }
+    }
+
+    /// A data or delete file that could not be read: missing, or damaged (e.g. a corrupt Parquet footer).
+    fn data_file_error(&self, path: &str, source: ::iceberg::Error) -> LakeError {
+        match self.local_path(path) {
+            Some(local) if !local.exists() => LakeError::MissingDataFile { table: self.name.clone(), file: local },
+            _ => LakeError::IcebergFile {
+                table: self.name.clone(),
+                file: self.shown_path(path),
+                problem: format!("(a data file) cannot be read: {source}"),
+                advice: "the file is damaged (e.g. truncated or a corrupt Parquet footer); restore it from a backup, or read an older snapshot that does not contain it".to_string(),
+            },
+        }
+    }
+
+    /// After a failed scan plan: the first manifest of `snapshot` that is missing or unreadable.
+    async fn broken_manifest(&self, snapshot: &SnapshotRef) -> Option<LakeError> {
+        let list = match self.table.manifest_list_reader(snapshot).load().await {
+            Ok(list) => list,
+            Err(error) => return Some(self.metadata_file_error(snapshot.manifest_list(), "the manifest list", error)),
+        };
+        for manifest_file in list.entries() {
+            if let Err(error) = manifest_file.load_manifest(self.table.file_io()).await {
+                return Some(self.metadata_file_error(&manifest_file.manifest_path, "a manifest", error));
+            }
+        }
+        None
+    }
 }
 
 /// Open an Iceberg table reference (`IcebergFile`, `IcebergSql` or `IcebergRest`) for reading.
@@ -715,6 +764,21 @@ struct LiveFile {
 }
 
 /// The live data and delete files of `snapshot`, read from its manifest list and manifests.
+/// How many manifests [`live_files`] reads at a time.
+const MANIFEST_READ_CONCURRENCY: usize = 16;
+
+/// One manifest of a manifest list, with the entry that names it.
+async fn load_manifest<'a>(
+    opened: &OpenedIcebergTable,
+    manifest_file: &'a ::iceberg::spec::ManifestFile,
+) -> Result<(&'a ::iceberg::spec::ManifestFile, ::iceberg::spec::Manifest), LakeError> {
+    let manifest = manifest_file
+        .load_manifest(opened.table.file_io())
+        .await
+        .map_err(|e| opened.metadata_file_error(&manifest_file.manifest_path, "a manifest", e))?;
+    Ok((manifest_file, manifest))
+}
+
 async fn live_files(opened: &OpenedIcebergTable, snapshot: &SnapshotRef) -> Result<Vec<LiveFile>, LakeError> {
     let table = &opened.table;
     let metadata = table.metadata();
@@ -726,13 +790,14 @@ async fn live_files(opened: &OpenedIcebergTable, snapshot: &SnapshotRef) -> Resu
         .manifest_list_reader(snapshot)
         .load()
         .await
-        .map_err(opened.error("read the manifest list"))?;
+        .map_err(|e| opened.metadata_file_error(snapshot.manifest_list(), "the manifest list", e))?;
     let mut files = Vec::new();
-    for manifest_file in manifest_list.entries() {
-        let manifest = manifest_file
-            .load_manifest(table.file_io())
-            .await
-            .map_err(opened.error("read a manifest"))?;
+    // A table with many snapshots has as many manifests: read them concurrently, a bounded number
+    // at a time, in manifest-list order.
+    let loads: Vec<_> = manifest_list.entries().iter().map(|file| load_manifest(opened, file)).collect();
+    let mut manifests = futures::stream::iter(loads).buffered(MANIFEST_READ_CONCURRENCY);
+    while let Some(loaded) = manifests.next().await {
+        let (manifest_file, manifest) = loaded?;
         let spec = metadata.partition_spec_by_id(manifest_file.partition_spec_id);
         let partition_type = spec.and_then(|spec| spec.partition_type(&schema).ok());
         for entry in manifest.entries().iter().filter(|entry| entry.is_alive()) {
@@ -1020,13 +1085,19 @@ async fn scan_tasks(
         .select(columns.iter().cloned())
         .build()
         .map_err(opened.error("plan a scan"))?;
-    let mut tasks: Vec<FileScanTask> = scan
-        .plan_files()
-        .await
-        .map_err(opened.error("list data files"))?
-        .try_collect()
-        .await
-        .map_err(opened.error("list data files"))?;
+    let planned: Result<Vec<FileScanTask>, ::iceberg::Error> = match scan.plan_files().await {
+        Ok(stream) => stream.try_collect().await,
+        Err(error) => Err(error),
+    };
+    let mut tasks = match planned {
+        Ok(tasks) => tasks,
+        Err(error) => {
+            return Err(match opened.broken_manifest(snapshot).await {
+                Some(broken) => broken,
+                None => LakeError::iceberg(opened.name.clone(), "list data files", error),
+            });
+        }
+    };
     tasks.sort_by(|a, b| a.data_file_path.cmp(&b.data_file_path));
     Ok(tasks)
 }
@@ -1155,11 +1226,12 @@ pub async fn head(
             skip -= count;
             continue;
         }
+        let data_file_path = task.data_file_path.clone();
         let mut stream = read_task(&opened, task)?;
         while let Some(batch) = stream
             .try_next()
             .await
-            .map_err(opened.error("read a data file"))?
+            .map_err(|e| opened.data_file_error(&data_file_path, e))?
         {
             let in_batch = batch.num_rows() as u64;
             if skip >= in_batch {
@@ -1198,11 +1270,12 @@ pub async fn count_rows(table: &TableRef, at: &VersionSelector) -> Result<u64, L
     let columns: Vec<String> = first.into_iter().take(1).collect();
     let mut total = 0u64;
     for task in scan_tasks(&opened, &snapshot, &columns).await? {
+        let data_file_path = task.data_file_path.clone();
         let mut stream = read_task(&opened, task)?;
         while let Some(batch) = stream
             .try_next()
             .await
-            .map_err(opened.error("read a data file"))?
+            .map_err(|e| opened.data_file_error(&data_file_path, e))?
         {
             total += batch.num_rows() as u64;
         }

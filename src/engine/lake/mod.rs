@@ -112,7 +112,7 @@ pub enum LakeError {
     },
     /// A Delta commit file could not be parsed.
     #[error(
-        "Delta log of {location} is corrupt: {file}: {reason}; the table cannot be read until the commit is repaired or removed"
+        "Delta log of {location} is corrupt: {file}: {reason}; the table cannot be read until that file is repaired or removed"
     )]
     CorruptDeltaLog {
         /// Table root.
@@ -282,7 +282,7 @@ pub enum LakeError {
     },
     /// A data file the log names is not on disk.
     #[error(
-        "table {table}: data file {file} named in the log is missing; restore the table's data files (or copy the whole table folder) before reading rows"
+        "table {table}: data file {file} named in the table's log or manifests is missing; restore the table's data files (or copy the whole table folder) before reading rows"
     )]
     MissingDataFile {
         /// Which table.
@@ -344,6 +344,18 @@ pub enum LakeError {
         table: String,
         /// The version that was asked for.
         version: i64,
+    },
+    /// A file an Iceberg table's metadata names is missing or cannot be read.
+    #[error("Iceberg table {table}: {file} {problem}; {advice}")]
+    IcebergFile {
+        /// Which table.
+        table: String,
+        /// The file (where it actually is).
+        file: String,
+        /// `is missing` / `cannot be read: …`.
+        problem: String,
+        /// What to do.
+        advice: String,
     },
     /// A table feature the Iceberg reader cannot handle.
     #[error("Iceberg table {table}: {file} is {what}, which cannot be read yet; {advice}")]
