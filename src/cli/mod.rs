@@ -145,6 +145,12 @@ pub enum TableCommand {
         /// The geometry column (default: the GeoParquet primary column, else `geometry`).
         #[arg(long)]
         geometry: Option<String>,
+        /// Allowed geometry types (e.g. Polygon,MultiPolygon) when the files' `geo` metadata declares none.
+        #[arg(long, value_delimiter = ',')]
+        geometry_types: Vec<String>,
+        /// The CRS to assume when the files' `geo` metadata declares none (e.g. OGC:CRS84, EPSG:28992).
+        #[arg(long)]
+        crs: Option<String>,
         /// Also report schema drift from this version (number, snapshot id or RFC 3339 time) to the validated one.
         #[arg(long)]
         against: Option<String>,
@@ -198,11 +204,11 @@ fn table_spec(command: TableCommand) -> anyhow::Result<(JobSpec, bool)> {
             let at = at.selector()?;
             (JobSpec::TableHead { table: parse(&table)?, at, page: PageRequest { offset, limit, columns, ..Default::default() } }, json)
         }
-        TableCommand::Validate { table, at, geometry, against, json } => {
+        TableCommand::Validate { table, at, geometry, geometry_types, crs, against, json } => {
             let table = parse(&table)?;
             let iceberg = !matches!(table, TableRef::Delta { .. });
             let against = against.map(|a| version_argument(&a, iceberg)).transpose()?;
-            (JobSpec::TableValidate { table, at: at.selector()?, geometry, against }, json)
+            (JobSpec::TableValidate { table, at: at.selector()?, geometry, geometry_types, crs, against }, json)
         }
         TableCommand::Query { table, predicate, distance, at, geometry, out, json } => {
             let request = crate::engine::lake::spatial::QueryRequest { predicate: predicate.predicate(distance)?, geometry, out, allow_full_scan: true };

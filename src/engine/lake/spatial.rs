@@ -127,6 +127,15 @@ pub struct QueryReport {
     pub matches: Vec<QueryMatch>,
 }
 
+/// What to assume for files that do not declare it in GeoParquet `geo` metadata.
+#[derive(Clone, Debug, Default)]
+pub struct Declared {
+    /// Allowed geometry types (empty: any).
+    pub geometry_types: Vec<String>,
+    /// The CRS (e.g. `OGC:CRS84`, `EPSG:28992`).
+    pub crs: Option<String>,
+}
+
 /// What a query job is asked.
 #[derive(Clone, Debug)]
 pub struct QueryRequest {
@@ -307,6 +316,7 @@ pub async fn validate(
     table: &TableRef,
     at: &VersionSelector,
     geometry: Option<&str>,
+    declared: &Declared,
     against: Option<&VersionSelector>,
     ctx: &JobContext,
 ) -> Result<ValidationReport, JobError> {
@@ -314,21 +324,30 @@ pub async fn validate(
     let files = data_files(table_files(table, at).await?.files, &mut report.warnings);
     report.files = files.len() as u64;
     let total = files.len() as u64;
-    let mut declared: Option<(Option<String>, bool)> = None;
+    let mut first_crs: Option<(Option<String>, bool)> = None;
     for (index, file) in files.iter().enumerate() {
         ctx.cancel.check()?;
         ctx.progress.report(index as u64, total, format!("validating {}", file.path));
         let opened = open(table, file, geometry).await?;
-        let geo = opened.geo.clone();
+        let mut geo = opened.geo.clone();
+        if geo.geometry_types.is_empty() {
+            geo.geometry_types = declared.geometry_types.clone();
+        }
+        let assumed_crs = !geo.has_metadata && declared.crs.is_some();
+        if assumed_crs {
+            geo.crs = declared.crs.clone();
+        }
         report.geometry_column = geo.name.clone();
         if report.geometry_types.is_empty() {
             report.geometry_types = geo.geometry_types.clone();
         }
-        match &declared {
+        match &first_crs {
             None => {
-                declared = Some((geo.crs.clone(), geo.has_metadata));
+                first_crs = Some((geo.crs.clone(), geo.has_metadata));
                 report.crs = geo.crs.clone();
-                if !geo.has_metadata {
+                if assumed_crs {
+                    report.crs_problems.push(format!("{}: no GeoParquet `geo` metadata, CRS {} assumed", file.path, geo.crs.as_deref().unwrap_or("")));
+                } else if !geo.has_metadata {
                     report.crs_problems.push(format!("{}: no GeoParquet `geo` metadata, the CRS is not declared", file.path));
                 } else if geo.crs.is_none() {
                     report.crs_problems.push(format!("{}: the CRS of {} is null (unknown)", file.path, geo.name));
