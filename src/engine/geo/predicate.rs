@@ -22,7 +22,7 @@ pub enum PredicateOp {
 }
 
 /// A predicate with its query geometry.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SpatialPredicate {
     pub op: PredicateOp,
     pub geometry: Geometry<f64>,
