@@ -170,4 +170,18 @@ fn a_table_without_bbox_information_warns() {
     let (report, stderr) = json(&["table", "query", root.to_str().unwrap(), "--bbox", "0,0,2,2", "--json"]);
     assert_eq!(report["rows_matched"], 1);
     assert!(stderr.contains("warning: no file"), "{stderr}");
+    // What the GUI runs first: the guard refuses the full scan (and reads nothing) until asked again.
+    use meshlake::engine::jobs::{JobResult, JobRuntime, JobSpec};
+    let (runtime, mut events) = JobRuntime::start(2, std::sync::Arc::new(|| {})).unwrap();
+    let table = meshlake::engine::lake::TableRef::parse(root.to_str().unwrap()).unwrap();
+    let predicate = meshlake::engine::geo::predicate::SpatialPredicate::from_bbox([0.0, 0.0, 2.0, 2.0]).unwrap();
+    let mut request = meshlake::engine::lake::spatial::QueryRequest { predicate, geometry: None, out: None, allow_full_scan: false };
+    let spec = JobSpec::TableQuery { table: table.clone(), at: Default::default(), request: request.clone() };
+    let Ok(JobResult::Query(refused)) = runtime.run_to_end(&mut events, spec, |_, _, _| {}) else { panic!("query job failed") };
+    assert!(refused.refused_full_scan.as_deref().is_some_and(|m| m.contains("no file")), "{refused:?}");
+    assert_eq!((refused.rows_decoded, refused.files_scanned, refused.rows_matched), (0, 0, 0));
+    request.allow_full_scan = true;
+    let spec = JobSpec::TableQuery { table, at: Default::default(), request };
+    let Ok(JobResult::Query(ran)) = runtime.run_to_end(&mut events, spec, |_, _, _| {}) else { panic!("query job failed") };
+    assert_eq!((ran.rows_matched, ran.files_scanned, ran.matches.len()), (1, 1, 1));
 }
