@@ -970,11 +970,11 @@ impl MeshlakeApp {
                 Some(MapFeature::new(label, geo::Geometry::Polygon(rect.to_polygon())))
             })
             .collect();
-        let lon_lat = report.crs.as_deref().is_none_or(|c| epsg_code(c).is_none_or(|code| code == 4326));
+        let features = spatial_features_to_lon_lat(report.crs.as_deref(), features);
         if let Some(entry) = self.model.tables.iter_mut().find(|t| t.reference == reference) {
             entry.spatial.validation = Requested::Ready(report);
         }
-        if !features.is_empty() && lon_lat {
+        if !features.is_empty() {
             let name = format!("{} invalid features ({})", panels::tables::table_display_name(reference), features.len());
             let layer = MapLayer { id: format!("{reference}#invalid"), name, features, color: egui::Color32::from_rgb(230, 60, 30) };
             self.put_table_layer(layer);
@@ -988,6 +988,7 @@ impl MeshlakeApp {
             .iter()
             .map(|m| MapFeature::new(format!("row {} of {}", m.row, m.file.rsplit(['/', '\\']).next().unwrap_or(&m.file)), m.geometry.clone()))
             .collect();
+        let features = spatial_features_to_lon_lat(report.crs.as_deref(), features);
         if let Some(entry) = self.model.tables.iter_mut().find(|t| t.reference == reference) {
             entry.spatial.query = Requested::Ready(report);
         }
@@ -1443,5 +1444,24 @@ impl eframe::App for MeshlakeApp {
         eframe::set_value(storage, STATE_KEY, &self.persisted);
         eframe::set_value(storage, LAYOUT_KEY, &self.tree);
         eframe::set_value(storage, MAP_KEY, &self.map);
+    }
+}
+
+/// Spatial-tab features from the table's CRS to lon/lat (features that do not transform are left out).
+fn spatial_features_to_lon_lat(crs: Option<&str>, features: Vec<MapFeature>) -> Vec<MapFeature> {
+    use geo::MapCoords;
+    match panels::spatial::to_lon_lat(crs) {
+        Ok(None) => features,
+        Ok(Some(transform)) => features
+            .into_iter()
+            .filter_map(|mut f| {
+                f.geometry = f.geometry.try_map_coords(|c| transform.point(c.x, c.y).map(|(x, y)| geo::coord! { x: x, y: y })).ok()?;
+                Some(f)
+            })
+            .collect(),
+        Err(err) => {
+            tracing::warn!("spatial results not drawn: {err}");
+            Vec::new()
+        }
     }
 }

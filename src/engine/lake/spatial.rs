@@ -114,6 +114,9 @@ pub struct QueryReport {
     pub rows_decoded: u64,
     /// Files without any bbox (never pruned).
     pub files_without_bbox: u64,
+    /// The geometry column's CRS as the first scanned file declares it (`None`: not declared); the
+    /// query geometry and the matches' bboxes are in it.
+    pub crs: Option<String>,
     /// Set when the job refused to run a full scan (no bbox information; `allow_full_scan` false).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refused_full_scan: Option<String>,
@@ -469,6 +472,9 @@ pub async fn query(table: &TableRef, at: &VersionSelector, request: &QueryReques
         }
         report.files_scanned += 1;
         let opened = open(table, file, request.geometry.as_deref()).await?;
+        if report.files_scanned == 1 {
+            report.crs = opened.geo.crs.clone();
+        }
         let metadata = opened.builder.metadata().clone();
         let descr = opened.builder.parquet_schema();
         let mut selected = Vec::new();

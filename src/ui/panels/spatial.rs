@@ -3,10 +3,28 @@
 
 use egui::Ui;
 
+use crate::engine::crs::{CrsTransform, epsg_code};
 use crate::engine::geo::predicate::{PredicateOp, SpatialPredicate};
 use crate::engine::lake::spatial::{QueryReport, ValidationReport};
 use crate::ui::commands::Command;
 use crate::ui::model::{Requested, TableEntry};
+
+/// The transform from a table's CRS to lon/lat for drawing (`None`: already lon/lat or not declared).
+pub fn to_lon_lat(crs: Option<&str>) -> Result<Option<CrsTransform>, String> {
+    match crs.and_then(epsg_code) {
+        None | Some(4326) => Ok(None),
+        Some(code) => CrsTransform::new(code, 4326).map(Some).map_err(|e| e.to_string()),
+    }
+}
+
+/// A bbox in the table's CRS as a lon/lat bbox to zoom to.
+fn zoom_bbox(crs: Option<&str>, bbox: [f64; 4]) -> Option<[f64; 4]> {
+    match to_lon_lat(crs) {
+        Ok(None) => Some(bbox),
+        Ok(Some(transform)) => transform.bbox(bbox, 4).ok(),
+        Err(_) => None,
+    }
+}
 
 /// Rows shown in the problem and match lists.
 const LIST_ROWS: usize = 200;
@@ -157,7 +175,9 @@ fn validation_ui(ui: &mut Ui, r: &ValidationReport, commands: &mut Vec<Command>)
         let text = format!("{name} row {}: {:?}: {}", p.row, p.kind, p.detail);
         match p.bbox {
             Some(bbox) => {
-                if ui.link(text).on_hover_text("zoom the map to this feature").clicked() {
+                if ui.link(text).on_hover_text("zoom the map to this feature").clicked()
+                    && let Some(bbox) = zoom_bbox(r.crs.as_deref(), bbox)
+                {
                     commands.push(Command::ZoomToBbox(bbox));
                 }
             }
@@ -178,8 +198,10 @@ fn query_ui(ui: &mut Ui, r: &QueryReport, commands: &mut Vec<Command>) {
     }
     for m in r.matches.iter().take(LIST_ROWS) {
         let name = m.file.rsplit(['/', '\\']).next().unwrap_or(&m.file);
-        if ui.link(format!("{name} row {}", m.row)).clicked() {
-            commands.push(Command::ZoomToBbox(m.bbox));
+        if ui.link(format!("{name} row {}", m.row)).clicked()
+            && let Some(bbox) = zoom_bbox(r.crs.as_deref(), m.bbox)
+        {
+            commands.push(Command::ZoomToBbox(bbox));
         }
     }
 }
