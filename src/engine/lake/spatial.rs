@@ -110,7 +110,9 @@ pub struct QueryReport {
     pub bytes_total: u64,
     /// Compressed bytes of the column chunks read.
     pub bytes_scanned: u64,
-    /// Geometries decoded and tested exactly.
+    /// Rows in the scanned row groups.
+    pub rows_read: u64,
+    /// Geometries decoded and tested exactly (rows whose bbox covering values cannot match are skipped).
     pub rows_decoded: u64,
     /// Files without any bbox (never pruned).
     pub files_without_bbox: u64,
@@ -258,6 +260,20 @@ fn row_group_bbox(rg: &RowGroupMetaData, covering: Option<&[usize; 4]>, geometry
     }
     let bbox = rg.column(geometry_leaf?).geo_statistics()?.bounding_box()?;
     Some([bbox.get_xmin(), bbox.get_ymin(), bbox.get_xmax(), bbox.get_ymax()])
+}
+
+/// The bbox covering values of a batch as f64 arrays (`xmin`, `ymin`, `xmax`, `ymax`), found by their
+/// paths (a top-level column or a field of a struct column); `None` when any is missing.
+fn covering_values(batch: &RecordBatch, paths: &[Vec<String>; 4]) -> Option<[arrow::array::Float64Array; 4]> {
+    let one = |path: &Vec<String>| -> Option<arrow::array::Float64Array> {
+        let mut array: arrow::array::ArrayRef = batch.column_by_name(path.first()?)?.clone();
+        for name in &path[1..] {
+            array = array.as_struct_opt()?.column_by_name(name)?.clone();
+        }
+        let cast = arrow::compute::cast(&array, &DataType::Float64).ok()?;
+        Some(cast.as_primitive::<arrow::datatypes::Float64Type>().clone())
+    };
+    Some([one(&paths[0])?, one(&paths[1])?, one(&paths[2])?, one(&paths[3])?])
 }
 
 /// An opened data file: its stream builder and geometry column.
@@ -492,10 +508,18 @@ pub async fn query(table: &TableRef, at: &VersionSelector, request: &QueryReques
         let mask = if writer.is_some() {
             ProjectionMask::all()
         } else {
-            ProjectionMask::roots(descr, [opened.geometry_root])
+            let mut wanted: Vec<usize> =
+                (0..descr.num_columns()).filter(|&leaf| descr.get_column_root_idx(leaf) == opened.geometry_root).collect();
+            wanted.extend(opened.covering_leaves.iter().flatten().copied());
+            ProjectionMask::leaves(descr, wanted)
         };
+        let covering_paths = opened.geo.covering.clone().filter(|_| opened.covering_leaves.is_some());
         let leaves: Vec<usize> = (0..descr.num_columns())
-            .filter(|&leaf| writer.is_some() || descr.get_column_root_idx(leaf) == opened.geometry_root)
+            .filter(|&leaf| {
+                writer.is_some()
+                    || descr.get_column_root_idx(leaf) == opened.geometry_root
+                    || opened.covering_leaves.is_some_and(|c| c.contains(&leaf))
+            })
             .collect();
         for &i in &selected {
             let rg = metadata.row_group(i);
@@ -532,18 +556,30 @@ pub async fn query(table: &TableRef, at: &VersionSelector, request: &QueryReques
             while let Some(batch) = stream.try_next().await.map_err(read_error)? {
                 ctx.cancel.check()?;
                 let n = batch.num_rows();
-                report.rows_decoded += n as u64;
+                report.rows_read += n as u64;
+                let covering = covering_paths.as_ref().and_then(|paths| covering_values(&batch, paths));
                 let predicate = predicate.clone();
                 let column_name = geometry_name.clone();
                 let keep_geometry = report.matches.len() < MAX_MATCHES_KEPT;
-                let (hits, batch) = ctx
+                let (hits, batch, decoded) = ctx
                     .cpu(move || {
                         use rayon::prelude::*;
+                        let decoded_rows = std::sync::atomic::AtomicU64::new(0);
                         let hits: Vec<(usize, [f64; 4], Option<Geometry<f64>>)> = match batch.column_by_name(&column_name) {
                             None => vec![],
                             Some(column) => (0..n)
                                 .into_par_iter()
                                 .filter_map(|row| {
+                                    if let Some([x0, y0, x1, y1]) = &covering
+                                        && x0.is_valid(row)
+                                        && y0.is_valid(row)
+                                        && x1.is_valid(row)
+                                        && y1.is_valid(row)
+                                        && !predicate.may_match(&[x0.value(row), y0.value(row), x1.value(row), y1.value(row)])
+                                    {
+                                        return None;
+                                    }
+                                    decoded_rows.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                                     let decoded = decode_wkb(wkb_at(column.as_ref(), row)?).ok()?;
                                     let rect = geo::BoundingRect::bounding_rect(&decoded.geometry)?;
                                     let bbox = [rect.min().x, rect.min().y, rect.max().x, rect.max().y];
@@ -554,9 +590,10 @@ pub async fn query(table: &TableRef, at: &VersionSelector, request: &QueryReques
                                 })
                                 .collect(),
                         };
-                        (hits, batch)
+                        (hits, batch, decoded_rows.load(std::sync::atomic::Ordering::Relaxed))
                     })
                     .await?;
+                report.rows_decoded += decoded;
                 report.rows_matched += hits.len() as u64;
                 if let Some(export) = writer.as_mut()
                     && !hits.is_empty()
