@@ -12,6 +12,8 @@ use crate::engine::jobs::{JobResult, JobRuntime, JobSpec, error_chain};
 use crate::engine::lake::TableRef;
 use crate::engine::lake::inspect::{PageRequest, SmallFilePolicy, VersionSelector};
 
+mod spatial;
+
 /// meshlake: a desktop workbench for spatial lakehouses and spatial data meshes.
 ///
 /// Without a subcommand it opens the GUI (on PATH if given, else on the demo workspace).
@@ -135,6 +137,44 @@ pub enum TableCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Check every geometry: null, malformed WKB, wrong type, OGC validity, simplicity, CRS and its area.
+    Validate {
+        table: String,
+        #[command(flatten)]
+        at: VersionArgs,
+        /// The geometry column (default: the GeoParquet primary column, else `geometry`).
+        #[arg(long)]
+        geometry: Option<String>,
+        /// Allowed geometry types (e.g. Polygon,MultiPolygon) when the files' `geo` metadata declares none.
+        #[arg(long, value_delimiter = ',')]
+        geometry_types: Vec<String>,
+        /// The CRS to assume when the files' `geo` metadata declares none (e.g. OGC:CRS84, EPSG:28992).
+        #[arg(long)]
+        crs: Option<String>,
+        /// Also report schema drift from this version (number, snapshot id or RFC 3339 time) to the validated one.
+        #[arg(long)]
+        against: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rows whose geometry matches a spatial predicate; files and row groups are pruned by bbox first.
+    Query {
+        table: String,
+        #[command(flatten)]
+        predicate: crate::cli::spatial::PredicateArgs,
+        /// The distance for --dwithin (planar, in the CRS's units).
+        #[arg(long)]
+        distance: Option<f64>,
+        #[command(flatten)]
+        at: VersionArgs,
+        #[arg(long)]
+        geometry: Option<String>,
+        /// Write the matching rows to this GeoParquet file (written beside it, then renamed into place).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn table_spec(command: TableCommand) -> anyhow::Result<(JobSpec, bool)> {
@@ -163,6 +203,16 @@ fn table_spec(command: TableCommand) -> anyhow::Result<(JobSpec, bool)> {
         TableCommand::Head { table, at, limit, offset, columns, json } => {
             let at = at.selector()?;
             (JobSpec::TableHead { table: parse(&table)?, at, page: PageRequest { offset, limit, columns, ..Default::default() } }, json)
+        }
+        TableCommand::Validate { table, at, geometry, geometry_types, crs, against, json } => {
+            let table = parse(&table)?;
+            let iceberg = !matches!(table, TableRef::Delta { .. });
+            let against = against.map(|a| version_argument(&a, iceberg)).transpose()?;
+            (JobSpec::TableValidate { table, at: at.selector()?, geometry, geometry_types, crs, against }, json)
+        }
+        TableCommand::Query { table, predicate, distance, at, geometry, out, json } => {
+            let request = crate::engine::lake::spatial::QueryRequest { predicate: predicate.predicate(distance)?, geometry, out, allow_full_scan: true };
+            (JobSpec::TableQuery { table: parse(&table)?, at: at.selector()?, request }, json)
         }
     })
 }
@@ -193,7 +243,9 @@ pub fn wants_json(command: &Command) -> bool {
             | TableCommand::History { json, .. }
             | TableCommand::Files { json, .. }
             | TableCommand::Head { json, .. }
-            | TableCommand::Diff { json, .. } => *json,
+            | TableCommand::Diff { json, .. }
+            | TableCommand::Validate { json, .. }
+            | TableCommand::Query { json, .. } => *json,
         },
     }
 }
@@ -222,6 +274,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         eprintln!();
     }
     let result = result.map_err(|err| anyhow::anyhow!(error_chain(&err)))?;
+    crate::cli::spatial::warn(&result);
     let mut stdout = std::io::stdout().lock();
     if json {
         let value = match &result {
@@ -232,6 +285,8 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             JobResult::TableFiles(files) => serde_json::to_value(files),
             JobResult::TablePage(page) => serde_json::to_value(page),
             JobResult::SchemaDiff(diff) => serde_json::to_value(diff),
+            JobResult::Validation(report) => serde_json::to_value(report),
+            JobResult::Query(report) => serde_json::to_value(report),
             other => serde_json::to_value(other),
         }
         .context("encoding the result as JSON")?;
@@ -344,6 +399,8 @@ pub fn run(command: Command) -> anyhow::Result<()> {
                     writeln!(stdout, "  geo {} {}: {} -> {}", change.column, change.property, side(&change.from), side(&change.to))?;
                 }
             }
+            JobResult::Validation(report) => crate::cli::spatial::print_validation(&mut stdout, &report)?,
+            JobResult::Query(report) => crate::cli::spatial::print_query(&mut stdout, &report)?,
             other => writeln!(stdout, "{}", serde_json::to_string_pretty(&other)?)?,
         }
     }

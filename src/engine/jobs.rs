@@ -68,6 +68,11 @@ pub enum JobSpec {
     TableSchemaDiff { table: TableRef, from: VersionSelector, to: VersionSelector },
     /// The geometries of a page of rows in lon/lat (`crs`: the column's CRS as the table names it).
     TablePageShapes { table: TableRef, at: VersionSelector, offset: u64, limit: u64, column: String, crs: Option<String> },
+    /// Validate a table version's geometry column (`against`: also diff the schema with that version;
+    /// `geometry_types`, `crs`: what to assume when the files do not declare them).
+    TableValidate { table: TableRef, at: VersionSelector, geometry: Option<String>, geometry_types: Vec<String>, crs: Option<String>, against: Option<VersionSelector> },
+    /// A spatial query over a table version with file and row-group pruning.
+    TableQuery { table: TableRef, at: VersionSelector, request: crate::engine::lake::spatial::QueryRequest },
     /// Wait, checking the cancel token every 100 ms (used to prove the UI stays responsive).
     Wait { secs: f64 },
 }
@@ -90,6 +95,8 @@ impl JobSpec {
             JobSpec::TableHead { table, .. } => format!("Table rows {table}"),
             JobSpec::TableSchemaDiff { table, .. } => format!("Schema diff {table}"),
             JobSpec::TablePageShapes { table, .. } => format!("Table geometries {table}"),
+            JobSpec::TableValidate { table, .. } => format!("Validate {table}"),
+            JobSpec::TableQuery { table, .. } => format!("Spatial query {table}"),
             JobSpec::Wait { secs } => format!("Wait {secs} s"),
         }
     }
@@ -113,6 +120,8 @@ pub enum JobResult {
     TablePage(TablePage),
     SchemaDiff(SchemaDiff),
     PageShapes(PageShapes),
+    Validation(Box<crate::engine::lake::spatial::ValidationReport>),
+    Query(Box<crate::engine::lake::spatial::QueryReport>),
     Waited { secs: f64 },
 }
 
@@ -437,6 +446,15 @@ pub async fn run_job(spec: JobSpec, ctx: &JobContext) -> Result<JobResult, JobEr
             )
             .await?;
             Ok(JobResult::PageShapes(shapes))
+        }
+        JobSpec::TableValidate { table, at, geometry, geometry_types, crs, against } => {
+            let declared = crate::engine::lake::spatial::Declared { geometry_types, crs };
+            let report =
+                crate::engine::lake::spatial::validate(&table, &at, geometry.as_deref(), &declared, against.as_ref(), ctx).await?;
+            Ok(JobResult::Validation(Box::new(report)))
+        }
+        JobSpec::TableQuery { table, at, request } => {
+            Ok(JobResult::Query(Box::new(crate::engine::lake::spatial::query(&table, &at, &request, ctx).await?)))
         }
         JobSpec::Wait { secs } => {
             let started = Instant::now();

@@ -83,6 +83,8 @@ enum JobPurpose {
     TablePage { reference: String, at: VersionSelector, offset: u64 },
     SchemaDiff { reference: String, with: VersionSelector, at: VersionSelector },
     PageShapes { reference: String },
+    Validate { reference: String },
+    Query { reference: String },
     Other,
 }
 
@@ -382,6 +384,7 @@ impl MeshlakeApp {
                     self.request_table_files(index);
                 }
             }
+            TableTab::Spatial => {}
             TableTab::Data => {
                 if entry.needs_load(TableTab::Data) {
                     self.request_table_page(index);
@@ -571,6 +574,8 @@ impl MeshlakeApp {
                 }
             }
             (JobPurpose::PageShapes { reference }, JobResult::PageShapes(shapes)) => self.show_page_shapes(&reference, shapes),
+            (JobPurpose::Validate { reference }, JobResult::Validation(report)) => self.show_validation(&reference, report),
+            (JobPurpose::Query { reference }, JobResult::Query(report)) => self.show_query(&reference, report),
             (JobPurpose::TablePage { reference, at, offset }, JobResult::TablePage(page)) => {
                 if let Some(entry) = self.table_at(&reference, &at) {
                     if entry.page_offset == offset {
@@ -654,6 +659,16 @@ impl MeshlakeApp {
             JobPurpose::PageShapes { reference } => {
                 self.model.notify_error(format!("Cannot draw the rows of {reference} on the map: {error}"));
             }
+            JobPurpose::Validate { reference } => {
+                if let Some(entry) = self.model.tables.iter_mut().find(|t| t.reference == reference) {
+                    entry.spatial.validation = Requested::Failed(error);
+                }
+            }
+            JobPurpose::Query { reference } => {
+                if let Some(entry) = self.model.tables.iter_mut().find(|t| t.reference == reference) {
+                    entry.spatial.query = Requested::Failed(error);
+                }
+            }
             JobPurpose::Other => {}
         }
     }
@@ -695,6 +710,8 @@ impl MeshlakeApp {
             }
             Command::SelectTable(index) => self.model.selected_table = Some(index),
             Command::LoadTableTab { table, tab } => self.load_table_tab(table, tab),
+            Command::ValidateTable(table) => self.request_validation(table),
+            Command::QueryTable { table, predicate, allow_full_scan } => self.request_query(table, predicate, allow_full_scan),
             Command::SelectTableVersion { table, at } => {
                 if let Some(entry) = self.model.tables.get_mut(table) {
                     if entry.selected_version != at {
@@ -916,6 +933,74 @@ impl MeshlakeApp {
             color: egui::Color32::from_rgb(200, 40, 160),
         };
         self.put_table_layer(layer);
+    }
+
+    // --- Spatial tab (validation and queries; logic in engine::lake::spatial, panel in panels::spatial) ---
+
+    fn request_validation(&mut self, index: usize) {
+        let Some((reference, table)) = self.table_ref(index) else { return };
+        let Some(entry) = self.model.tables.get_mut(index) else { return };
+        entry.spatial.validation.refresh();
+        let spec = JobSpec::TableValidate {
+            table,
+            at: entry.selected_version.clone(),
+            geometry: None,
+            geometry_types: Vec::new(),
+            crs: None,
+            against: None,
+        };
+        self.submit(spec, JobPurpose::Validate { reference });
+    }
+
+    fn request_query(&mut self, index: usize, predicate: crate::engine::geo::predicate::SpatialPredicate, allow_full_scan: bool) {
+        let Some((reference, table)) = self.table_ref(index) else { return };
+        let Some(entry) = self.model.tables.get_mut(index) else { return };
+        entry.spatial.query.refresh();
+        entry.spatial.last_predicate = Some(predicate.clone());
+        let request = crate::engine::lake::spatial::QueryRequest { predicate, geometry: None, out: None, allow_full_scan };
+        let spec = JobSpec::TableQuery { table, at: entry.selected_version.clone(), request };
+        self.submit(spec, JobPurpose::Query { reference });
+    }
+
+    /// Store a validation report and draw the bad features (their bboxes) as a layer.
+    fn show_validation(&mut self, reference: &str, report: Box<crate::engine::lake::spatial::ValidationReport>) {
+        let features: Vec<MapFeature> = report
+            .problems
+            .iter()
+            .filter_map(|p| {
+                let b = p.bbox?;
+                let rect = geo::Rect::new(geo::coord! { x: b[0], y: b[1] }, geo::coord! { x: b[2], y: b[3] });
+                let label = format!("row {} {:?}: {}", p.row, p.kind, p.detail);
+                Some(MapFeature::new(label, geo::Geometry::Polygon(rect.to_polygon())))
+            })
+            .collect();
+        let features = spatial_features_to_lon_lat(report.crs.as_deref(), features);
+        if let Some(entry) = self.model.tables.iter_mut().find(|t| t.reference == reference) {
+            entry.spatial.validation = Requested::Ready(report);
+        }
+        if !features.is_empty() {
+            let name = format!("{} invalid features ({})", panels::tables::table_display_name(reference), features.len());
+            let layer = MapLayer { id: format!("{reference}#invalid"), name, features, color: egui::Color32::from_rgb(230, 60, 30) };
+            self.put_table_layer(layer);
+        }
+    }
+
+    /// Store a query report and draw the matches as a layer.
+    fn show_query(&mut self, reference: &str, report: Box<crate::engine::lake::spatial::QueryReport>) {
+        let features: Vec<MapFeature> = report
+            .matches
+            .iter()
+            .map(|m| MapFeature::new(format!("row {} of {}", m.row, m.file.rsplit(['/', '\\']).next().unwrap_or(&m.file)), m.geometry.clone()))
+            .collect();
+        let features = spatial_features_to_lon_lat(report.crs.as_deref(), features);
+        if let Some(entry) = self.model.tables.iter_mut().find(|t| t.reference == reference) {
+            entry.spatial.query = Requested::Ready(report);
+        }
+        if !features.is_empty() {
+            let name = format!("{} query matches ({})", panels::tables::table_display_name(reference), features.len());
+            let layer = MapLayer { id: format!("{reference}#query"), name, features, color: egui::Color32::from_rgb(20, 160, 60) };
+            self.put_table_layer(layer);
+        }
     }
 
     /// Add or replace a table's vector layer, zoom to it and show the map.
@@ -1363,5 +1448,24 @@ impl eframe::App for MeshlakeApp {
         eframe::set_value(storage, STATE_KEY, &self.persisted);
         eframe::set_value(storage, LAYOUT_KEY, &self.tree);
         eframe::set_value(storage, MAP_KEY, &self.map);
+    }
+}
+
+/// Spatial-tab features from the table's CRS to lon/lat (features that do not transform are left out).
+fn spatial_features_to_lon_lat(crs: Option<&str>, features: Vec<MapFeature>) -> Vec<MapFeature> {
+    use geo::MapCoords;
+    match panels::spatial::to_lon_lat(crs) {
+        Ok(None) => features,
+        Ok(Some(transform)) => features
+            .into_iter()
+            .filter_map(|mut f| {
+                f.geometry = f.geometry.try_map_coords(|c| transform.point(c.x, c.y).map(|(x, y)| geo::coord! { x: x, y: y })).ok()?;
+                Some(f)
+            })
+            .collect(),
+        Err(err) => {
+            tracing::warn!("spatial results not drawn: {err}");
+            Vec::new()
+        }
     }
 }

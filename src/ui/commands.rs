@@ -48,6 +48,11 @@ pub enum Command {
     ShowItemPreview { catalog: usize, node: usize },
     /// Remove a raster tile layer (e.g. an item preview) from the map.
     RemoveItemPreview { layer_id: String },
+    /// Validate the geometries of a table at its selected version (Spatial tab).
+    ValidateTable(usize),
+    /// Run a spatial query on a table at its selected version; without `allow_full_scan` a table without
+    /// bbox information is not scanned (the tab asks first).
+    QueryTable { table: usize, predicate: crate::engine::geo::predicate::SpatialPredicate, allow_full_scan: bool },
     CancelJob(JobId),
     ClearFinishedJobs,
     FocusPane(Pane),

@@ -120,6 +120,8 @@ pub struct TableEntry {
     pub schema_diff: Option<(VersionSelector, Requested<SchemaDiff>)>,
     /// Size histogram and small files per partition of `files`, under the app's small-file policy.
     pub files_health: Option<FilesHealth>,
+    /// The Spatial tab's last validation and query.
+    pub spatial: crate::ui::panels::spatial::SpatialResults,
 }
 
 /// Rows per page in the Data tab.
@@ -149,6 +151,7 @@ impl TableEntry {
             loaded: TableLoads::default(),
             schema_diff: None,
             files_health: None,
+            spatial: Default::default(),
         }
     }
 
@@ -161,6 +164,7 @@ impl TableEntry {
             TableTab::Schema => info_missing || !self.loaded.history,
             TableTab::History => !self.loaded.history,
             TableTab::Files => info_missing || self.loaded.files.as_ref() != Some(at),
+            TableTab::Spatial => false,
             TableTab::Data => self.loaded.page.as_ref().is_none_or(|(v, o)| v != at || *o != self.page_offset),
         }
     }
@@ -175,10 +179,12 @@ pub enum TableTab {
     History,
     Files,
     Data,
+    Spatial,
 }
 
 impl TableTab {
-    pub const ALL: [TableTab; 5] = [TableTab::Overview, TableTab::Schema, TableTab::History, TableTab::Files, TableTab::Data];
+    pub const ALL: [TableTab; 6] =
+        [TableTab::Overview, TableTab::Schema, TableTab::History, TableTab::Files, TableTab::Data, TableTab::Spatial];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -187,6 +193,7 @@ impl TableTab {
             TableTab::History => "History",
             TableTab::Files => "Files",
             TableTab::Data => "Data",
+            TableTab::Spatial => "Spatial",
         }
     }
 }

@@ -5,7 +5,10 @@
 //! ([`geoparquet`]). Never imports egui, eframe or walkers.
 
 pub mod geoparquet;
+pub mod predicate;
+pub mod validate;
 pub mod wkb;
+pub mod wkb_read;
 
 /// Everything that can go wrong while encoding, decoding or describing geometries.
 #[derive(Debug, thiserror::Error)]

@@ -26,6 +26,7 @@ pub mod inspect;
 pub mod overview;
 pub mod page_shapes;
 pub mod schema_diff;
+pub mod spatial;
 pub mod table_ref;
 
 pub use demo_tables::{

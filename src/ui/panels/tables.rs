@@ -21,6 +21,8 @@ pub struct TablesView {
     /// The "as of" time being typed, and why it does not parse.
     pub as_of_text: String,
     pub as_of_error: Option<String>,
+    /// The Spatial tab's query form.
+    pub spatial: crate::ui::panels::spatial::SpatialForm,
 }
 
 /// A time typed by a user: RFC 3339, or `YYYY-MM-DD[ HH:MM[:SS]]` in UTC.
@@ -317,6 +319,7 @@ fn table_details_ui(
             });
         }
         TableTab::Data => data_ui(ui, index, entry, shown_layers, commands),
+        TableTab::Spatial => crate::ui::panels::spatial::spatial_tab_ui(ui, index, entry, &mut view.spatial, commands),
     }
 }
 

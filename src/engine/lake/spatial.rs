@@ -1,0 +1,705 @@
+//! Spatial jobs over a table version: validation (every geometry checked, counts exact, first
+//! problems kept) and spatial queries with pruning (files by bbox, row groups by the statistics of a
+//! bbox covering column or Parquet geospatial statistics, exact predicates on what is left).
+//!
+//! Both stream the live data files of the version (`inspect::table_files`) in record batches of
+//! [`BATCH_ROWS`] through the parquet async reader, one file at a time; each batch's geometries are
+//! decoded and checked in parallel on the job's worker pool. Memory stays bounded by a batch (plus
+//! the capped problem/match lists). Delta and Iceberg tables (Iceberg delete files are not applied:
+//! the report warns).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
+use arrow::datatypes::DataType;
+use futures::TryStreamExt;
+use geo::Geometry;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
+use parquet::file::metadata::{ParquetMetaData, RowGroupMetaData};
+use parquet::file::statistics::Statistics;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::engine::geo::geoparquet::{DEFAULT_CRS, GEO_METADATA_KEY, summarize_geo_metadata};
+use crate::engine::geo::predicate::{SpatialPredicate, bboxes_intersect};
+use crate::engine::geo::validate::{Expectations, ProblemKind, check_value};
+use crate::engine::geo::wkb_read::decode_wkb;
+use crate::engine::jobs::{JobContext, JobError};
+use crate::engine::lake::inspect::{FileKind, TableFile, VersionSelector, table_files};
+use crate::engine::lake::schema_diff::SchemaDiff;
+use crate::engine::lake::{LakeError, TableRef};
+use crate::engine::storage::{self, ParquetObjectReader};
+
+/// Rows per record batch.
+pub const BATCH_ROWS: usize = 8192;
+/// At most this many problems are listed (counts stay exact).
+pub const MAX_PROBLEMS: usize = 200;
+/// At most this many matches are kept with their geometry (for the results list and the map layer).
+pub const MAX_MATCHES_KEPT: usize = 5000;
+
+/// Column names taken as the geometry when a file has no `geo` metadata and none is given.
+const GEOMETRY_NAMES: [&str; 4] = ["geometry", "geom", "wkb_geometry", "the_geom"];
+
+/// One listed problem.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Problem {
+    pub file: String,
+    /// Row number inside the file (0-based).
+    pub row: u64,
+    pub kind: ProblemKind,
+    pub detail: String,
+    /// The feature's bbox when it could be decoded (to zoom to it).
+    pub bbox: Option<[f64; 4]>,
+}
+
+/// `meshlake table validate`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ValidationReport {
+    pub geometry_column: String,
+    pub rows: u64,
+    pub null_geometry: u64,
+    pub invalid_wkb: u64,
+    pub invalid_geometry: u64,
+    pub non_simple: u64,
+    pub wrong_type: u64,
+    pub out_of_crs_area: u64,
+    pub srid_mismatch: u64,
+    /// Rows with at least one problem.
+    pub rows_with_problems: u64,
+    /// The declared CRS of the geometry column (`None`: unknown / not declared).
+    pub crs: Option<String>,
+    pub geometry_types: Vec<String>,
+    pub crs_problems: Vec<String>,
+    /// Contract checks are not implemented yet: always empty.
+    pub contract_problems: Vec<String>,
+    /// Schema changes from the `against` version to this one, when asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema_drift: Option<SchemaDiff>,
+    pub files: u64,
+    pub problems: Vec<Problem>,
+    /// Whether more problems were found than listed.
+    pub problems_truncated: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// One matching row.
+#[derive(Clone, Debug, Serialize)]
+pub struct QueryMatch {
+    pub file: String,
+    pub row: u64,
+    pub bbox: [f64; 4],
+    #[serde(skip)]
+    pub geometry: Geometry<f64>,
+}
+
+/// `meshlake table query`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct QueryReport {
+    pub rows_matched: u64,
+    pub files_total: u64,
+    /// Files not pruned by their bbox (their footers and some row groups were read).
+    pub files_scanned: u64,
+    /// Row groups in the scanned files.
+    pub row_groups_total: u64,
+    /// Row groups not pruned by statistics (their geometry column was read).
+    pub row_groups_scanned: u64,
+    /// Sum of the sizes of all data files.
+    pub bytes_total: u64,
+    /// Compressed bytes of the column chunks read.
+    pub bytes_scanned: u64,
+    /// Rows in the scanned row groups.
+    pub rows_read: u64,
+    /// Geometries decoded and tested exactly (rows whose bbox covering values cannot match are skipped).
+    pub rows_decoded: u64,
+    /// Files without any bbox (never pruned).
+    pub files_without_bbox: u64,
+    /// The geometry column's CRS as the first scanned file declares it (`None`: not declared); the
+    /// query geometry and the matches' bboxes are in it.
+    pub crs: Option<String>,
+    /// Set when the job refused to run a full scan (no bbox information; `allow_full_scan` false).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused_full_scan: Option<String>,
+    /// Where matching rows were written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub out: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// The first [`MAX_MATCHES_KEPT`] matches.
+    #[serde(skip)]
+    pub matches: Vec<QueryMatch>,
+}
+
+/// What to assume for files that do not declare it in GeoParquet `geo` metadata.
+#[derive(Clone, Debug, Default)]
+pub struct Declared {
+    /// Allowed geometry types (empty: any).
+    pub geometry_types: Vec<String>,
+    /// The CRS (e.g. `OGC:CRS84`, `EPSG:28992`).
+    pub crs: Option<String>,
+}
+
+/// What a query job is asked.
+#[derive(Clone, Debug)]
+pub struct QueryRequest {
+    pub predicate: SpatialPredicate,
+    pub geometry: Option<String>,
+    pub out: Option<PathBuf>,
+    /// Run even when no file has a bbox (every geometry is read).
+    pub allow_full_scan: bool,
+}
+
+/// The geometry column of one file and what its `geo` metadata declares.
+#[derive(Clone, Debug, Default)]
+struct GeoColumn {
+    name: String,
+    has_metadata: bool,
+    crs: Option<String>,
+    geometry_types: Vec<String>,
+    /// Leaf paths of the bbox covering (`xmin`, `ymin`, `xmax`, `ymax`).
+    covering: Option<[Vec<String>; 4]>,
+    geo_json: Option<String>,
+}
+
+fn lake_err(table: &TableRef, reason: String) -> LakeError {
+    LakeError::BadReference { reference: table.to_string(), reason }
+}
+
+/// Find the geometry column in a file's metadata.
+fn geo_column(metadata: &ParquetMetaData, arrow: &arrow::datatypes::Schema, wanted: Option<&str>, file: &str) -> Result<GeoColumn, String> {
+    let geo_json = metadata
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|e| e.key == GEO_METADATA_KEY))
+        .and_then(|e| e.value.clone());
+    if let Some(json) = &geo_json
+        && let Ok(columns) = summarize_geo_metadata(json, file)
+    {
+        let chosen = match wanted {
+            Some(name) => columns.iter().find(|c| c.name == name),
+            None => columns.iter().find(|c| c.primary).or(columns.first()),
+        };
+        if let Some(c) = chosen {
+            let covering = serde_json::from_str::<Value>(json).ok().and_then(|v| {
+                let bbox = v.get("columns")?.get(&c.name)?.get("covering")?.get("bbox")?.clone();
+                let path = |k: &str| -> Option<Vec<String>> {
+                    Some(bbox.get(k)?.as_array()?.iter().filter_map(|p| p.as_str().map(str::to_owned)).collect())
+                };
+                Some([path("xmin")?, path("ymin")?, path("xmax")?, path("ymax")?])
+            });
+            return Ok(GeoColumn {
+                name: c.name.clone(),
+                has_metadata: true,
+                crs: c.crs.clone(),
+                geometry_types: c.geometry_types.clone(),
+                covering,
+                geo_json: geo_json.clone(),
+            });
+        }
+    }
+    let name = match wanted {
+        Some(name) => arrow.field_with_name(name).ok().map(|f| f.name().clone()),
+        None => GEOMETRY_NAMES
+            .iter()
+            .find_map(|n| arrow.fields().iter().find(|f| f.name().eq_ignore_ascii_case(n)).map(|f| f.name().clone())),
+    };
+    let Some(name) = name else {
+        let names: Vec<&str> = arrow.fields().iter().map(|f| f.name().as_str()).collect();
+        return Err(format!(
+            "{file} has no geometry column{}; columns: {} (pass --geometry COL)",
+            wanted.map(|w| format!(" named {w:?}")).unwrap_or_default(),
+            names.join(", ")
+        ));
+    };
+    // Without metadata: the GeoParquet 1.1 convention of a `bbox` struct column.
+    let covering = arrow.field_with_name("bbox").ok().filter(|f| matches!(f.data_type(), DataType::Struct(_))).map(|_| {
+        ["xmin", "ymin", "xmax", "ymax"].map(|k| vec!["bbox".to_owned(), k.to_owned()])
+    });
+    Ok(GeoColumn { name, has_metadata: false, crs: None, geometry_types: vec![], covering, geo_json: None })
+}
+
+/// A WKB value of a binary array.
+fn wkb_at(array: &dyn Array, row: usize) -> Option<&[u8]> {
+    if array.is_null(row) {
+        return None;
+    }
+    match array.data_type() {
+        DataType::Binary => Some(array.as_binary::<i32>().value(row)),
+        DataType::LargeBinary => Some(array.as_binary::<i64>().value(row)),
+        DataType::BinaryView => Some(array.as_binary_view().value(row)),
+        _ => None,
+    }
+}
+
+fn is_binary(data_type: &DataType) -> bool {
+    matches!(data_type, DataType::Binary | DataType::LargeBinary | DataType::BinaryView)
+}
+
+fn stat_f64(stats: Option<&Statistics>, min: bool) -> Option<f64> {
+    match stats? {
+        Statistics::Double(s) => if min { s.min_opt() } else { s.max_opt() }.copied(),
+        Statistics::Float(s) => if min { s.min_opt() } else { s.max_opt() }.map(|v| f64::from(*v)),
+        _ => None,
+    }
+}
+
+/// A row group's bbox from its covering columns' statistics, else the geometry column's geospatial statistics.
+fn row_group_bbox(rg: &RowGroupMetaData, covering: Option<&[usize; 4]>, geometry_leaf: Option<usize>) -> Option<[f64; 4]> {
+    if let Some(leaves) = covering {
+        let v = [
+            stat_f64(rg.column(leaves[0]).statistics(), true),
+            stat_f64(rg.column(leaves[1]).statistics(), true),
+            stat_f64(rg.column(leaves[2]).statistics(), false),
+            stat_f64(rg.column(leaves[3]).statistics(), false),
+        ];
+        if let [Some(a), Some(b), Some(c), Some(d)] = v {
+            return Some([a, b, c, d]);
+        }
+    }
+    let bbox = rg.column(geometry_leaf?).geo_statistics()?.bounding_box()?;
+    Some([bbox.get_xmin(), bbox.get_ymin(), bbox.get_xmax(), bbox.get_ymax()])
+}
+
+/// The bbox covering values of a batch as f64 arrays (`xmin`, `ymin`, `xmax`, `ymax`), found by their
+/// paths (a top-level column or a field of a struct column); `None` when any is missing.
+fn covering_values(batch: &RecordBatch, paths: &[Vec<String>; 4]) -> Option<[arrow::array::Float64Array; 4]> {
+    let one = |path: &Vec<String>| -> Option<arrow::array::Float64Array> {
+        let mut array: arrow::array::ArrayRef = batch.column_by_name(path.first()?)?.clone();
+        for name in &path[1..] {
+            array = array.as_struct_opt()?.column_by_name(name)?.clone();
+        }
+        let cast = arrow::compute::cast(&array, &DataType::Float64).ok()?;
+        Some(cast.as_primitive::<arrow::datatypes::Float64Type>().clone())
+    };
+    Some([one(&paths[0])?, one(&paths[1])?, one(&paths[2])?, one(&paths[3])?])
+}
+
+/// An opened data file: its stream builder and geometry column.
+struct Opened {
+    builder: ParquetRecordBatchStreamBuilder<ParquetObjectReader>,
+    geo: GeoColumn,
+    /// Root (top-level) index of the geometry column.
+    geometry_root: usize,
+    geometry_leaf: Option<usize>,
+    covering_leaves: Option<[usize; 4]>,
+}
+
+async fn open(table: &TableRef, file: &TableFile, wanted: Option<&str>) -> Result<Opened, LakeError> {
+    let shown = PathBuf::from(&file.path);
+    let read_error = |source| LakeError::ParquetRead { table: table.to_string(), file: shown.clone(), source };
+    let located = storage::locate(&file.path)?;
+    let mut handle = ParquetObjectReader::new(located.store.clone(), located.path.clone());
+    let metadata = ArrowReaderMetadata::load_async(&mut handle, ArrowReaderOptions::new()).await.map_err(read_error)?;
+    let builder = ParquetRecordBatchStreamBuilder::new_with_metadata(handle, metadata);
+    let geo = geo_column(builder.metadata(), builder.schema(), wanted, &file.path).map_err(|r| lake_err(table, r))?;
+    let geometry_root = builder.schema().index_of(&geo.name).map_err(|e| lake_err(table, e.to_string()))?;
+    let field = builder.schema().field(geometry_root);
+    if !is_binary(field.data_type()) {
+        return Err(lake_err(
+            table,
+            format!("{}: column {} is {}, not WKB binary (GeoArrow encodings are not read yet)", file.path, geo.name, field.data_type()),
+        ));
+    }
+    let descr = builder.parquet_schema();
+    let leaf_of = |path: &[String]| (0..descr.num_columns()).find(|&i| descr.column(i).path().parts() == path);
+    let geometry_leaf = leaf_of(std::slice::from_ref(&geo.name));
+    let covering_leaves = geo.covering.as_ref().and_then(|c| {
+        let [a, b, c2, d] = c;
+        Some([leaf_of(a)?, leaf_of(b)?, leaf_of(c2)?, leaf_of(d)?])
+    });
+    Ok(Opened { builder, geo, geometry_root, geometry_leaf, covering_leaves })
+}
+
+fn lon_lat_crs(crs: Option<&str>) -> bool {
+    match crs {
+        None => false,
+        Some(c) => {
+            let c = c.to_ascii_uppercase();
+            c.contains("CRS84") || c.contains("CRS:84") || matches!(crate::engine::crs::epsg_code(&c), Some(4326 | 4258 | 4269 | 4979))
+        }
+    }
+}
+
+fn data_files(files: Vec<TableFile>, warnings: &mut Vec<String>) -> Vec<TableFile> {
+    let deletes = files.iter().filter(|f| f.kind != FileKind::Data).count();
+    if deletes > 0 {
+        warnings.push(format!("{deletes} delete file(s) / deletion vector(s) are not applied: deleted rows are included"));
+    }
+    files.into_iter().filter(|f| f.kind == FileKind::Data).collect()
+}
+
+/// Validate the geometry column of a table version.
+pub async fn validate(
+    table: &TableRef,
+    at: &VersionSelector,
+    geometry: Option<&str>,
+    declared: &Declared,
+    against: Option<&VersionSelector>,
+    ctx: &JobContext,
+) -> Result<ValidationReport, JobError> {
+    let mut report = ValidationReport::default();
+    let files = data_files(table_files(table, at).await?.files, &mut report.warnings);
+    report.files = files.len() as u64;
+    let total = files.len() as u64;
+    let mut first_crs: Option<(Option<String>, bool)> = None;
+    for (index, file) in files.iter().enumerate() {
+        ctx.cancel.check()?;
+        ctx.progress.report(index as u64, total, format!("validating {}", file.path));
+        let opened = open(table, file, geometry).await?;
+        let mut geo = opened.geo.clone();
+        if geo.geometry_types.is_empty() {
+            geo.geometry_types = declared.geometry_types.clone();
+        }
+        let assumed_crs = !geo.has_metadata && declared.crs.is_some();
+        if assumed_crs {
+            geo.crs = declared.crs.clone();
+        }
+        report.geometry_column = geo.name.clone();
+        if report.geometry_types.is_empty() {
+            report.geometry_types = geo.geometry_types.clone();
+        }
+        match &first_crs {
+            None => {
+                first_crs = Some((geo.crs.clone(), geo.has_metadata));
+                report.crs = geo.crs.clone();
+                if assumed_crs {
+                    report.crs_problems.push(format!("{}: no GeoParquet `geo` metadata, CRS {} assumed", file.path, geo.crs.as_deref().unwrap_or("")));
+                } else if !geo.has_metadata {
+                    report.crs_problems.push(format!("{}: no GeoParquet `geo` metadata, the CRS is not declared", file.path));
+                } else if geo.crs.is_none() {
+                    report.crs_problems.push(format!("{}: the CRS of {} is null (unknown)", file.path, geo.name));
+                }
+            }
+            Some((crs, _)) if *crs != geo.crs && report.crs_problems.len() < MAX_PROBLEMS => {
+                report.crs_problems.push(format!(
+                    "{}: CRS {} differs from the first file's {}",
+                    file.path,
+                    geo.crs.as_deref().unwrap_or("null"),
+                    crs.as_deref().unwrap_or("null")
+                ));
+            }
+            Some(_) => {}
+        }
+        let expect = Arc::new(Expectations {
+            geometry_types: geo.geometry_types.clone(),
+            lon_lat: lon_lat_crs(geo.crs.as_deref()),
+            epsg: geo.crs.as_deref().and_then(crate::engine::crs::epsg_code).map(|c| if geo.crs.as_deref() == Some(DEFAULT_CRS) { 4326 } else { c }),
+        });
+        let mask = ProjectionMask::roots(opened.builder.parquet_schema(), [opened.geometry_root]);
+        let read_error = |source| LakeError::ParquetRead { table: table.to_string(), file: PathBuf::from(&file.path), source };
+        let mut stream = opened.builder.with_projection(mask).with_batch_size(BATCH_ROWS).build().map_err(read_error)?;
+        let mut row_base = 0u64;
+        while let Some(batch) = stream.try_next().await.map_err(read_error)? {
+            ctx.cancel.check()?;
+            let n = batch.num_rows();
+            let expect = expect.clone();
+            let findings = ctx
+                .cpu(move || {
+                    use rayon::prelude::*;
+                    let column = batch.column(0).clone();
+                    (0..n)
+                        .into_par_iter()
+                        .filter_map(|row| {
+                            let (found, bbox) = check_value(wkb_at(column.as_ref(), row), &expect);
+                            (!found.is_empty()).then_some((row, found, bbox))
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .await?;
+            report.rows += n as u64;
+            for (row, found, bbox) in findings {
+                report.rows_with_problems += 1;
+                for finding in found {
+                    let counter = match finding.kind {
+                        ProblemKind::NullGeometry => &mut report.null_geometry,
+                        ProblemKind::InvalidWkb => &mut report.invalid_wkb,
+                        ProblemKind::WrongType => &mut report.wrong_type,
+                        ProblemKind::InvalidGeometry => &mut report.invalid_geometry,
+                        ProblemKind::NonSimple => &mut report.non_simple,
+                        ProblemKind::OutOfCrsArea => &mut report.out_of_crs_area,
+                        ProblemKind::SridMismatch => &mut report.srid_mismatch,
+                    };
+                    *counter += 1;
+                    if report.problems.len() < MAX_PROBLEMS {
+                        report.problems.push(Problem {
+                            file: file.path.clone(),
+                            row: row_base + row as u64,
+                            kind: finding.kind,
+                            detail: finding.detail,
+                            bbox,
+                        });
+                    } else {
+                        report.problems_truncated = true;
+                    }
+                }
+            }
+            row_base += n as u64;
+        }
+    }
+    if report.out_of_crs_area > 0 {
+        report.crs_problems.push(format!("{} geometries lie outside the CRS's area (lon/lat range)", report.out_of_crs_area));
+    }
+    if let Some(against) = against {
+        let policy = crate::engine::lake::inspect::SmallFilePolicy::default();
+        let (old, new) = tokio::try_join!(
+            crate::engine::lake::inspect::table_info(table, against, &policy),
+            crate::engine::lake::inspect::table_info(table, at, &policy)
+        )?;
+        report.schema_drift = Some(crate::engine::lake::schema_diff::diff_schemas(&old, &new));
+    }
+    ctx.progress.report(total, total, "validated");
+    Ok(report)
+}
+
+/// Run a spatial query over a table version.
+pub async fn query(table: &TableRef, at: &VersionSelector, request: &QueryRequest, ctx: &JobContext) -> Result<QueryReport, JobError> {
+    let mut report = QueryReport::default();
+    let files = data_files(table_files(table, at).await?.files, &mut report.warnings);
+    report.files_total = files.len() as u64;
+    report.bytes_total = files.iter().map(|f| f.bytes).sum();
+    report.files_without_bbox = files.iter().filter(|f| f.bbox.is_none()).count() as u64;
+    if !files.is_empty() && report.files_without_bbox == report.files_total {
+        let message = format!(
+            "no file of {table} has a bbox (no statistics of a bbox covering column, no GeoParquet bbox): the query reads every geometry of all {} files ({} bytes)",
+            files.len(),
+            report.bytes_total
+        );
+        if !request.allow_full_scan {
+            report.refused_full_scan = Some(message);
+            return Ok(report);
+        }
+        report.warnings.push(message);
+    }
+    let predicate = Arc::new(request.predicate.clone());
+    let mut writer = match &request.out {
+        Some(out) => Some(Export::new(out)),
+        None => None,
+    };
+    let total = files.len() as u64;
+    for (index, file) in files.iter().enumerate() {
+        ctx.cancel.check()?;
+        ctx.progress.report(index as u64, total, format!("querying {}", file.path));
+        if let Some(bbox) = &file.bbox
+            && !bboxes_intersect(bbox, &predicate.search_bbox)
+        {
+            continue;
+        }
+        report.files_scanned += 1;
+        let opened = open(table, file, request.geometry.as_deref()).await?;
+        if report.files_scanned == 1 {
+            report.crs = opened.geo.crs.clone();
+        }
+        let metadata = opened.builder.metadata().clone();
+        let descr = opened.builder.parquet_schema();
+        let mut selected = Vec::new();
+        for (i, rg) in metadata.row_groups().iter().enumerate() {
+            report.row_groups_total += 1;
+            match row_group_bbox(rg, opened.covering_leaves.as_ref(), opened.geometry_leaf) {
+                Some(bbox) if !bboxes_intersect(&bbox, &predicate.search_bbox) => {}
+                _ => selected.push(i),
+            }
+        }
+        if selected.is_empty() {
+            continue;
+        }
+        report.row_groups_scanned += selected.len() as u64;
+        let mask = if writer.is_some() {
+            ProjectionMask::all()
+        } else {
+            let mut wanted: Vec<usize> =
+                (0..descr.num_columns()).filter(|&leaf| descr.get_column_root_idx(leaf) == opened.geometry_root).collect();
+            wanted.extend(opened.covering_leaves.iter().flatten().copied());
+            ProjectionMask::leaves(descr, wanted)
+        };
+        let covering_paths = opened.geo.covering.clone().filter(|_| opened.covering_leaves.is_some());
+        let leaves: Vec<usize> = (0..descr.num_columns())
+            .filter(|&leaf| {
+                writer.is_some()
+                    || descr.get_column_root_idx(leaf) == opened.geometry_root
+                    || opened.covering_leaves.is_some_and(|c| c.contains(&leaf))
+            })
+            .collect();
+        for &i in &selected {
+            let rg = metadata.row_group(i);
+            report.bytes_scanned += leaves.iter().map(|&l| rg.column(l).compressed_size().max(0) as u64).sum::<u64>();
+        }
+        let row_offsets: Vec<u64> = metadata
+            .row_groups()
+            .iter()
+            .scan(0u64, |acc, rg| {
+                let start = *acc;
+                *acc += rg.num_rows().max(0) as u64;
+                Some(start)
+            })
+            .collect();
+        let geometry_name = opened.geo.name.clone();
+        if let Some(export) = writer.as_mut() {
+            export.geo_json = export.geo_json.take().or(opened.geo.geo_json.clone());
+            export.geometry = geometry_name.clone();
+        }
+        let read_error = |source| LakeError::ParquetRead { table: table.to_string(), file: PathBuf::from(&file.path), source };
+        // One row group at a time so that row numbers stay known.
+        for &group in &selected {
+            let builder = ParquetRecordBatchStreamBuilder::new_with_metadata(
+                ParquetObjectReader::new(storage::locate(&file.path)?.store, storage::locate(&file.path)?.path),
+                ArrowReaderMetadata::try_new(metadata.clone(), ArrowReaderOptions::new()).map_err(read_error)?,
+            );
+            let mut stream = builder
+                .with_projection(mask.clone())
+                .with_row_groups(vec![group])
+                .with_batch_size(BATCH_ROWS)
+                .build()
+                .map_err(read_error)?;
+            let mut row_base = row_offsets.get(group).copied().unwrap_or(0);
+            while let Some(batch) = stream.try_next().await.map_err(read_error)? {
+                ctx.cancel.check()?;
+                let n = batch.num_rows();
+                report.rows_read += n as u64;
+                let covering = covering_paths.as_ref().and_then(|paths| covering_values(&batch, paths));
+                let predicate = predicate.clone();
+                let column_name = geometry_name.clone();
+                let keep_geometry = report.matches.len() < MAX_MATCHES_KEPT;
+                let (hits, batch, decoded) = ctx
+                    .cpu(move || {
+                        use rayon::prelude::*;
+                        let decoded_rows = std::sync::atomic::AtomicU64::new(0);
+                        let hits: Vec<(usize, [f64; 4], Option<Geometry<f64>>)> = match batch.column_by_name(&column_name) {
+                            None => vec![],
+                            Some(column) => (0..n)
+                                .into_par_iter()
+                                .filter_map(|row| {
+                                    if let Some([x0, y0, x1, y1]) = &covering
+                                        && x0.is_valid(row)
+                                        && y0.is_valid(row)
+                                        && x1.is_valid(row)
+                                        && y1.is_valid(row)
+                                        && !predicate.may_match(&[x0.value(row), y0.value(row), x1.value(row), y1.value(row)])
+                                    {
+                                        return None;
+                                    }
+                                    decoded_rows.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                    let decoded = decode_wkb(wkb_at(column.as_ref(), row)?).ok()?;
+                                    let rect = geo::BoundingRect::bounding_rect(&decoded.geometry)?;
+                                    let bbox = [rect.min().x, rect.min().y, rect.max().x, rect.max().y];
+                                    if !predicate.may_match(&bbox) || !predicate.matches(&decoded.geometry) {
+                                        return None;
+                                    }
+                                    Some((row, bbox, keep_geometry.then_some(decoded.geometry)))
+                                })
+                                .collect(),
+                        };
+                        (hits, batch, decoded_rows.load(std::sync::atomic::Ordering::Relaxed))
+                    })
+                    .await?;
+                report.rows_decoded += decoded;
+                report.rows_matched += hits.len() as u64;
+                if let Some(export) = writer.as_mut()
+                    && !hits.is_empty()
+                {
+                    let mut keep = vec![false; n];
+                    for (row, _, _) in &hits {
+                        keep[*row] = true;
+                    }
+                    let filtered = arrow::compute::filter_record_batch(&batch, &BooleanArray::from(keep))
+                        .map_err(|e| lake_err(table, format!("filtering matches of {}: {e}", file.path)))?;
+                    export.write(&filtered).map_err(|e| lake_err(table, e))?;
+                }
+                for (row, bbox, geometry) in hits {
+                    if report.matches.len() >= MAX_MATCHES_KEPT {
+                        break;
+                    }
+                    if let Some(geometry) = geometry {
+                        report.matches.push(QueryMatch { file: file.path.clone(), row: row_base + row as u64, bbox, geometry });
+                    }
+                }
+                row_base += n as u64;
+            }
+        }
+    }
+    if let Some(export) = writer {
+        report.out = Some(export.finish().map_err(|e| lake_err(table, e))?);
+    }
+    ctx.progress.report(total, total, "queried");
+    Ok(report)
+}
+
+/// Matching rows written to a GeoParquet file: a temporary file beside the target, renamed into place at the end.
+struct Export {
+    target: PathBuf,
+    partial: PathBuf,
+    writer: Option<parquet::arrow::ArrowWriter<std::fs::File>>,
+    schema: Option<arrow::datatypes::SchemaRef>,
+    geo_json: Option<String>,
+    geometry: String,
+}
+
+impl Export {
+    fn new(target: &Path) -> Self {
+        let mut partial = target.as_os_str().to_owned();
+        partial.push(format!(".partial-{}", std::process::id()));
+        Self { target: target.to_path_buf(), partial: PathBuf::from(partial), writer: None, schema: None, geo_json: None, geometry: String::new() }
+    }
+
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), String> {
+        if self.writer.is_none() {
+            // The `geo` metadata goes into the Arrow schema (readers like pyarrow take the embedded schema's
+            // metadata); its bbox is left out because it is only known at the end.
+            let mut metadata = batch.schema().metadata().clone();
+            metadata.insert(GEO_METADATA_KEY.to_string(), self.geo_metadata());
+            let schema = Arc::new(batch.schema().as_ref().clone().with_metadata(metadata));
+            let file = std::fs::File::create(&self.partial).map_err(|e| format!("creating {}: {e}", self.partial.display()))?;
+            let props = parquet::file::properties::WriterProperties::builder()
+                .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+                .build();
+            let writer = parquet::arrow::ArrowWriter::try_new(file, schema.clone(), Some(props))
+                .map_err(|e| format!("writing {}: {e}", self.partial.display()))?;
+            self.writer = Some(writer);
+            self.schema = Some(schema);
+        }
+        if let (Some(writer), Some(schema)) = (self.writer.as_mut(), &self.schema) {
+            if schema.fields() != batch.schema().fields() {
+                return Err(format!(
+                    "the matching files have different schemas; export needs one schema ({} vs {})",
+                    schema,
+                    batch.schema()
+                ));
+            }
+            let batch = batch.clone().with_schema(schema.clone()).map_err(|e| e.to_string())?;
+            writer.write(&batch).map_err(|e| format!("writing {}: {e}", self.partial.display()))?;
+        }
+        Ok(())
+    }
+
+    fn geo_metadata(&self) -> String {
+        let parsed = self.geo_json.as_deref().and_then(|j| serde_json::from_str::<Value>(j).ok());
+        match parsed {
+            Some(mut value) => {
+                if let Some(column) = value.get_mut("columns").and_then(|c| c.get_mut(&self.geometry)).and_then(Value::as_object_mut) {
+                    column.remove("bbox");
+                }
+                value.to_string()
+            }
+            None => crate::engine::geo::geoparquet::wkb_column_geo_metadata(&self.geometry, &[], None),
+        }
+    }
+
+    fn finish(mut self) -> Result<String, String> {
+        let Some(writer) = self.writer.take() else {
+            return Err("no rows matched: nothing exported".to_string());
+        };
+        writer.close().map_err(|e| format!("finishing {}: {e}", self.partial.display()))?;
+        std::fs::rename(&self.partial, &self.target)
+            .map_err(|e| format!("moving {} to {}: {e}", self.partial.display(), self.target.display()))?;
+        Ok(self.target.display().to_string())
+    }
+}
+
+impl Drop for Export {
+    fn drop(&mut self) {
+        if self.writer.is_some() {
+            let _ = std::fs::remove_file(&self.partial);
+        }
+    }
+}

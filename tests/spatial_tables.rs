@@ -1,0 +1,190 @@
+//! `meshlake table validate|query` on tables written by the Python `deltalake` package: exact counts of
+//! planted problems, query results equal to a shapely brute force, and pruning figures.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn meshlake(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_meshlake")).args(args).env("RUST_LOG", "error").output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn json(args: &[&str]) -> (Value, String) {
+    let (ok, stdout, stderr) = meshlake(args);
+    assert!(ok, "meshlake {args:?} failed: {stderr}");
+    assert_eq!(stdout.trim().lines().count(), 1, "one JSON object: {stdout}");
+    (serde_json::from_str(&stdout).unwrap(), stderr)
+}
+
+const PLANTED: &str = r#"
+import sys, struct, pyarrow as pa, deltalake, shapely
+root = sys.argv[1]
+good = [shapely.to_wkb(shapely.box(4.4 + i * 0.01, 52.1, 4.405 + i * 0.01, 52.105)) for i in range(100)]
+bow = shapely.to_wkb(shapely.from_wkt("POLYGON((0 0,1 1,1 0,0 1,0 0))"))
+points = [shapely.to_wkb(shapely.Point(4.5, 52.1)), shapely.to_wkb(shapely.Point(4.6, 52.2))]
+far = shapely.to_wkb(shapely.box(200, 0, 201, 1))
+ewkb = shapely.to_wkb(shapely.set_srid(shapely.box(4.4, 52.0, 4.41, 52.01), 4326), include_srid=True)
+square = shapely.to_wkb(shapely.box(0, 0, 1, 1))
+garbage = [b"\x01\x02", square[:-5], b"\x07" + square[1:]]
+nulls = [None, None]
+schema = pa.schema([("id", pa.int64()), ("geometry", pa.binary())])
+batches = [good[:50] + nulls + garbage, good[50:] + [bow] + points, [far, ewkb]]
+start = 0
+for i, rows in enumerate(batches):
+    t = pa.table({"id": list(range(start, start + len(rows))), "geometry": rows}, schema=schema)
+    deltalake.write_deltalake(root, t, mode="append")
+    start += len(rows)
+"#;
+
+#[test]
+fn validation_counts_planted_rows_exactly() {
+    let Some(python) = common::python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("planted");
+    common::run_python(&python, PLANTED, &[root.to_str().unwrap()]);
+    let table = root.to_str().unwrap();
+    let (report, _) = json(&["table", "validate", table, "--geometry-types", "Polygon", "--crs", "OGC:CRS84", "--json"]);
+    assert_eq!(report["rows"], 110, "{report}");
+    assert_eq!(report["null_geometry"], 2, "{report}");
+    assert_eq!(report["invalid_wkb"], 3, "{report}");
+    assert_eq!(report["invalid_geometry"], 1, "{report}");
+    assert_eq!(report["non_simple"], 1, "{report}");
+    assert_eq!(report["wrong_type"], 2, "{report}");
+    assert_eq!(report["out_of_crs_area"], 1, "{report}");
+    assert_eq!(report["srid_mismatch"], 0, "EWKB SRID 4326 matches CRS84: {report}");
+    assert_eq!(report["rows_with_problems"], 9, "{report}");
+    assert_eq!(report["crs"], "OGC:CRS84");
+    let problems = report["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 10, "the bow-tie is both invalid and not simple");
+    for p in problems {
+        for key in ["file", "row", "kind", "detail"] {
+            assert!(p.get(key).is_some(), "{key} in {p}");
+        }
+    }
+    // The garbage rows are rows 52..=54 of the first file (after 50 good ones and 2 nulls).
+    let garbage_rows: BTreeSet<u64> =
+        problems.iter().filter(|p| p["kind"] == "invalid_wkb").map(|p| p["row"].as_u64().unwrap()).collect();
+    assert_eq!(garbage_rows, BTreeSet::from([52, 53, 54]));
+    // Without a declared CRS the report says so and does not check the lon/lat range.
+    let (bare, _) = json(&["table", "validate", table, "--json"]);
+    assert_eq!(bare["out_of_crs_area"], 0);
+    assert_eq!(bare["wrong_type"], 0);
+    assert!(bare["crs"].is_null());
+    assert!(!bare["crs_problems"].as_array().unwrap().is_empty(), "{bare}");
+    // Schema drift between versions is part of the report when asked.
+    let (drift, _) = json(&["table", "validate", table, "--against", "0", "--json"]);
+    assert!(drift["schema_drift"].is_object(), "{drift}");
+}
+
+const GRID: &str = r#"
+import sys, json, pyarrow as pa, deltalake, shapely
+from deltalake import WriterProperties
+root = sys.argv[1]
+# 4 files (one per quadrant of [0,40]x[0,40]), each 400 boxes sorted by row so row groups of 100 rows have distinct bboxes.
+for qx in range(2):
+    for qy in range(2):
+        geoms = []
+        for j in range(20):
+            for i in range(20):
+                x = qx * 20 + i; y = qy * 20 + j
+                geoms.append(shapely.box(x + 0.1, y + 0.1, x + 0.9, y + 0.9) if (i + j) % 3 else shapely.Point(x + 0.5, y + 0.5))
+        b = shapely.bounds(geoms)
+        bbox = pa.StructArray.from_arrays([pa.array(b[:, k]) for k in range(4)], names=["xmin", "ymin", "xmax", "ymax"])
+        t = pa.table({"geometry": pa.array(shapely.to_wkb(geoms).tolist(), pa.binary()), "bbox": bbox})
+        deltalake.write_deltalake(root, t, mode="append", writer_properties=WriterProperties(max_row_group_size=100))
+"#;
+
+const BRUTE: &str = r#"
+import sys, shapely, deltalake, pyarrow.compute as pc
+dt = deltalake.DeltaTable(sys.argv[1])
+g = shapely.from_wkb(dt.to_pyarrow_table(columns=["geometry"]).column("geometry").to_pylist())
+q = shapely.from_wkt(sys.argv[3])
+op = sys.argv[2]
+if op == "intersects": m = shapely.intersects(g, q)
+elif op == "contains": m = shapely.contains(g, q)
+elif op == "within": m = shapely.within(g, q)
+else: m = shapely.dwithin(g, q, float(op.split(":")[1]))
+print(int(m.sum()))
+"#;
+
+#[test]
+fn queries_equal_shapely_and_prune_files_and_row_groups() {
+    let Some(python) = common::python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("grid");
+    common::run_python(&python, GRID, &[root.to_str().unwrap()]);
+    let table = root.to_str().unwrap();
+    let small = "POLYGON((2.5 2.5,7.5 2.5,7.5 4.5,2.5 4.5,2.5 2.5))";
+    let cases: Vec<(Vec<&str>, &str, &str)> = vec![
+        (vec!["--intersects", small], "intersects", small),
+        (vec!["--within", small], "within", small),
+        (vec!["--contains", "POINT(3.5 3.5)"], "contains", "POINT(3.5 3.5)"),
+        (vec!["--dwithin", "POINT(21 21)", "--distance", "1.2"], "dwithin:1.2", "POINT(21 21)"),
+        (vec!["--intersects", "LINESTRING(0 0,40 40)"], "intersects", "LINESTRING(0 0,40 40)"),
+    ];
+    for (args, op, wkt) in cases {
+        let mut full = vec!["table", "query", table, "--json"];
+        full.extend(args.iter());
+        let (report, _) = json(&full);
+        let expected: u64 = common::run_python(&python, BRUTE, &[table, op, wkt]).trim().parse().unwrap();
+        assert_eq!(report["rows_matched"].as_u64().unwrap(), expected, "{op} {wkt}: {report}");
+        assert!(expected > 0, "{op} {wkt}");
+        assert_eq!(report["files_total"], 4);
+    }
+    // A small query in one quadrant: 1 of 4 files, 1 of its 4 row groups (rows 0..100 are y in 0..5).
+    let (report, _) = json(&["table", "query", table, "--intersects", small, "--json"]);
+    assert_eq!(report["files_scanned"], 1, "{report}");
+    assert_eq!(report["row_groups_total"], 4, "{report}");
+    assert_eq!(report["row_groups_scanned"], 1, "{report}");
+    assert_eq!(report["rows_read"], 100, "{report}");
+    // The bbox covering values skip the rows that cannot match before their WKB is decoded:
+    // columns x 2..=7 of rows y 2..=4 (6 x 3 cells) are left.
+    assert_eq!(report["rows_decoded"], 18, "{report}");
+    let scanned = report["bytes_scanned"].as_u64().unwrap();
+    assert!(scanned > 0 && scanned * 8 < report["bytes_total"].as_u64().unwrap(), "{report}");
+    // The diagonal touches every file.
+    let (diag, _) = json(&["table", "query", table, "--intersects", "LINESTRING(0 0,40 40)", "--json"]);
+    assert_eq!(diag["files_scanned"], 4, "{diag}");
+    // Export: the matches as GeoParquet that shapely reads back.
+    let out = tmp.path().join("matches.parquet");
+    let (exported, _) = json(&["table", "query", table, "--bbox", "2.5,2.5,7.5,4.5", "--out", out.to_str().unwrap(), "--json"]);
+    let read_back = common::run_python(
+        &python,
+        "import sys, json, pyarrow.parquet as pq, shapely\nt = pq.read_table(sys.argv[1])\ngeo = json.loads(t.schema.metadata[b'geo'])\ng = shapely.from_wkb(t.column(geo['primary_column']).to_pylist())\nprint(len(g), bool(shapely.intersects(g, shapely.box(2.5, 2.5, 7.5, 4.5)).all()))",
+        &[out.to_str().unwrap()],
+    );
+    assert_eq!(read_back.trim(), format!("{} True", exported["rows_matched"]));
+}
+
+#[test]
+fn a_table_without_bbox_information_warns() {
+    let Some(python) = common::python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("nobbox");
+    common::run_python(
+        &python,
+        "import sys, pyarrow as pa, deltalake, shapely\nt = pa.table({'geometry': pa.array([shapely.to_wkb(shapely.box(0,0,1,1))], pa.binary())})\ndeltalake.write_deltalake(sys.argv[1], t)",
+        &[root.to_str().unwrap()],
+    );
+    let (report, stderr) = json(&["table", "query", root.to_str().unwrap(), "--bbox", "0,0,2,2", "--json"]);
+    assert_eq!(report["rows_matched"], 1);
+    assert!(stderr.contains("warning: no file"), "{stderr}");
+    // What the GUI runs first: the guard refuses the full scan (and reads nothing) until asked again.
+    use meshlake::engine::jobs::{JobResult, JobRuntime, JobSpec};
+    let (runtime, mut events) = JobRuntime::start(2, std::sync::Arc::new(|| {})).unwrap();
+    let table = meshlake::engine::lake::TableRef::parse(root.to_str().unwrap()).unwrap();
+    let predicate = meshlake::engine::geo::predicate::SpatialPredicate::from_bbox([0.0, 0.0, 2.0, 2.0]).unwrap();
+    let mut request = meshlake::engine::lake::spatial::QueryRequest { predicate, geometry: None, out: None, allow_full_scan: false };
+    let spec = JobSpec::TableQuery { table: table.clone(), at: Default::default(), request: request.clone() };
+    let Ok(JobResult::Query(refused)) = runtime.run_to_end(&mut events, spec, |_, _, _| {}) else { panic!("query job failed") };
+    assert!(refused.refused_full_scan.as_deref().is_some_and(|m| m.contains("no file")), "{refused:?}");
+    assert_eq!((refused.rows_decoded, refused.files_scanned, refused.rows_matched), (0, 0, 0));
+    request.allow_full_scan = true;
+    let spec = JobSpec::TableQuery { table, at: Default::default(), request };
+    let Ok(JobResult::Query(ran)) = runtime.run_to_end(&mut events, spec, |_, _, _| {}) else { panic!("query job failed") };
+    assert_eq!((ran.rows_matched, ran.files_scanned, ran.matches.len()), (1, 1, 1));
+}

@@ -1,0 +1,91 @@
+//! The Spatial tab under egui_kittest on the demo Delta table: validation finds the three planted
+//! defects and draws them as a layer; a bbox query returns matches, pruning figures and a layer.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use meshlake::engine::geo::predicate::SpatialPredicate;
+use meshlake::engine::settings::AppPaths;
+use meshlake::ui::commands::Command;
+use meshlake::ui::model::Requested;
+use meshlake::ui::{AppOptions, MeshlakeApp};
+
+fn options(data_dir: &Path) -> AppOptions {
+    AppOptions {
+        paths: Ok(AppPaths { data_dir: data_dir.to_path_buf(), cache_dir: data_dir.join("cache") }),
+        open_path: None,
+        log: meshlake::engine::logbuf::init_logging(false, meshlake::ui::LOG_DIRECTIVES),
+        cpu_threads: 2,
+        restore_state: false,
+    }
+}
+
+fn step_until(harness: &mut Harness<'_, MeshlakeApp>, timeout: Duration, what: &str, done: impl Fn(&MeshlakeApp) -> bool) {
+    let started = Instant::now();
+    while !done(harness.state()) {
+        assert!(started.elapsed() < timeout, "timed out waiting for {what}; jobs: {:#?}", harness.state().model.jobs);
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    harness.step();
+    harness.step();
+}
+
+fn click(harness: &mut Harness<'_, MeshlakeApp>, text: &str) {
+    harness.query_all_by_label_contains(text).next().unwrap_or_else(|| panic!("no widget labelled {text:?}")).click();
+    harness.step();
+    harness.step();
+}
+
+#[test]
+fn spatial_tab_validates_and_queries_the_demo_table() {
+    use egui_kittest::kittest::NodeT;
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = options(tmp.path());
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1500.0, 1200.0))
+        .with_max_steps(10_000)
+        .build_eframe(move |cc| MeshlakeApp::new(cc, opts).expect("app starts"));
+    step_until(&mut harness, Duration::from_secs(180), "the demo tables", |app| {
+        app.model.tables.len() == 2 && app.model.tables.iter().all(|t| matches!(t.overview, Requested::Ready(_)))
+    });
+    click(&mut harness, "Tables");
+    click(&mut harness, "parcels_delta");
+    let index = harness.state().model.tables.iter().position(|t| t.reference.contains("parcels_delta")).unwrap();
+    let tab = harness.query_all_by_label("Spatial").find(|n| n.accesskit_node().toggled().is_some()).expect("Spatial tab");
+    tab.click();
+    harness.step();
+    harness.step();
+
+    click(&mut harness, "Validate");
+    step_until(&mut harness, Duration::from_secs(60), "the validation", |app| {
+        matches!(app.model.tables[index].spatial.validation, Requested::Ready(_) | Requested::Failed(_))
+    });
+    let report = match &harness.state().model.tables[index].spatial.validation {
+        Requested::Ready(report) => report.clone(),
+        other => panic!("validation: {other:?}"),
+    };
+    assert_eq!(report.rows, 480);
+    assert_eq!(report.invalid_geometry, 3, "the three planted defects: {:?}", report.problems);
+    assert_eq!((report.null_geometry, report.invalid_wkb, report.wrong_type), (0, 0, 0));
+    let reference = harness.state().model.tables[index].reference.clone();
+    assert!(harness.state().model.shown_table_layers.contains(&format!("{reference}#invalid")));
+    assert!(harness.query_all_by_label_contains("InvalidGeometry").next().is_some(), "problem list shown");
+    // A click on a problem zooms the map there (the command is handled without error).
+    click(&mut harness, "InvalidGeometry");
+
+    let predicate = SpatialPredicate::from_bbox([4.5, 52.15, 4.6, 52.2]).unwrap();
+    harness.state_mut().queue_command(Command::QueryTable { table: index, predicate, allow_full_scan: false });
+    step_until(&mut harness, Duration::from_secs(60), "the query", |app| {
+        matches!(app.model.tables[index].spatial.query, Requested::Ready(_) | Requested::Failed(_))
+    });
+    let Requested::Ready(query) = &harness.state().model.tables[index].spatial.query else { panic!("query failed") };
+    assert!(query.rows_matched > 0);
+    assert_eq!(query.matches.len() as u64, query.rows_matched);
+    assert!(query.files_scanned < query.files_total, "pruned: {query:?}");
+    assert!(harness.state().model.shown_table_layers.contains(&format!("{reference}#query")));
+    assert!(harness.query_all_by_label_contains("rows matched").next().is_some());
+    assert!(harness.query_all_by_label_contains(&format!("files scanned {} of {}", query.files_scanned, query.files_total)).next().is_some());
+}
