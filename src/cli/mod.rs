@@ -12,6 +12,8 @@ use crate::engine::jobs::{JobResult, JobRuntime, JobSpec, error_chain};
 use crate::engine::lake::TableRef;
 use crate::engine::lake::inspect::{PageRequest, SmallFilePolicy, VersionSelector};
 
+mod stac;
+
 /// meshlake: a desktop workbench for spatial lakehouses and spatial data meshes.
 ///
 /// Without a subcommand it opens the GUI (on PATH if given, else on the demo workspace).
@@ -46,6 +48,11 @@ pub enum Command {
     Table {
         #[command(subcommand)]
         command: TableCommand,
+    },
+    /// Search a STAC API or a static STAC catalog.
+    Stac {
+        #[command(subcommand)]
+        command: crate::cli::stac::StacCommand,
     },
 }
 
@@ -190,6 +197,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Demo { dir, json } => (JobSpec::WriteDemo { dir, reuse_existing: false }, json),
         Command::Scan { path, json } => (JobSpec::ScanWorkspace { path }, json),
         Command::Table { command } => table_spec(command)?,
+        Command::Stac { command } => command.spec()?,
     };
     let interactive = !json && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let result = runtime.run_to_end(&mut events, spec, |done, total, message| {
@@ -211,6 +219,8 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             JobResult::TableFiles(files) => serde_json::to_value(files),
             JobResult::TablePage(page) => serde_json::to_value(page),
             JobResult::SchemaDiff(diff) => serde_json::to_value(diff),
+            JobResult::StacSearch(result) => serde_json::to_value(result),
+            JobResult::StacApi(info) => serde_json::to_value(info),
             other => serde_json::to_value(other),
         }
         .context("encoding the result as JSON")?;
@@ -323,6 +333,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
                     writeln!(stdout, "  geo {} {}: {} -> {}", change.column, change.property, side(&change.from), side(&change.to))?;
                 }
             }
+            JobResult::StacSearch(result) => crate::cli::stac::print_search(&mut stdout, &result)?,
             other => writeln!(stdout, "{}", serde_json::to_string_pretty(&other)?)?,
         }
     }

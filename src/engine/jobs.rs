@@ -68,6 +68,11 @@ pub enum JobSpec {
     TableSchemaDiff { table: TableRef, from: VersionSelector, to: VersionSelector },
     /// The geometries of a page of rows in lon/lat (`crs`: the column's CRS as the table names it).
     TablePageShapes { table: TableRef, at: VersionSelector, offset: u64, limit: u64, column: String, crs: Option<String> },
+    /// A STAC API's landing page, conformance classes and collections.
+    StacConnect { url: String },
+    /// An item search over a STAC API URL or a local static catalog / item collection; each page is
+    /// sent as a [`JobEvent::Partial`] ([`JobResult::StacSearchPage`]) as it arrives.
+    StacSearch { source: String, params: crate::engine::stac::search::SearchParams },
     /// Wait, checking the cancel token every 100 ms (used to prove the UI stays responsive).
     Wait { secs: f64 },
 }
@@ -90,6 +95,8 @@ impl JobSpec {
             JobSpec::TableHead { table, .. } => format!("Table rows {table}"),
             JobSpec::TableSchemaDiff { table, .. } => format!("Schema diff {table}"),
             JobSpec::TablePageShapes { table, .. } => format!("Table geometries {table}"),
+            JobSpec::StacConnect { url } => format!("Connect to STAC API {url}"),
+            JobSpec::StacSearch { source, .. } => format!("STAC search {source}"),
             JobSpec::Wait { secs } => format!("Wait {secs} s"),
         }
     }
@@ -113,6 +120,9 @@ pub enum JobResult {
     TablePage(TablePage),
     SchemaDiff(SchemaDiff),
     PageShapes(PageShapes),
+    StacApi(Box<crate::engine::stac::api::ApiInfo>),
+    StacSearchPage(crate::engine::stac::job::StacSearchPage),
+    StacSearch(Box<crate::engine::stac::job::StacSearchResult>),
     Waited { secs: f64 },
 }
 
@@ -437,6 +447,12 @@ pub async fn run_job(spec: JobSpec, ctx: &JobContext) -> Result<JobResult, JobEr
             )
             .await?;
             Ok(JobResult::PageShapes(shapes))
+        }
+        JobSpec::StacConnect { url } => {
+            Ok(JobResult::StacApi(Box::new(crate::engine::stac::job::connect_api(&url, ctx).await?)))
+        }
+        JobSpec::StacSearch { source, params } => {
+            Ok(JobResult::StacSearch(Box::new(crate::engine::stac::job::run_search(&source, &params, ctx).await?)))
         }
         JobSpec::Wait { secs } => {
             let started = Instant::now();
