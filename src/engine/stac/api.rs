@@ -242,7 +242,7 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 }
 
 /// The server's own words from an error body: `description`, `message`, `detail`, `error.message`, or the text.
-fn server_message(body: &[u8]) -> String {
+pub fn server_message(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     if let Ok(value) = serde_json::from_slice::<Value>(body) {
         for pointer in ["/description", "/message", "/detail", "/error/message", "/error", "/title"] {
