@@ -48,6 +48,12 @@ pub enum Command {
     ShowItemPreview { catalog: usize, node: usize },
     /// Remove a raster tile layer (e.g. an item preview) from the map.
     RemoveItemPreview { layer_id: String },
+    /// Read a STAC API's landing page, conformance and collections.
+    StacConnect(String),
+    /// Search a STAC API / static catalog (an earlier search still running is cancelled).
+    StacSearch { source: String, params: crate::engine::stac::search::SearchParams },
+    /// Select a search result (row or footprint).
+    StacSelectResult(Option<usize>),
     CancelJob(JobId),
     ClearFinishedJobs,
     FocusPane(Pane),

@@ -252,6 +252,8 @@ pub struct AppModel {
     pub shown_table_layers: Vec<String>,
     /// What counts as a small file, and when a partition has too many (Files tab, health figures).
     pub small_file_policy: SmallFilePolicy,
+    /// STAC search: the connected API, the running/finished search and its items.
+    pub stac: crate::ui::panels::stac_search::StacResults,
 }
 
 /// Map layer id of a table's file footprints.
