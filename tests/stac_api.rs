@@ -151,6 +151,8 @@ fn searches_equal_pystac_client_on_rustac_serve() {
             vec!["--datetime", "2024-04-01T00:00:00Z/2024-04-15T00:00:00Z"],
             json!({"datetime": "2024-04-01T00:00:00Z/2024-04-15T00:00:00Z"}),
         ),
+        // Date-only ends are whole days, as pystac-client expands them.
+        (vec!["--datetime", "2024-04-01/2024-04-14"], json!({"datetime": "2024-04-01/2024-04-14"})),
         (vec!["--limit", "7", "--max-items", "23"], json!({"limit": 7, "max_items": 23})),
         (
             vec!["--collections", "sentinel-2-l2a", "--bbox", "-106,39,-104,41", "--datetime", "2024-06-01T00:00:00Z/..", "--limit", "5", "--max-items", "12"],

@@ -7,7 +7,7 @@ use clap::Subcommand;
 
 use crate::engine::jobs::JobSpec;
 use crate::engine::stac::job::StacSearchResult;
-use crate::engine::stac::search::{SearchParams, parse_bbox, parse_filter, parse_query};
+use crate::engine::stac::search::{SearchParams, normalize_datetime, parse_bbox, parse_filter, parse_query};
 
 #[derive(Debug, Subcommand)]
 pub enum StacCommand {
@@ -85,7 +85,7 @@ impl StacCommand {
                     ids,
                     bbox: bbox.as_deref().map(parse_bbox).transpose()?,
                     intersects,
-                    datetime,
+                    datetime: datetime.as_deref().map(normalize_datetime).transpose()?,
                     query: query.as_deref().map(parse_query).transpose()?,
                     filter: filter.map(|f| text_or_file(&f)).transpose()?.as_deref().map(parse_filter).transpose()?,
                     sortby: sortby.into_iter().filter(|s| !s.trim().is_empty()).collect(),

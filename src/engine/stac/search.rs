@@ -187,6 +187,29 @@ fn bbox_of_value(value: &Value) -> Option<[f64; 4]> {
     }
 }
 
+/// Complete a datetime typed by a person: date-only ends become whole days (`2024-01-01/2024-01-31` →
+/// `2024-01-01T00:00:00Z/2024-01-31T23:59:59Z`, `2024-05-01` → that day), `..` and RFC 3339 stay.
+pub fn normalize_datetime(text: &str) -> Result<String, SearchParamError> {
+    let error = |reason: String| SearchParamError::Datetime { text: text.to_owned(), reason };
+    let end_of = |part: &str, start: bool| -> Result<String, SearchParamError> {
+        let part = part.trim();
+        if part.is_empty() || part == ".." {
+            return Ok("..".to_owned());
+        }
+        if chrono::DateTime::parse_from_rfc3339(part).is_ok() {
+            return Ok(part.to_owned());
+        }
+        let date = chrono::NaiveDate::parse_from_str(part, "%Y-%m-%d").map_err(|e| error(format!("{part:?}: {e}")))?;
+        Ok(if start { format!("{date}T00:00:00Z") } else { format!("{date}T23:59:59Z") })
+    };
+    let text = text.trim();
+    match text.split_once('/') {
+        Some((a, b)) => Ok(format!("{}/{}", end_of(a, true)?, end_of(b, false)?)),
+        None if chrono::DateTime::parse_from_rfc3339(text).is_ok() => Ok(text.to_owned()),
+        None => Ok(format!("{}/{}", end_of(text, true)?, end_of(text, false)?)),
+    }
+}
+
 /// Parse `MINX,MINY,MAXX,MAXY`.
 pub fn parse_bbox(text: &str) -> Result<[f64; 4], SearchParamError> {
     let numbers: Result<Vec<f64>, _> = text.split(',').map(|p| p.trim().parse::<f64>()).collect();
@@ -279,7 +302,7 @@ impl LocalMatcher {
         };
         matcher.datetime = match &params.datetime {
             Some(text) => Some(
-                stac::datetime::parse(text)
+                stac::datetime::parse(&normalize_datetime(text)?)
                     .map_err(|e| SearchParamError::Datetime { text: text.clone(), reason: e.to_string() })?,
             ),
             None => None,
@@ -510,6 +533,10 @@ mod tests {
         assert!(check(SearchParams { bbox: Some([9.0, 49.0, 11.0, 51.0]), ..Default::default() }));
         assert!(!check(SearchParams { bbox: Some([11.0, 49.0, 12.0, 51.0]), ..Default::default() }));
         assert!(check(SearchParams { datetime: Some("2023-10-08/2023-10-09".into()), ..Default::default() }));
+        assert!(check(SearchParams { datetime: Some("2023-10-08".into()), ..Default::default() }));
+        assert!(!check(SearchParams { datetime: Some("2023-10-07".into()), ..Default::default() }));
+        assert_eq!(normalize_datetime("2024-01-01/..").unwrap(), "2024-01-01T00:00:00Z/..");
+        assert!(normalize_datetime("yesterday").is_err());
         assert!(!check(SearchParams { datetime: Some("2023-10-09T00:00:00Z/..".into()), ..Default::default() }));
         assert!(!check(SearchParams { collections: vec!["l8".into()], ..Default::default() }));
         let polygon = json!({"type": "Polygon", "coordinates": [[[9.0, 49.0], [11.0, 49.0], [11.0, 51.0], [9.0, 49.0]]]});

@@ -11,7 +11,7 @@ use crate::engine::jobs::JobId;
 use crate::engine::stac::api::ApiInfo;
 use crate::engine::stac::api::SearchSummary;
 use crate::engine::stac::job::{StacSearchPage, StacSearchResult};
-use crate::engine::stac::search::{SearchParams, StacItemSummary, parse_bbox, parse_query};
+use crate::engine::stac::search::{SearchParams, StacItemSummary, normalize_datetime, parse_bbox, parse_query};
 use crate::ui::commands::Command;
 use crate::ui::map::projection::{WorldToScreen, world_to_lon_lat};
 use crate::ui::map::{MapFeature, MapLayer, MapState};
@@ -176,7 +176,7 @@ impl StacSearchView {
         let non_empty = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
         let mut params = SearchParams {
             collections: self.collections.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect(),
-            datetime: non_empty(&self.datetime),
+            datetime: non_empty(&self.datetime).map(|d| normalize_datetime(&d)).transpose().map_err(|e| e.to_string())?,
             intersects: self.intersects.clone(),
             ..Default::default()
         };
