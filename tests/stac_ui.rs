@@ -106,6 +106,7 @@ fn stac_api_search_streams_into_the_table_and_the_map_and_can_be_cancelled() {
     harness.state_mut().queue_command(Command::StacConnect(url.clone()));
     step_until(&mut harness, "the API to connect", |app| app.model.stac.api.is_some());
     assert!(matches!(&harness.state().model.stac.api, Some(Ok(info)) if info.collections.iter().any(|c| c.id == "scenes")));
+    assert_eq!(harness.state().persisted.recent_stac_sources, [url.clone()], "remembered");
     harness.get_by_label("scenes").click();
     harness.step();
 

@@ -203,6 +203,7 @@ impl MeshlakeApp {
         // not persisted, so it is empty until typed again in this session.
         crate::engine::storage::set_s3_settings(app.persisted.s3.clone());
         app.s3_draft = app.persisted.s3.clone();
+        app.model.stac.recent = app.persisted.recent_stac_sources.clone();
         tracing::info!("meshlake {} started", env!("CARGO_PKG_VERSION"));
         match options.open_path {
             Some(path) => app.open_path(path),
@@ -765,6 +766,8 @@ impl MeshlakeApp {
                 self.sync_shown_raster_layers();
             }
             Command::StacConnect(url) => {
+                self.model.stac.remember(&url);
+                self.persisted.recent_stac_sources = self.model.stac.recent.clone();
                 self.model.stac.connecting = true;
                 self.submit(JobSpec::StacConnect { url }, JobPurpose::StacConnect);
             }
@@ -772,6 +775,8 @@ impl MeshlakeApp {
                 if let Some(job) = self.model.stac.job.and_then(|id| self.model.job_mut(id)) {
                     job.cancel.cancel();
                 }
+                self.model.stac.remember(&source);
+                self.persisted.recent_stac_sources = self.model.stac.recent.clone();
                 let generation = self.model.stac.start(&source);
                 let handle = self.submit(JobSpec::StacSearch { source, params }, JobPurpose::StacSearch { generation });
                 self.model.stac.job = Some(handle.id);

@@ -309,6 +309,8 @@ pub struct PersistedState {
     /// S3 endpoint, region, key id and allow-http; the secret is never serialized (see
     /// [`crate::engine::storage::Secret`]).
     pub s3: crate::engine::storage::S3Settings,
+    /// STAC search sources (API URLs, catalog paths), most recent first.
+    pub recent_stac_sources: Vec<String>,
 }
 
 impl PersistedState {

@@ -40,9 +40,20 @@ pub struct StacResults {
     pub selected: Option<usize>,
     /// Item index of each feature of the results layer.
     pub layer_items: Vec<usize>,
+    /// Sources searched or connected to, most recent first (persisted by the app).
+    pub recent: Vec<String>,
 }
 
 impl StacResults {
+    pub const MAX_RECENT: usize = 10;
+
+    /// Put `source` first in the recent sources.
+    pub fn remember(&mut self, source: &str) {
+        self.recent.retain(|s| s != source);
+        self.recent.insert(0, source.to_owned());
+        self.recent.truncate(Self::MAX_RECENT);
+    }
+
     /// A new search begins: results cleared, its generation returned.
     pub fn start(&mut self, source: &str) -> u64 {
         self.generation += 1;
@@ -253,8 +264,15 @@ fn search_ui(ui: &mut Ui, model: &AppModel, view: &mut StacSearchView, map: &Map
         ui.add(
             egui::TextEdit::singleline(&mut view.source)
                 .hint_text("https://…/stac/v1, a catalog.json or an item collection file")
-                .desired_width(ui.available_width() - 90.0),
+                .desired_width(ui.available_width() - 160.0),
         );
+        egui::ComboBox::from_id_salt("stac_recent").selected_text("Recent").width(60.0).show_ui(ui, |ui| {
+            for source in &stac.recent {
+                if ui.selectable_label(false, source).clicked() {
+                    view.source = source.clone();
+                }
+            }
+        });
         let remote = crate::engine::stac::job::is_remote(&view.source);
         if ui.add_enabled(remote && !stac.connecting, egui::Button::new("Connect")).on_hover_text("Read the API's landing page, conformance classes and collections").clicked() {
             commands.push(Command::StacConnect(view.source.trim().to_owned()));
