@@ -13,6 +13,7 @@ use crate::engine::lake::TableRef;
 use crate::engine::lake::inspect::{PageRequest, SmallFilePolicy, VersionSelector};
 
 mod spatial;
+mod stac;
 
 /// meshlake: a desktop workbench for spatial lakehouses and spatial data meshes.
 ///
@@ -48,6 +49,11 @@ pub enum Command {
     Table {
         #[command(subcommand)]
         command: TableCommand,
+    },
+    /// Search a STAC API or a static STAC catalog.
+    Stac {
+        #[command(subcommand)]
+        command: crate::cli::stac::StacCommand,
     },
 }
 
@@ -247,6 +253,7 @@ pub fn wants_json(command: &Command) -> bool {
             | TableCommand::Validate { json, .. }
             | TableCommand::Query { json, .. } => *json,
         },
+        Command::Stac { command: crate::cli::stac::StacCommand::Search { json, .. } } => *json,
     }
 }
 
@@ -263,6 +270,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Demo { dir, json } => (JobSpec::WriteDemo { dir, reuse_existing: false }, json),
         Command::Scan { path, json } => (JobSpec::ScanWorkspace { path }, json),
         Command::Table { command } => table_spec(command)?,
+        Command::Stac { command } => command.spec()?,
     };
     let interactive = !json && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let result = runtime.run_to_end(&mut events, spec, |done, total, message| {
@@ -287,6 +295,8 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             JobResult::SchemaDiff(diff) => serde_json::to_value(diff),
             JobResult::Validation(report) => serde_json::to_value(report),
             JobResult::Query(report) => serde_json::to_value(report),
+            JobResult::StacSearch(result) => serde_json::to_value(result),
+            JobResult::StacApi(info) => serde_json::to_value(info),
             other => serde_json::to_value(other),
         }
         .context("encoding the result as JSON")?;
@@ -401,6 +411,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             }
             JobResult::Validation(report) => crate::cli::spatial::print_validation(&mut stdout, &report)?,
             JobResult::Query(report) => crate::cli::spatial::print_query(&mut stdout, &report)?,
+            JobResult::StacSearch(result) => crate::cli::stac::print_search(&mut stdout, &result)?,
             other => writeln!(stdout, "{}", serde_json::to_string_pretty(&other)?)?,
         }
     }

@@ -73,6 +73,11 @@ pub enum JobSpec {
     TableValidate { table: TableRef, at: VersionSelector, geometry: Option<String>, geometry_types: Vec<String>, crs: Option<String>, against: Option<VersionSelector> },
     /// A spatial query over a table version with file and row-group pruning.
     TableQuery { table: TableRef, at: VersionSelector, request: crate::engine::lake::spatial::QueryRequest },
+    /// A STAC API's landing page, conformance classes and collections.
+    StacConnect { url: String },
+    /// An item search over a STAC API URL or a local static catalog / item collection; each page is
+    /// sent as a [`JobEvent::Partial`] ([`JobResult::StacSearchPage`]) as it arrives.
+    StacSearch { source: String, params: crate::engine::stac::search::SearchParams },
     /// Wait, checking the cancel token every 100 ms (used to prove the UI stays responsive).
     Wait { secs: f64 },
 }
@@ -97,6 +102,8 @@ impl JobSpec {
             JobSpec::TablePageShapes { table, .. } => format!("Table geometries {table}"),
             JobSpec::TableValidate { table, .. } => format!("Validate {table}"),
             JobSpec::TableQuery { table, .. } => format!("Spatial query {table}"),
+            JobSpec::StacConnect { url } => format!("Connect to STAC API {url}"),
+            JobSpec::StacSearch { source, .. } => format!("STAC search {source}"),
             JobSpec::Wait { secs } => format!("Wait {secs} s"),
         }
     }
@@ -122,6 +129,9 @@ pub enum JobResult {
     PageShapes(PageShapes),
     Validation(Box<crate::engine::lake::spatial::ValidationReport>),
     Query(Box<crate::engine::lake::spatial::QueryReport>),
+    StacApi(Box<crate::engine::stac::api::ApiInfo>),
+    StacSearchPage(crate::engine::stac::job::StacSearchPage),
+    StacSearch(Box<crate::engine::stac::job::StacSearchResult>),
     Waited { secs: f64 },
 }
 
@@ -455,6 +465,12 @@ pub async fn run_job(spec: JobSpec, ctx: &JobContext) -> Result<JobResult, JobEr
         }
         JobSpec::TableQuery { table, at, request } => {
             Ok(JobResult::Query(Box::new(crate::engine::lake::spatial::query(&table, &at, &request, ctx).await?)))
+        }
+        JobSpec::StacConnect { url } => {
+            Ok(JobResult::StacApi(Box::new(crate::engine::stac::job::connect_api(&url, ctx).await?)))
+        }
+        JobSpec::StacSearch { source, params } => {
+            Ok(JobResult::StacSearch(Box::new(crate::engine::stac::job::run_search(&source, &params, ctx).await?)))
         }
         JobSpec::Wait { secs } => {
             let started = Instant::now();

@@ -85,6 +85,8 @@ enum JobPurpose {
     PageShapes { reference: String },
     Validate { reference: String },
     Query { reference: String },
+    StacConnect,
+    StacSearch { generation: u64 },
     Other,
 }
 
@@ -100,6 +102,7 @@ pub struct MeshlakeApp {
     log: LogBuffer,
     log_view: panels::log::LogView,
     tables_view: panels::tables::TablesView,
+    stac_view: panels::stac_search::StacSearchView,
     /// Outcomes of native dialogs arrive here (dialogs run on the I/O runtime).
     picked_paths: (SyncSender<Option<PathBuf>>, Receiver<Option<PathBuf>>),
     pending_commands: Vec<Command>,
@@ -184,6 +187,7 @@ impl MeshlakeApp {
             log: options.log,
             log_view: Default::default(),
             tables_view: Default::default(),
+            stac_view: Default::default(),
             picked_paths: sync_channel(8),
             pending_commands: Vec::new(),
             map_layers: Vec::new(),
@@ -201,6 +205,7 @@ impl MeshlakeApp {
         // not persisted, so it is empty until typed again in this session.
         crate::engine::storage::set_s3_settings(app.persisted.s3.clone());
         app.s3_draft = app.persisted.s3.clone();
+        app.model.stac.recent = app.persisted.recent_stac_sources.clone();
         tracing::info!("meshlake {} started", env!("CARGO_PKG_VERSION"));
         match options.open_path {
             Some(path) => app.open_path(path),
@@ -583,6 +588,16 @@ impl MeshlakeApp {
                     }
                 }
             }
+            (JobPurpose::StacConnect, JobResult::StacApi(info)) => {
+                self.model.stac.connecting = false;
+                self.model.stac.api = Some(Ok(*info));
+            }
+            (JobPurpose::StacSearch { generation }, JobResult::StacSearchPage(page)) => {
+                self.layers_dirty |= self.model.stac.add_page(generation, page);
+            }
+            (JobPurpose::StacSearch { generation }, JobResult::StacSearch(result)) => {
+                self.layers_dirty |= self.model.stac.finish(generation, *result);
+            }
             (_, JobResult::Waited { .. }) | (JobPurpose::Other, _) => {}
             (purpose, result) => {
                 tracing::warn!("job result {result:?} does not match its purpose {purpose:?}");
@@ -669,6 +684,11 @@ impl MeshlakeApp {
                     entry.spatial.query = Requested::Failed(error);
                 }
             }
+            JobPurpose::StacConnect => {
+                self.model.stac.connecting = false;
+                self.model.stac.api = Some(Err(error));
+            }
+            JobPurpose::StacSearch { generation } => self.model.stac.fail(generation, error),
             JobPurpose::Other => {}
         }
     }
@@ -765,6 +785,27 @@ impl MeshlakeApp {
             Command::RemoveItemPreview { layer_id } => {
                 self.map.remove_raster_tile_layer(&layer_id);
                 self.sync_shown_raster_layers();
+            }
+            Command::StacConnect(url) => {
+                self.model.stac.remember(&url);
+                self.persisted.recent_stac_sources = self.model.stac.recent.clone();
+                self.model.stac.connecting = true;
+                self.submit(JobSpec::StacConnect { url }, JobPurpose::StacConnect);
+            }
+            Command::StacSearch { source, params } => {
+                if let Some(job) = self.model.stac.job.and_then(|id| self.model.job_mut(id)) {
+                    job.cancel.cancel();
+                }
+                self.model.stac.remember(&source);
+                self.persisted.recent_stac_sources = self.model.stac.recent.clone();
+                let generation = self.model.stac.start(&source);
+                let handle = self.submit(JobSpec::StacSearch { source, params }, JobPurpose::StacSearch { generation });
+                self.model.stac.job = Some(handle.id);
+                self.layers_dirty = true;
+            }
+            Command::StacSelectResult(index) => {
+                self.model.stac.selected = index;
+                self.layers_dirty = true;
             }
             Command::CancelJob(id) => {
                 if let Some(job) = self.model.job_mut(id) {
@@ -1080,6 +1121,7 @@ impl MeshlakeApp {
             features,
             color: egui::Color32::from_rgb(230, 120, 20),
         }];
+        self.map_layers.extend(self.model.stac.map_layer());
         self.map_layers.extend(self.table_layers.iter().cloned());
     }
 
@@ -1181,6 +1223,7 @@ impl MeshlakeApp {
                 log: &self.log,
                 log_view: &mut self.log_view,
                 tables_view: &mut self.tables_view,
+                stac_view: &mut self.stac_view,
                 commands: &mut commands,
             };
             self.tree.ui(&mut behavior, ui);
@@ -1392,6 +1435,7 @@ struct PaneBehavior<'a> {
     log: &'a LogBuffer,
     log_view: &'a mut panels::log::LogView,
     tables_view: &'a mut panels::tables::TablesView,
+    stac_view: &'a mut panels::stac_search::StacSearchView,
     commands: &'a mut Vec<Command>,
 }
 
@@ -1405,7 +1449,7 @@ impl egui_tiles::Behavior<Pane> for PaneBehavior<'_> {
 
     fn pane_ui(&mut self, ui: &mut egui::Ui, _tile_id: egui_tiles::TileId, pane: &mut Pane) -> egui_tiles::UiResponse {
         egui::Frame::new().inner_margin(6.0).show(ui, |ui| match pane {
-            Pane::Catalog => panels::catalog::catalog_ui(ui, self.model, self.commands),
+            Pane::Catalog => panels::stac_search::catalog_pane_ui(ui, self.model, self.stac_view, self.map, self.commands),
             Pane::Tables => panels::tables::tables_ui(ui, self.model, self.tables_view, self.commands),
             Pane::Map => {
                 for action in self.map.map_ui(ui, self.map_layers) {
@@ -1413,6 +1457,12 @@ impl egui_tiles::Behavior<Pane> for PaneBehavior<'_> {
                         MapAction::FeatureClicked { layer_id, index } if layer_id == FOOTPRINTS_LAYER_ID => {
                             if let Some((catalog, node)) = self.footprint_nodes.get(index) {
                                 self.commands.push(Command::SelectCatalogNode { catalog: *catalog, node: *node });
+                                self.commands.push(Command::FocusPane(Pane::Catalog));
+                            }
+                        }
+                        MapAction::FeatureClicked { layer_id, index } if layer_id == panels::stac_search::STAC_RESULTS_LAYER_ID => {
+                            if let Some(item) = self.model.stac.layer_items.get(index) {
+                                self.commands.push(Command::StacSelectResult(Some(*item)));
                                 self.commands.push(Command::FocusPane(Pane::Catalog));
                             }
                         }

@@ -53,6 +53,12 @@ pub enum Command {
     /// Run a spatial query on a table at its selected version; without `allow_full_scan` a table without
     /// bbox information is not scanned (the tab asks first).
     QueryTable { table: usize, predicate: crate::engine::geo::predicate::SpatialPredicate, allow_full_scan: bool },
+    /// Read a STAC API's landing page, conformance and collections.
+    StacConnect(String),
+    /// Search a STAC API / static catalog (an earlier search still running is cancelled).
+    StacSearch { source: String, params: crate::engine::stac::search::SearchParams },
+    /// Select a search result (row or footprint).
+    StacSelectResult(Option<usize>),
     CancelJob(JobId),
     ClearFinishedJobs,
     FocusPane(Pane),

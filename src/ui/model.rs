@@ -259,6 +259,8 @@ pub struct AppModel {
     pub shown_table_layers: Vec<String>,
     /// What counts as a small file, and when a partition has too many (Files tab, health figures).
     pub small_file_policy: SmallFilePolicy,
+    /// STAC search: the connected API, the running/finished search and its items.
+    pub stac: crate::ui::panels::stac_search::StacResults,
 }
 
 /// Map layer id of a table's file footprints.
@@ -314,6 +316,8 @@ pub struct PersistedState {
     /// S3 endpoint, region, key id and allow-http; the secret is never serialized (see
     /// [`crate::engine::storage::Secret`]).
     pub s3: crate::engine::storage::S3Settings,
+    /// STAC search sources (API URLs, catalog paths), most recent first.
+    pub recent_stac_sources: Vec<String>,
 }
 
 impl PersistedState {

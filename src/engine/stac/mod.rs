@@ -1,5 +1,9 @@
-//! STAC: static catalogs (catalog / collection / item JSON on disk, relative links resolved).
-//! STAC APIs and stac-geoparquet come with the STAC issue.
+//! STAC: static catalogs (catalog / collection / item JSON on disk, relative links resolved), STAC API
+//! search ([`api`]), search parameters evaluated locally ([`search`]) and the search jobs ([`job`]).
+
+pub mod api;
+pub mod job;
+pub mod search;
 
 use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -31,6 +35,10 @@ pub enum StacError {
     UnsupportedRoot { path: PathBuf, kind: String },
     #[error("{path}: catalog has more than {MAX_CATALOG_NODES} nodes; open a sub-catalog instead")]
     TooLarge { path: PathBuf },
+    #[error(transparent)]
+    Api(#[from] api::StacApiError),
+    #[error(transparent)]
+    Params(#[from] search::SearchParamError),
 }
 
 /// What a node of the tree is.

@@ -4,4 +4,5 @@ pub mod catalog;
 pub mod jobs;
 pub mod log;
 pub mod spatial;
+pub mod stac_search;
 pub mod tables;

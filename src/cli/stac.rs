@@ -1,0 +1,125 @@
+//! `meshlake stac …`: item search over a STAC API or a static catalog.
+
+use std::io::Write;
+
+use anyhow::Context as _;
+use clap::Subcommand;
+
+use crate::engine::jobs::JobSpec;
+use crate::engine::stac::job::StacSearchResult;
+use crate::engine::stac::search::{SearchParams, normalize_datetime, parse_bbox, parse_filter, parse_query};
+
+#[derive(Debug, Subcommand)]
+pub enum StacCommand {
+    /// Item search. SOURCE: a STAC API URL (http/https), a static catalog (catalog.json, a folder) or an
+    /// item collection JSON file. `query`/`filter` the server does not declare are applied locally
+    /// (the JSON says where: "query": "server"|"local").
+    Search {
+        source: String,
+        /// Comma-separated collection ids.
+        #[arg(long, value_delimiter = ',')]
+        collections: Vec<String>,
+        /// Comma-separated item ids.
+        #[arg(long, value_delimiter = ',')]
+        ids: Vec<String>,
+        /// MINX,MINY,MAXX,MAXY in lon/lat.
+        #[arg(long, conflicts_with = "intersects", allow_hyphen_values = true)]
+        bbox: Option<String>,
+        /// A GeoJSON geometry (text, or @FILE).
+        #[arg(long)]
+        intersects: Option<String>,
+        /// An RFC 3339 instant or interval A/B (`..` for open ends).
+        #[arg(long)]
+        datetime: Option<String>,
+        /// Query extension: `eo:cloud_cover<20`, several joined with commas, or the JSON object.
+        #[arg(long)]
+        query: Option<String>,
+        /// CQL2 filter: JSON (or CQL2 text), or @FILE.
+        #[arg(long)]
+        filter: Option<String>,
+        /// Sort fields, comma-separated, `-` for descending: -properties.datetime.
+        #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+        sortby: Vec<String>,
+        /// Items per page asked of the server.
+        #[arg(long)]
+        limit: Option<u64>,
+        /// Items returned overall at most.
+        #[arg(long, default_value_t = 10_000)]
+        max_items: u64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn text_or_file(value: &str) -> anyhow::Result<String> {
+    match value.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {path}")),
+        None => Ok(value.to_owned()),
+    }
+}
+
+impl StacCommand {
+    pub fn spec(self) -> anyhow::Result<(JobSpec, bool)> {
+        match self {
+            StacCommand::Search {
+                source,
+                collections,
+                ids,
+                bbox,
+                intersects,
+                datetime,
+                query,
+                filter,
+                sortby,
+                limit,
+                max_items,
+                json,
+            } => {
+                let intersects = intersects
+                    .map(|text| -> anyhow::Result<serde_json::Value> {
+                        serde_json::from_str(&text_or_file(&text)?).context("--intersects is not GeoJSON")
+                    })
+                    .transpose()?;
+                let params = SearchParams {
+                    collections,
+                    ids,
+                    bbox: bbox.as_deref().map(parse_bbox).transpose()?,
+                    intersects,
+                    datetime: datetime.as_deref().map(normalize_datetime).transpose()?,
+                    query: query.as_deref().map(parse_query).transpose()?,
+                    filter: filter.map(|f| text_or_file(&f)).transpose()?.as_deref().map(parse_filter).transpose()?,
+                    sortby: sortby.into_iter().filter(|s| !s.trim().is_empty()).collect(),
+                    limit,
+                    max_items: Some(max_items),
+                };
+                Ok((JobSpec::StacSearch { source, params }, json))
+            }
+        }
+    }
+}
+
+pub fn print_search(out: &mut impl Write, result: &StacSearchResult) -> anyhow::Result<()> {
+    let s = &result.summary;
+    let matched = s.matched.map(|m| m.to_string()).unwrap_or_else(|| "unknown".into());
+    writeln!(out, "{}: {} items returned ({} matched, {} pages, {})", result.source, s.returned, matched, s.pages, s.method)?;
+    for (part, applied) in [("query", s.query), ("filter", s.filter), ("sortby", s.sortby)] {
+        if let Some(applied) = applied {
+            writeln!(out, "  {part} applied: {}", applied.as_str())?;
+        }
+    }
+    if s.truncated {
+        writeln!(out, "  stopped at --max-items; more items match")?;
+    }
+    for item in &result.items {
+        let cloud = item.cloud_cover.map(|c| format!("{c:.1}")).unwrap_or_default();
+        writeln!(
+            out,
+            "{:<48} {:<22} {:<28} {:>6}",
+            item.id,
+            item.collection.as_deref().unwrap_or(""),
+            item.datetime.as_deref().unwrap_or(""),
+            cloud
+        )?;
+    }
+    Ok(())
+}

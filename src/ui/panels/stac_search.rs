@@ -1,0 +1,536 @@
+//! STAC search in the Catalog panel: a source (STAC API URL, static catalog or item collection file),
+//! a search form (collections, bbox from the map view or the drawn shape, datetime, cloud cover,
+//! max items), results streaming into a virtualized sortable table, item details, footprints on
+//! the map, cancel. The results live in [`StacResults`] (model); the form in [`StacSearchView`].
+
+use egui::{RichText, Ui};
+use egui_extras::{Column, TableBuilder};
+use serde_json::Value;
+
+use crate::engine::jobs::JobId;
+use crate::engine::stac::api::ApiInfo;
+use crate::engine::stac::api::SearchSummary;
+use crate::engine::stac::job::{StacSearchPage, StacSearchResult};
+use crate::engine::stac::search::{SearchParams, StacItemSummary, normalize_datetime, parse_bbox, parse_query};
+use crate::ui::commands::Command;
+use crate::ui::map::projection::{WorldToScreen, world_to_lon_lat};
+use crate::ui::map::{MapFeature, MapLayer, MapState};
+use crate::ui::model::AppModel;
+
+/// Map layer id of the search results' footprints.
+pub const STAC_RESULTS_LAYER_ID: &str = "stac-results";
+
+/// The state of STAC search (in the model; changed by the app from job results).
+#[derive(Debug, Default)]
+pub struct StacResults {
+    /// The API connected to (landing page, conformance, collections), or why it failed.
+    pub api: Option<Result<ApiInfo, String>>,
+    pub connecting: bool,
+    /// Bumped for every search; pages of older searches are ignored.
+    pub generation: u64,
+    pub job: Option<JobId>,
+    pub running: bool,
+    pub source: String,
+    pub items: Vec<StacItemSummary>,
+    pub matched: Option<u64>,
+    pub pages: u64,
+    /// The finished search's summary (where query/filter/sortby were applied).
+    pub summary: Option<SearchSummary>,
+    pub error: Option<String>,
+    pub selected: Option<usize>,
+    /// Item index of each feature of the results layer.
+    pub layer_items: Vec<usize>,
+    /// Sources searched or connected to, most recent first (persisted by the app).
+    pub recent: Vec<String>,
+}
+
+impl StacResults {
+    pub const MAX_RECENT: usize = 10;
+
+    /// Put `source` first in the recent sources.
+    pub fn remember(&mut self, source: &str) {
+        self.recent.retain(|s| s != source);
+        self.recent.insert(0, source.to_owned());
+        self.recent.truncate(Self::MAX_RECENT);
+    }
+
+    /// A new search begins: results cleared, its generation returned.
+    pub fn start(&mut self, source: &str) -> u64 {
+        self.generation += 1;
+        self.running = true;
+        self.source = source.to_owned();
+        self.items.clear();
+        self.matched = None;
+        self.pages = 0;
+        self.summary = None;
+        self.error = None;
+        self.selected = None;
+        self.generation
+    }
+
+    /// A page arrived; false when it belongs to an older search.
+    pub fn add_page(&mut self, generation: u64, page: StacSearchPage) -> bool {
+        if generation != self.generation {
+            return false;
+        }
+        self.pages = page.page;
+        self.matched = page.matched.or(self.matched);
+        self.items.extend(page.items);
+        true
+    }
+
+    /// The search finished: its final (possibly locally sorted) list replaces the streamed one.
+    pub fn finish(&mut self, generation: u64, result: StacSearchResult) -> bool {
+        if generation != self.generation {
+            return false;
+        }
+        self.running = false;
+        self.job = None;
+        self.pages = result.summary.pages;
+        self.matched = result.summary.matched;
+        self.items = result.items;
+        self.summary = Some(result.summary);
+        true
+    }
+
+    pub fn fail(&mut self, generation: u64, error: String) {
+        if generation == self.generation {
+            self.running = false;
+            self.job = None;
+            self.error = Some(error);
+        }
+    }
+
+    /// The results' footprints as a map layer (the selected one highlighted).
+    pub fn map_layer(&mut self) -> Option<MapLayer> {
+        self.layer_items.clear();
+        if self.items.is_empty() {
+            return None;
+        }
+        let mut features = Vec::new();
+        for (index, item) in self.items.iter().enumerate() {
+            let Some(geometry) = item.footprint.clone() else { continue };
+            let date = item.datetime.as_deref().map(|d| d.get(..10).unwrap_or(d)).unwrap_or("");
+            features.push(MapFeature { label: format!("{} {date}", item.id), geometry, selected: self.selected == Some(index) });
+            self.layer_items.push(index);
+        }
+        Some(MapLayer {
+            id: STAC_RESULTS_LAYER_ID.to_owned(),
+            name: "STAC search results".to_owned(),
+            features,
+            color: egui::Color32::from_rgb(40, 150, 220),
+        })
+    }
+}
+
+/// Which part of the Catalog panel is shown.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CatalogTab {
+    #[default]
+    Catalogs,
+    Search,
+}
+
+/// The columns of the results table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SortColumn {
+    #[default]
+    Arrival,
+    Id,
+    Collection,
+    Datetime,
+    CloudCover,
+    Platform,
+}
+
+/// The search form and table view state (owned by the app, changed only by this panel).
+#[derive(Clone, Debug)]
+pub struct StacSearchView {
+    pub tab: CatalogTab,
+    pub source: String,
+    pub collections: String,
+    pub bbox: String,
+    /// A GeoJSON geometry taken from the shape drawn on the map.
+    pub intersects: Option<Value>,
+    pub datetime: String,
+    pub cloud_max: String,
+    pub max_items: String,
+    pub form_error: Option<String>,
+    pub sort: (SortColumn, bool),
+    /// Row order for `sort`, made for `order_for` (items count, sort).
+    order: Vec<usize>,
+    order_for: (usize, (SortColumn, bool), u64),
+}
+
+impl Default for StacSearchView {
+    fn default() -> Self {
+        Self {
+            tab: CatalogTab::default(),
+            source: String::new(),
+            collections: String::new(),
+            bbox: String::new(),
+            intersects: None,
+            datetime: String::new(),
+            cloud_max: String::new(),
+            max_items: "1000".to_owned(),
+            form_error: None,
+            sort: (SortColumn::Arrival, true),
+            order: Vec::new(),
+            order_for: (usize::MAX, (SortColumn::Arrival, true), 0),
+        }
+    }
+}
+
+impl StacSearchView {
+    /// The search the form describes.
+    pub fn params(&self) -> Result<SearchParams, String> {
+        let non_empty = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+        let mut params = SearchParams {
+            collections: self.collections.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            datetime: non_empty(&self.datetime).map(|d| normalize_datetime(&d)).transpose().map_err(|e| e.to_string())?,
+            intersects: self.intersects.clone(),
+            ..Default::default()
+        };
+        if self.intersects.is_none()
+            && let Some(bbox) = non_empty(&self.bbox)
+        {
+            params.bbox = Some(parse_bbox(&bbox).map_err(|e| e.to_string())?);
+        }
+        if let Some(cloud) = non_empty(&self.cloud_max) {
+            let max: f64 = cloud.parse().map_err(|_| format!("cloud cover max {cloud:?} is not a number"))?;
+            params.query = Some(parse_query(&format!("eo:cloud_cover<={max}")).map_err(|e| e.to_string())?);
+        }
+        if let Some(max) = non_empty(&self.max_items) {
+            params.max_items = Some(max.parse().map_err(|_| format!("max items {max:?} is not a whole number"))?);
+        }
+        Ok(params)
+    }
+
+    fn order(&mut self, results: &StacResults) -> &[usize] {
+        let key = (results.items.len(), self.sort, results.generation);
+        if self.order_for != key {
+            self.order_for = key;
+            self.order = (0..results.items.len()).collect();
+            let items = &results.items;
+            let (column, ascending) = self.sort;
+            let text = |o: &Option<String>| o.clone().unwrap_or_default();
+            match column {
+                SortColumn::Arrival => {}
+                SortColumn::Id => self.order.sort_by(|a, b| items[*a].id.cmp(&items[*b].id)),
+                SortColumn::Collection => self.order.sort_by_key(|i| text(&items[*i].collection)),
+                SortColumn::Datetime => self.order.sort_by_key(|i| text(&items[*i].datetime)),
+                SortColumn::Platform => self.order.sort_by_key(|i| text(&items[*i].platform)),
+                SortColumn::CloudCover => self.order.sort_by(|a, b| {
+                    let c = |i: &usize| items[*i].cloud_cover.unwrap_or(f64::INFINITY);
+                    c(a).total_cmp(&c(b))
+                }),
+            }
+            if !ascending {
+                self.order.reverse();
+            }
+        }
+        &self.order
+    }
+}
+
+/// The Catalog pane: static catalogs or STAC search.
+pub fn catalog_pane_ui(ui: &mut Ui, model: &AppModel, view: &mut StacSearchView, map: &MapState, commands: &mut Vec<Command>) {
+    ui.horizontal(|ui| {
+        ui.selectable_value(&mut view.tab, CatalogTab::Catalogs, "Catalogs");
+        let label = if model.stac.running { "STAC search (running)" } else { "STAC search" };
+        ui.selectable_value(&mut view.tab, CatalogTab::Search, label);
+    });
+    ui.separator();
+    match view.tab {
+        CatalogTab::Catalogs => super::catalog::catalog_ui(ui, model, commands),
+        CatalogTab::Search => search_ui(ui, model, view, map, commands),
+    }
+}
+
+/// The lon/lat bbox the map shows.
+fn map_view_bbox(map: &MapState) -> Option<[f64; 4]> {
+    let rect = map.map_rect()?;
+    let [lon, lat] = map.center();
+    let world = WorldToScreen::new(rect, lon, lat, map.zoom()).visible_world(0.0);
+    let (min_lon, min_lat) = world_to_lon_lat([world.min_x, world.max_y]);
+    let (max_lon, max_lat) = world_to_lon_lat([world.max_x, world.min_y]);
+    Some([min_lon.max(-180.0), min_lat.max(-85.0), max_lon.min(180.0), max_lat.min(85.0)])
+}
+
+fn search_ui(ui: &mut Ui, model: &AppModel, view: &mut StacSearchView, map: &MapState, commands: &mut Vec<Command>) {
+    let stac = &model.stac;
+    ui.horizontal(|ui| {
+        ui.label("Source");
+        ui.add(
+            egui::TextEdit::singleline(&mut view.source)
+                .hint_text("https://…/stac/v1, a catalog.json or an item collection file")
+                .desired_width(ui.available_width() - 160.0),
+        );
+        egui::ComboBox::from_id_salt("stac_recent").selected_text("Recent").width(60.0).show_ui(ui, |ui| {
+            for source in &stac.recent {
+                if ui.selectable_label(false, source).clicked() {
+                    view.source = source.clone();
+                }
+            }
+        });
+        let remote = crate::engine::stac::job::is_remote(&view.source);
+        if ui.add_enabled(remote && !stac.connecting, egui::Button::new("Connect")).on_hover_text("Read the API's landing page, conformance classes and collections").clicked() {
+            commands.push(Command::StacConnect(view.source.trim().to_owned()));
+        }
+    });
+    match &stac.api {
+        _ if stac.connecting => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("Connecting…");
+            });
+        }
+        Some(Ok(info)) => {
+            let yes_no = |b: bool| if b { "server" } else { "local" };
+            ui.label(format!(
+                "{}: {} collections; search {}; query {}, filter {}, sort {}",
+                info.title.as_deref().unwrap_or(&info.id),
+                info.collections.len(),
+                info.search_methods.join("/"),
+                yes_no(info.supports_query),
+                yes_no(info.supports_filter),
+                yes_no(info.supports_sort)
+            ));
+            if !info.collections.is_empty() {
+                ui.horizontal_wrapped(|ui| {
+                    ui.label("Collections:");
+                    for collection in info.collections.iter().take(40) {
+                        let chosen = view.collections.split(',').any(|c| c.trim() == collection.id);
+                        if ui.selectable_label(chosen, &collection.id).on_hover_text(collection.title.as_deref().unwrap_or("")).clicked() {
+                            let mut list: Vec<String> =
+                                view.collections.split(',').map(str::trim).filter(|c| !c.is_empty()).map(str::to_owned).collect();
+                            if chosen {
+                                list.retain(|c| *c != collection.id);
+                            } else {
+                                list.push(collection.id.clone());
+                            }
+                            view.collections = list.join(",");
+                        }
+                    }
+                });
+            }
+        }
+        Some(Err(error)) => {
+            ui.colored_label(ui.visuals().error_fg_color, error);
+        }
+        None => {}
+    }
+    egui::Grid::new("stac_search_form").num_columns(2).show(ui, |ui| {
+        ui.label("Collections");
+        ui.add(egui::TextEdit::singleline(&mut view.collections).hint_text("a,b (empty: all)"));
+        ui.end_row();
+        ui.label("Bbox");
+        ui.horizontal(|ui| {
+            if view.intersects.is_some() {
+                ui.label("drawn shape");
+                if ui.small_button("Clear shape").clicked() {
+                    view.intersects = None;
+                }
+            } else {
+                ui.add(egui::TextEdit::singleline(&mut view.bbox).hint_text("minx,miny,maxx,maxy").desired_width(200.0));
+            }
+            if ui.small_button("Use map view").clicked()
+                && let Some([a, b, c, d]) = map_view_bbox(map)
+            {
+                view.intersects = None;
+                view.bbox = format!("{a:.4},{b:.4},{c:.4},{d:.4}");
+            }
+            let drawn = map.drawn_geometry.as_ref();
+            if ui.add_enabled(drawn.is_some(), egui::Button::new("Use drawn shape").small()).clicked()
+                && let Some(geometry) = drawn
+            {
+                view.intersects = serde_json::to_value(geojson::Geometry::new(geojson::GeometryValue::from(geometry))).ok();
+            }
+        });
+        ui.end_row();
+        ui.label("Datetime");
+        ui.add(egui::TextEdit::singleline(&mut view.datetime).hint_text("2024-01-01T00:00:00Z/2024-12-31T23:59:59Z or 2024-01-01/.."));
+        ui.end_row();
+        ui.label("Cloud cover max");
+        ui.add(egui::TextEdit::singleline(&mut view.cloud_max).hint_text("%, e.g. 20").desired_width(60.0));
+        ui.end_row();
+        ui.label("Max items");
+        ui.add(egui::TextEdit::singleline(&mut view.max_items).desired_width(60.0));
+        ui.end_row();
+    });
+    ui.horizontal(|ui| {
+        let can_search = !view.source.trim().is_empty();
+        if ui.add_enabled(can_search, egui::Button::new("Search")).clicked() {
+            match view.params() {
+                Ok(params) => {
+                    view.form_error = None;
+                    commands.push(Command::StacSearch { source: view.source.trim().to_owned(), params });
+                }
+                Err(error) => view.form_error = Some(error),
+            }
+        }
+        if stac.running
+            && let Some(job) = stac.job
+            && ui.button("Cancel search").clicked()
+        {
+            commands.push(Command::CancelJob(job));
+        }
+        if stac.running {
+            ui.spinner();
+        }
+        ui.label(status_text(stac));
+    });
+    if let Some(error) = &view.form_error {
+        ui.colored_label(ui.visuals().error_fg_color, error);
+    }
+    if let Some(error) = &stac.error {
+        ui.colored_label(ui.visuals().error_fg_color, error);
+    }
+    if stac.items.is_empty() {
+        return;
+    }
+    ui.separator();
+    let table_height = (ui.available_height() * 0.5).max(120.0);
+    ui.push_id("stac_results", |ui| {
+        ui.set_max_height(table_height);
+        results_table_ui(ui, stac, view, commands);
+    });
+    ui.separator();
+    if let Some(item) = stac.selected.and_then(|i| stac.items.get(i)) {
+        egui::ScrollArea::vertical().id_salt("stac_item_details").auto_shrink([false, false]).show(ui, |ui| {
+            item_details_ui(ui, item, commands);
+        });
+    } else {
+        ui.label("Select a row (or a footprint on the map) to see the item.");
+    }
+}
+
+fn status_text(stac: &StacResults) -> String {
+    let matched = stac.matched.map(|m| format!(" of {m} matched")).unwrap_or_default();
+    let mut text = format!("{} items{matched}, {} pages", stac.items.len(), stac.pages);
+    if let Some(summary) = &stac.summary {
+        for (part, applied) in [("query", summary.query), ("filter", summary.filter), ("sort", summary.sortby)] {
+            if let Some(applied) = applied {
+                text.push_str(&format!("; {part} applied {}", applied.as_str()));
+            }
+        }
+        if summary.truncated {
+            text.push_str("; stopped at max items");
+        }
+    }
+    text
+}
+
+fn results_table_ui(ui: &mut Ui, stac: &StacResults, view: &mut StacSearchView, commands: &mut Vec<Command>) {
+    let order = view.order(stac).to_vec();
+    let mut sort = view.sort;
+    TableBuilder::new(ui)
+        .striped(true)
+        .sense(egui::Sense::click())
+        .column(Column::remainder().at_least(160.0).clip(true))
+        .column(Column::auto().at_least(90.0).clip(true))
+        .column(Column::auto().at_least(140.0))
+        .column(Column::auto().at_least(50.0))
+        .column(Column::auto().at_least(70.0))
+        .header(20.0, |mut header| {
+            for (title, column) in [
+                ("Id", SortColumn::Id),
+                ("Collection", SortColumn::Collection),
+                ("Datetime", SortColumn::Datetime),
+                ("Cloud %", SortColumn::CloudCover),
+                ("Platform", SortColumn::Platform),
+            ] {
+                header.col(|ui| {
+                    let marker = match sort {
+                        (c, true) if c == column => " ^",
+                        (c, false) if c == column => " v",
+                        _ => "",
+                    };
+                    if ui.button(RichText::new(format!("{title}{marker}")).strong()).clicked() {
+                        sort = if sort.0 == column { (column, !sort.1) } else { (column, true) };
+                    }
+                });
+            }
+        })
+        .body(|body| {
+            body.rows(20.0, order.len(), |mut row| {
+                let index = order[row.index()];
+                let item = &stac.items[index];
+                let selected = stac.selected == Some(index);
+                row.set_selected(selected);
+                let mut clicked = false;
+                row.col(|ui| {
+                    clicked = ui.selectable_label(selected, &item.id).clicked();
+                });
+                row.col(|ui| {
+                    ui.label(item.collection.as_deref().unwrap_or(""));
+                });
+                row.col(|ui| {
+                    ui.label(item.datetime.as_deref().map(|d| d.get(..19).unwrap_or(d)).unwrap_or(""));
+                });
+                row.col(|ui| {
+                    ui.label(item.cloud_cover.map(|c| format!("{c:.1}")).unwrap_or_default());
+                });
+                row.col(|ui| {
+                    ui.label(item.platform.as_deref().unwrap_or(""));
+                });
+                if clicked || row.response().clicked() {
+                    commands.push(Command::StacSelectResult(Some(index)));
+                }
+            });
+        });
+    view.sort = sort;
+}
+
+fn item_details_ui(ui: &mut Ui, item: &StacItemSummary, commands: &mut Vec<Command>) {
+    ui.heading(&item.id);
+    ui.horizontal(|ui| {
+        if let Some(bbox) = item.bbox {
+            ui.label(format!("bbox {:.4}, {:.4}, {:.4}, {:.4}", bbox[0], bbox[1], bbox[2], bbox[3]));
+            if ui.button("Zoom map to footprint").clicked() {
+                commands.push(Command::ZoomToBbox(bbox));
+            }
+        }
+    });
+    if let Some(href) = &item.self_href {
+        ui.label(RichText::new(href).small().weak());
+    }
+    // Properties grouped by extension prefix (`eo:`, `proj:`, `sat:` …); core fields first.
+    let mut groups: std::collections::BTreeMap<&str, Vec<(&String, &Value)>> = Default::default();
+    for (key, value) in &item.properties {
+        let group = key.split_once(':').map(|(prefix, _)| prefix).unwrap_or("");
+        groups.entry(group).or_default().push((key, value));
+    }
+    for (group, entries) in groups {
+        let title = if group.is_empty() { "Properties".to_owned() } else { format!("{group}: ({})", entries.len()) };
+        egui::CollapsingHeader::new(title).id_salt(("stac_props", group)).default_open(group.is_empty() || group == "eo").show(ui, |ui| {
+            egui::Grid::new(("stac_prop_grid", group)).striped(true).num_columns(2).show(ui, |ui| {
+                for (key, value) in entries {
+                    ui.label(RichText::new(key).strong());
+                    let text = match value {
+                        Value::String(s) => s.clone(),
+                        other => {
+                            let t = other.to_string();
+                            if t.len() > 240 { format!("{}...", &t[..t.floor_char_boundary(240)]) } else { t }
+                        }
+                    };
+                    ui.add(egui::Label::new(text).wrap());
+                    ui.end_row();
+                }
+            });
+        });
+    }
+    if !item.assets.is_empty() {
+        egui::CollapsingHeader::new(format!("Assets ({})", item.assets.len())).id_salt("stac_assets").default_open(true).show(ui, |ui| {
+            egui::Grid::new("stac_asset_grid").striped(true).num_columns(4).show(ui, |ui| {
+                for asset in &item.assets {
+                    ui.label(RichText::new(&asset.key).strong());
+                    ui.label(asset.roles.join(", "));
+                    ui.label(asset.media_type.as_deref().unwrap_or("")).on_hover_text(asset.common_names.join(", "));
+                    ui.label(RichText::new(&asset.href).monospace()).on_hover_text(&asset.resolved);
+                    ui.end_row();
+                }
+            });
+        });
+    }
+}

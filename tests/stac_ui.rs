@@ -1,0 +1,155 @@
+//! The Catalog panel's STAC search against a real STAC API (`rustac serve` on 127.0.0.1 with
+//! generated items): connect, search, results streaming into the table and onto the map, a row
+//! selected by clicking it, details shown, and a long search cancelled with the panel's button.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command as Process, Stdio};
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use meshlake::engine::settings::AppPaths;
+use meshlake::engine::stac::search::SearchParams;
+use meshlake::ui::commands::Command;
+use meshlake::ui::model::{JobState, Pane};
+use meshlake::ui::panels::stac_search::STAC_RESULTS_LAYER_ID;
+use meshlake::ui::{AppOptions, MeshlakeApp};
+use serde_json::{Value, json};
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn rustac_serve(python: &Path, items: &Path) -> (Server, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Process::new(python.parent().unwrap().join("rustac"))
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--create-collections"])
+        .arg(items.canonicalize().unwrap())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start rustac serve (pip install rustac)");
+    let server = Server(child);
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(30), "rustac serve did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (server, format!("http://127.0.0.1:{port}"))
+}
+
+fn write_items(dir: &Path, n: usize) -> PathBuf {
+    let features: Vec<Value> = (0..n)
+        .map(|i| {
+            let (x, y) = (5.0 + (i % 50) as f64 * 0.2, 45.0 + (i / 50) as f64 * 0.2);
+            json!({
+                "type": "Feature", "stac_version": "1.0.0", "id": format!("scene-{i:04}"), "collection": "scenes",
+                "geometry": {"type": "Polygon", "coordinates": [[[x, y], [x + 0.1, y], [x + 0.1, y + 0.1], [x, y + 0.1], [x, y]]]},
+                "bbox": [x, y, x + 0.1, y + 0.1],
+                "properties": {"datetime": "2024-05-01T10:00:00Z", "eo:cloud_cover": (i % 100) as f64, "platform": "sentinel-2a", "proj:epsg": 32632},
+                "assets": {"B04": {"href": format!("https://example.com/{i}/B04.tif"), "type": "image/tiff; application=geotiff; profile=cloud-optimized", "roles": ["data"]}},
+                "links": []
+            })
+        })
+        .collect();
+    let path = dir.join("items.json");
+    std::fs::write(&path, json!({"type": "FeatureCollection", "features": features}).to_string()).unwrap();
+    path
+}
+
+fn options(data_dir: &Path, open: &Path) -> AppOptions {
+    AppOptions {
+        paths: Ok(AppPaths { data_dir: data_dir.to_path_buf(), cache_dir: data_dir.join("cache") }),
+        open_path: Some(open.to_path_buf()),
+        log: meshlake::engine::logbuf::init_logging(false, meshlake::ui::LOG_DIRECTIVES),
+        cpu_threads: 2,
+        restore_state: false,
+    }
+}
+
+fn step_until(harness: &mut Harness<'_, MeshlakeApp>, what: &str, done: impl Fn(&MeshlakeApp) -> bool) {
+    let started = Instant::now();
+    while !done(harness.state()) {
+        assert!(started.elapsed() < Duration::from_secs(120), "timed out waiting for {what}; jobs: {:#?}", harness.state().model.jobs);
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    harness.step();
+    harness.step();
+}
+
+#[test]
+fn stac_api_search_streams_into_the_table_and_the_map_and_can_be_cancelled() {
+    let Some(python) = common::python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let items = write_items(tmp.path(), 2000);
+    let (_server, url) = rustac_serve(&python, &items);
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1400.0, 900.0))
+        .with_max_steps(10_000)
+        .build_eframe(|cc| MeshlakeApp::new(cc, options(&tmp.path().join("data"), &empty)).expect("app starts"));
+    harness.state_mut().queue_command(Command::FocusPane(Pane::Catalog));
+    harness.step();
+    harness.get_by_label("STAC search").click();
+    harness.step();
+
+    // Connect: the landing page and collections show.
+    harness.state_mut().queue_command(Command::StacConnect(url.clone()));
+    step_until(&mut harness, "the API to connect", |app| app.model.stac.api.is_some());
+    assert!(matches!(&harness.state().model.stac.api, Some(Ok(info)) if info.collections.iter().any(|c| c.id == "scenes")));
+    assert_eq!(harness.state().persisted.recent_stac_sources, [url.clone()], "remembered");
+    harness.get_by_label("scenes").click();
+    harness.step();
+
+    // A bounded search with a cloud cover query (applied locally: rustac does not declare it).
+    let params = SearchParams {
+        collections: vec!["scenes".into()],
+        query: Some(meshlake::engine::stac::search::parse_query("eo:cloud_cover<=9").unwrap()),
+        max_items: Some(150),
+        limit: Some(50),
+        ..Default::default()
+    };
+    harness.state_mut().queue_command(Command::StacSearch { source: url.clone(), params });
+    step_until(&mut harness, "the search to finish", |app| !app.model.stac.running && app.model.stac.summary.is_some());
+    let stac = &harness.state().model.stac;
+    assert_eq!(stac.items.len(), 150);
+    assert!(stac.items.iter().all(|i| i.cloud_cover.unwrap() <= 9.0));
+    harness.get_by_label_contains("query applied local");
+    let layer = harness.state().map_layers().iter().find(|l| l.id == STAC_RESULTS_LAYER_ID).expect("results on the map");
+    assert_eq!(layer.features.len(), 150);
+
+    // Click a row: it is selected, its footprint is highlighted and its details show.
+    let id = harness.state().model.stac.items[3].id.clone();
+    harness.get_by_label(&id).click();
+    harness.step();
+    harness.step();
+    assert_eq!(harness.state().model.stac.selected, Some(3));
+    let layer = harness.state().map_layers().iter().find(|l| l.id == STAC_RESULTS_LAYER_ID).unwrap();
+    assert_eq!(layer.features.iter().filter(|f| f.selected).count(), 1);
+    assert!(layer.features[3].selected);
+    harness.get_by_label("proj: (1)");
+    harness.get_by_label("eo:cloud_cover");
+    harness.get_by_label("platform");
+    harness.get_by_label("Assets (1)");
+
+    // A long search (2000 items, 10 a page) streams pages in; Cancel stops it.
+    let params = SearchParams { limit: Some(10), max_items: Some(100_000), ..Default::default() };
+    harness.state_mut().queue_command(Command::StacSearch { source: url.clone(), params });
+    step_until(&mut harness, "the first pages", |app| app.model.stac.items.len() >= 20);
+    assert!(harness.state().model.stac.running, "still paging");
+    harness.get_by_label("Cancel search").click();
+    step_until(&mut harness, "the search to stop", |app| !app.model.stac.running);
+    let stac = &harness.state().model.stac;
+    assert!(stac.items.len() < 2000, "cancelled before the end: {}", stac.items.len());
+    let job = harness.state().model.jobs.iter().rev().find(|j| j.title.starts_with("STAC search")).unwrap();
+    assert!(matches!(job.state, JobState::Cancelled), "{:?}", job.state);
+}
