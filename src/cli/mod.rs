@@ -12,6 +12,8 @@ use crate::engine::jobs::{JobResult, JobRuntime, JobSpec, error_chain};
 use crate::engine::lake::TableRef;
 use crate::engine::lake::inspect::{PageRequest, SmallFilePolicy, VersionSelector};
 
+pub mod ndvi;
+
 /// meshlake: a desktop workbench for spatial lakehouses and spatial data meshes.
 ///
 /// Without a subcommand it opens the GUI (on PATH if given, else on the demo workspace).
@@ -47,6 +49,8 @@ pub enum Command {
         #[command(subcommand)]
         command: TableCommand,
     },
+    /// Compute an NDVI product (Zarr, optionally published as a STAC item) from STAC items' red/NIR COGs.
+    Ndvi(ndvi::NdviArgs),
 }
 
 /// Which version of the table (at most one; default: the current one).
@@ -190,6 +194,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Demo { dir, json } => (JobSpec::WriteDemo { dir, reuse_existing: false }, json),
         Command::Scan { path, json } => (JobSpec::ScanWorkspace { path }, json),
         Command::Table { command } => table_spec(command)?,
+        Command::Ndvi(args) => ndvi::ndvi_spec(args)?,
     };
     let interactive = !json && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let result = runtime.run_to_end(&mut events, spec, |done, total, message| {
@@ -211,6 +216,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             JobResult::TableFiles(files) => serde_json::to_value(files),
             JobResult::TablePage(page) => serde_json::to_value(page),
             JobResult::SchemaDiff(diff) => serde_json::to_value(diff),
+            JobResult::Ndvi(product) => serde_json::to_value(product),
             other => serde_json::to_value(other),
         }
         .context("encoding the result as JSON")?;
@@ -323,6 +329,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
                     writeln!(stdout, "  geo {} {}: {} -> {}", change.column, change.property, side(&change.from), side(&change.to))?;
                 }
             }
+            JobResult::Ndvi(product) => write!(stdout, "{}", ndvi::describe(&product))?,
             other => writeln!(stdout, "{}", serde_json::to_string_pretty(&other)?)?,
         }
     }

@@ -70,6 +70,8 @@ pub enum JobSpec {
     TablePageShapes { table: TableRef, at: VersionSelector, offset: u64, limit: u64, column: String, crs: Option<String> },
     /// Wait, checking the cancel token every 100 ms (used to prove the UI stays responsive).
     Wait { secs: f64 },
+    /// Compute an NDVI product from STAC items into a Zarr store (optionally published as a STAC item).
+    Ndvi(Box<crate::engine::ndvi::NdviRequest>),
 }
 
 impl JobSpec {
@@ -91,6 +93,7 @@ impl JobSpec {
             JobSpec::TableSchemaDiff { table, .. } => format!("Schema diff {table}"),
             JobSpec::TablePageShapes { table, .. } => format!("Table geometries {table}"),
             JobSpec::Wait { secs } => format!("Wait {secs} s"),
+            JobSpec::Ndvi(request) => format!("NDVI into {}", request.out.display()),
         }
     }
 }
@@ -114,6 +117,7 @@ pub enum JobResult {
     SchemaDiff(SchemaDiff),
     PageShapes(PageShapes),
     Waited { secs: f64 },
+    Ndvi(Box<crate::engine::ndvi::NdviProduct>),
 }
 
 /// What a job reports while it runs.
@@ -156,6 +160,8 @@ pub enum JobError {
     Lake(#[from] LakeError),
     #[error(transparent)]
     Settings(#[from] crate::engine::settings::SettingsError),
+    #[error(transparent)]
+    Ndvi(crate::engine::ndvi::NdviError),
     #[error("the worker pool stopped before the job's CPU work finished")]
     WorkerPoolGone,
     /// A job that failed on the runtime, as its event reported it (used by [`JobRuntime::run_to_end`]).
@@ -452,6 +458,7 @@ pub async fn run_job(spec: JobSpec, ctx: &JobContext) -> Result<JobResult, JobEr
             }
             Ok(JobResult::Waited { secs })
         }
+        JobSpec::Ndvi(request) => Ok(JobResult::Ndvi(Box::new(crate::engine::ndvi::run_ndvi(*request, ctx).await?))),
     }
 }
 
