@@ -1,6 +1,8 @@
 //! The eframe application: `logic()` drains job events and handles commands; `ui()` only draws the
 //! model and collects the commands the panels return.
 
+mod ndvi;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -71,6 +73,8 @@ impl AppOptions {
 #[derive(Clone, Debug)]
 enum JobPurpose {
     WriteDemo,
+    /// An NDVI product (`app/ndvi.rs`).
+    Ndvi,
     Scan { path: PathBuf },
     LoadCatalog { path: PathBuf },
     Overview { reference: String },
@@ -574,6 +578,7 @@ impl MeshlakeApp {
                     }
                 }
             }
+            (JobPurpose::Ndvi, JobResult::Ndvi(product)) => self.show_ndvi_product(*product),
             (_, JobResult::Waited { .. }) | (JobPurpose::Other, _) => {}
             (purpose, result) => {
                 tracing::warn!("job result {result:?} does not match its purpose {purpose:?}");
@@ -583,6 +588,8 @@ impl MeshlakeApp {
 
     fn apply_failure(&mut self, purpose: JobPurpose, error: String) {
         match purpose {
+            JobPurpose::Ndvi if error == "cancelled" => {}
+            JobPurpose::Ndvi => self.model.notify_error(format!("NDVI failed: {error}")),
             JobPurpose::WriteDemo => {
                 let text = format!("cannot write the demo workspace: {error}");
                 self.model.data_dir_problem = Some(text.clone());
@@ -741,6 +748,8 @@ impl MeshlakeApp {
                 self.focus_pane(Pane::Map);
             }
             Command::ShowItemPreview { catalog, node } => self.show_item_preview(catalog, node),
+            Command::ComputeNdvi { catalog, node, out_dir } => self.compute_ndvi(catalog, node, out_dir),
+            Command::SetNdviTime { product, time } => self.set_ndvi_time(product, time),
             Command::RemoveItemPreview { layer_id } => {
                 self.map.remove_raster_tile_layer(&layer_id);
                 self.sync_shown_raster_layers();

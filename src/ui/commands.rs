@@ -48,6 +48,11 @@ pub enum Command {
     ShowItemPreview { catalog: usize, node: usize },
     /// Remove a raster tile layer (e.g. an item preview) from the map.
     RemoveItemPreview { layer_id: String },
+    /// Compute an NDVI product from a catalog node (an item, or every item under a catalog/collection)
+    /// into `out_dir` (also the product STAC catalog it is published into).
+    ComputeNdvi { catalog: usize, node: usize, out_dir: PathBuf },
+    /// Show time slice `time` of NDVI product `product` (index into `AppModel::ndvi_products`).
+    SetNdviTime { product: usize, time: usize },
     CancelJob(JobId),
     ClearFinishedJobs,
     FocusPane(Pane),

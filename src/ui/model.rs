@@ -252,6 +252,8 @@ pub struct AppModel {
     pub shown_table_layers: Vec<String>,
     /// What counts as a small file, and when a partition has too many (Files tab, health figures).
     pub small_file_policy: SmallFilePolicy,
+    /// NDVI products made in this session, newest last (shown on the map and in the Catalog panel).
+    pub ndvi_products: Vec<crate::ui::panels::ndvi::NdviProductView>,
 }
 
 /// Map layer id of a table's file footprints.

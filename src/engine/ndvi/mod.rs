@@ -8,6 +8,7 @@
 
 pub mod items;
 pub mod publish;
+pub mod tiles;
 pub mod zarr_out;
 
 use std::path::PathBuf;
@@ -26,6 +27,8 @@ pub use items::{BandSource, ItemFilter, NdviSource, StacItemRef};
 pub const DEFAULT_CHUNK: u32 = 1024;
 /// Allowed chunk sides unless forced (the seed's pre-publish checklist).
 pub const CHUNK_RANGE: std::ops::RangeInclusive<u32> = 256..=1024;
+/// Bins of [`NdviProduct::histogram`] over [-1, 1].
+pub const HISTOGRAM_BINS: usize = 40;
 
 /// What went wrong making an NDVI product.
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +115,8 @@ pub struct NdviProduct {
     /// Items warped (other CRS or resolution) rather than stacked directly.
     pub warped_items: Vec<String>,
     pub checklist: Vec<String>,
+    /// Valid values of all slices in [`HISTOGRAM_BINS`] equal bins over [-1, 1].
+    pub histogram: Vec<u64>,
     pub chunks_written: u64,
     pub secs: f64,
 }
@@ -285,6 +290,12 @@ fn sample_band(
     Ok(values)
 }
 
+/// The histogram bin of a value (clamped into [-1, 1]).
+pub fn histogram_bin(value: f32) -> usize {
+    let t = ((f64::from(value) + 1.0) / 2.0).clamp(0.0, 1.0);
+    ((t * HISTOGRAM_BINS as f64) as usize).min(HISTOGRAM_BINS - 1)
+}
+
 /// NDVI of two reflectance values: NaN where either is NaN or the sum is 0.
 pub fn ndvi(nir: f32, red: f32) -> f32 {
     let sum = nir + red;
@@ -353,6 +364,9 @@ pub async fn run_ndvi(request: NdviRequest, ctx: &JobContext) -> Result<NdviProd
     let total = tasks.len() as u64;
     let done = AtomicU64::new(0);
     let valid = AtomicU64::new(0);
+    let histogram: Vec<AtomicU64> = (0..HISTOGRAM_BINS).map(|_| AtomicU64::new(0)).collect();
+    let histogram = std::sync::Arc::new(histogram);
+    let histogram_c = histogram.clone();
     let cancel = ctx.cancel.clone();
     let progress = ctx.progress.clone();
     let pool_ctx = ctx.clone();
@@ -365,6 +379,13 @@ pub async fn run_ndvi(request: NdviRequest, ctx: &JobContext) -> Result<NdviProd
                         return Err(NdviError::Cancelled);
                     }
                     let (data, n_valid) = compute_chunk(&slices[t], &grid_c, chunk, r, c)?;
+                    let mut bins = [0u64; HISTOGRAM_BINS];
+                    for v in data.iter().filter(|v| !v.is_nan()) {
+                        bins[histogram_bin(*v)] += 1;
+                    }
+                    for (bin, n) in histogram_c.iter().zip(bins) {
+                        bin.fetch_add(n, Ordering::Relaxed);
+                    }
                     store.write_chunk(t as u64, u64::from(r), u64::from(c), data)?;
                     valid.fetch_add(n_valid, Ordering::Relaxed);
                     let d = done.fetch_add(1, Ordering::Relaxed) + 1;
@@ -400,6 +421,7 @@ pub async fn run_ndvi(request: NdviRequest, ctx: &JobContext) -> Result<NdviProd
         bbox,
         warped_items,
         checklist,
+        histogram: histogram.iter().map(|b| b.load(Ordering::Relaxed)).collect(),
         chunks_written: total,
         secs: 0.0,
     };

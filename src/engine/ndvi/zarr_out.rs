@@ -325,3 +325,19 @@ impl ProductReader {
         self.array.retrieve_array_subset::<Vec<f32>>(&subset).map_err(|e| zarr_err(Path::new("ndvi"))(e.to_string()))
     }
 }
+
+impl ProductReader {
+    /// The chunk side of the last two dimensions.
+    pub fn chunk_yx(&self) -> Result<(u64, u64), NdviError> {
+        let zeros = vec![0; self.shape.len()];
+        let shape = self.array.chunk_shape(&zeros).map_err(|e| zarr_err(Path::new("ndvi"))(e.to_string()))?;
+        let n = shape.len();
+        Ok((shape[n - 2].get(), shape[n - 1].get()))
+    }
+
+    /// One whole decoded chunk of time slice `t` (chunk row `cy`, column `cx`), row by row.
+    pub fn read_chunk(&self, t: usize, cy: u64, cx: u64) -> Result<Vec<f32>, NdviError> {
+        let indices: Vec<u64> = if self.shape.len() == 3 { vec![t as u64, cy, cx] } else { vec![cy, cx] };
+        self.array.retrieve_chunk::<Vec<f32>>(&indices).map_err(|e| zarr_err(Path::new("ndvi"))(e.to_string()))
+    }
+}

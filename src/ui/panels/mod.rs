@@ -3,4 +3,5 @@
 pub mod catalog;
 pub mod jobs;
 pub mod log;
+pub mod ndvi;
 pub mod tables;
