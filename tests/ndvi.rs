@@ -243,3 +243,31 @@ fn cancelled_job_leaves_no_product_and_chunk_bounds_are_enforced() {
     assert!(!out.exists());
     assert!(!left.iter().any(|n| n.to_string_lossy().contains("p.zarr")), "{left:?}");
 }
+
+#[test]
+fn a_missing_asset_and_a_truncated_cog_are_clear_errors_and_leave_nothing() {
+    let Some(s2) = s2_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("gone/B08.tif");
+    let item = write_item(tmp.path(), "missing-nir", "2017-07-29T15:30:00Z", json!({"B04": {"href": s2.join("B04.tif")}, "B08": {"href": missing}}));
+    let out = tmp.path().join("m.zarr");
+    let err = error_chain(&run(request(vec![item], out.clone())).unwrap_err());
+    assert!(err.contains("item missing-nir, band nir") && err.contains("gone/B08.tif"), "{err}");
+    assert!(!out.exists());
+
+    // A COG cut after its header: the directories read, the tiles do not.
+    let bytes = std::fs::read(s2.join("B08.tif")).unwrap();
+    let cut = tmp.path().join("cut_B08.tif");
+    std::fs::write(&cut, &bytes[..bytes.len() / 3]).unwrap();
+    let item = write_item(tmp.path(), "truncated", "2017-07-29T15:30:00Z", json!({"B04": {"href": s2.join("B04.tif")}, "B08": {"href": cut}}));
+    let out = tmp.path().join("t.zarr");
+    let err = error_chain(&run(request(vec![item], out.clone())).unwrap_err());
+    assert!(err.contains("item truncated, band nir") && err.contains("cut_B08.tif"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect();
+    assert!(!left.iter().any(|n| n.contains("t.zarr")), "{left:?}");
+
+    // Remote hrefs are refused with the item and the URL.
+    let item = write_item(tmp.path(), "remote", "2017-07-29T15:30:00Z", json!({"B04": {"href": "https://example.invalid/B04.tif"}, "B08": {"href": s2.join("B08.tif")}}));
+    let err = error_chain(&run(request(vec![item], tmp.path().join("r.zarr"))).unwrap_err());
+    assert!(err.contains("item remote") && err.contains("https://example.invalid/B04.tif"), "{err}");
+}
