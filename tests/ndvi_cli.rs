@@ -63,6 +63,21 @@ fn demo_scenes_make_a_product_and_each_publish_is_a_new_version() {
     let bbox: Vec<f64> = item["bbox"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
     assert!(bbox[0] > 4.0 && bbox[2] < 5.0 && bbox[1] > 52.0 && bbox[3] < 52.5, "{bbox:?}");
 
+    // The product renders as red-yellow-green map tiles (the layer the GUI shows); saved for a look.
+    let zarr = products.join("a.zarr");
+    let mut renderer = meshlake::engine::raster::preview::PreviewRenderer::open(
+        meshlake::engine::raster::preview::PreviewSource::Zarr { path: zarr, variable: "ndvi".into(), time: 2 },
+    )
+    .unwrap();
+    let tile = renderer.render_tile(10, 524, 337).unwrap().expect("the tile overlaps the product");
+    let px: Vec<[u8; 4]> = tile.pixels.chunks(4).map(|p| [p[0], p[1], p[2], p[3]]).collect();
+    let green = px.iter().filter(|p| p[3] == 255 && p[1] > 120 && p[0] < 120).count();
+    let warm = px.iter().filter(|p| p[3] == 255 && p[0] > 200 && p[2] < 150).count();
+    assert!(green > 1000 && warm > 100, "green {green}, red/orange/yellow {warm}");
+    let png = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ndvi-demo-tile-10-524-337.png");
+    image::save_buffer(&png, &tile.pixels, tile.width, tile.height, image::ExtendedColorType::Rgba8).unwrap();
+    println!("NDVI tile saved to {}", png.display());
+
     // The product catalog opens as a static catalog with both versions.
     let out = meshlake().arg("scan").arg(&products).arg("--json").output().unwrap();
     assert!(out.status.success());
