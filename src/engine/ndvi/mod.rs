@@ -232,35 +232,69 @@ fn sample_band(
     errors: &(String, &str),
 ) -> Result<Vec<f32>, NdviError> {
     let n = cols as usize * rows as usize;
-    // Source pixel index of every output pixel centre (-1 = outside).
-    let mut src_index: Vec<(i64, i64)> = Vec::with_capacity(n);
-    let to_src = |x: f64, y: f64| -> (i64, i64) {
-        let c = ((x - band_grid.origin_x) / band_grid.pixel_size_x).floor();
-        let r = ((band_grid.origin_y - y) / band_grid.pixel_size_y).floor();
-        if c < 0.0 || r < 0.0 || c >= f64::from(band_grid.width) || r >= f64::from(band_grid.height) {
-            (-1, -1)
-        } else {
-            (c as i64, r as i64)
-        }
+    let mut values = vec![f32::NAN; n];
+    let to_value = |dn: u16| -> f32 {
+        if band.nodata == Some(f64::from(dn)) { f32::NAN } else { (f64::from(dn) * band.scale + band.offset) as f32 }
+    };
+    let open_window = |c_min: i64, r_min: i64, w: u32, h: u32| -> Result<Vec<u16>, NdviError> {
+        let mut reader = CogReader::open(&band.path).map_err(band_error(&errors.0, errors.1))?;
+        reader.read_window_u16(0, c_min as u32, r_min as u32, w, h).map_err(band_error(&errors.0, errors.1))
     };
     if band_grid.epsg == out.epsg {
-        for row in 0..rows {
-            for col in 0..cols {
-                let (x, y) = out.pixel_to_crs(f64::from(col0 + col) + 0.5, f64::from(row0 + row) + 0.5);
-                src_index.push(to_src(x, y));
+        // Same CRS: the mapping is separable, one source column per output column and one row per row.
+        let src_cols: Vec<i64> = (0..cols)
+            .map(|c| {
+                let x = out.origin_x + (f64::from(col0 + c) + 0.5) * out.pixel_size_x;
+                let v = ((x - band_grid.origin_x) / band_grid.pixel_size_x).floor();
+                if v >= 0.0 && v < f64::from(band_grid.width) { v as i64 } else { -1 }
+            })
+            .collect();
+        let src_rows: Vec<i64> = (0..rows)
+            .map(|r| {
+                let y = out.origin_y - (f64::from(row0 + r) + 0.5) * out.pixel_size_y;
+                let v = ((band_grid.origin_y - y) / band_grid.pixel_size_y).floor();
+                if v >= 0.0 && v < f64::from(band_grid.height) { v as i64 } else { -1 }
+            })
+            .collect();
+        let valid = |v: &&i64| **v >= 0;
+        let (Some(c_min), Some(c_max)) = (src_cols.iter().filter(valid).min(), src_cols.iter().filter(valid).max()) else {
+            return Ok(values);
+        };
+        let (Some(r_min), Some(r_max)) = (src_rows.iter().filter(valid).min(), src_rows.iter().filter(valid).max()) else {
+            return Ok(values);
+        };
+        let w = (c_max - c_min + 1) as u32;
+        let window = open_window(*c_min, *r_min, w, (r_max - r_min + 1) as u32)?;
+        for (r, &sr) in src_rows.iter().enumerate() {
+            if sr < 0 {
+                continue;
+            }
+            let src_row = &window[(sr - r_min) as usize * w as usize..];
+            let out_row = &mut values[r * cols as usize..(r + 1) * cols as usize];
+            for (value, &sc) in out_row.iter_mut().zip(&src_cols) {
+                if sc >= 0 {
+                    *value = to_value(src_row[(sc - c_min) as usize]);
+                }
             }
         }
-    } else {
-        let transform = CrsTransform::new(out.epsg, band_grid.epsg)?;
-        for row in 0..rows {
-            for col in 0..cols {
-                let (x, y) = out.pixel_to_crs(f64::from(col0 + col) + 0.5, f64::from(row0 + row) + 0.5);
-                src_index.push(transform.point(x, y).map(|(sx, sy)| to_src(sx, sy)).unwrap_or((-1, -1)));
-            }
+        return Ok(values);
+    }
+    // Another CRS: project every output pixel centre into the band's CRS (-1 = outside).
+    let transform = CrsTransform::new(out.epsg, band_grid.epsg)?;
+    let mut src_index: Vec<(i32, i32)> = Vec::with_capacity(n);
+    for row in 0..rows {
+        for col in 0..cols {
+            let (x, y) = out.pixel_to_crs(f64::from(col0 + col) + 0.5, f64::from(row0 + row) + 0.5);
+            let index = transform.point(x, y).ok().and_then(|(sx, sy)| {
+                let c = ((sx - band_grid.origin_x) / band_grid.pixel_size_x).floor();
+                let r = ((band_grid.origin_y - sy) / band_grid.pixel_size_y).floor();
+                (c >= 0.0 && r >= 0.0 && c < f64::from(band_grid.width) && r < f64::from(band_grid.height))
+                    .then_some((c as i32, r as i32))
+            });
+            src_index.push(index.unwrap_or((-1, -1)));
         }
     }
-    let mut values = vec![f32::NAN; n];
-    let (mut c_min, mut r_min, mut c_max, mut r_max) = (i64::MAX, i64::MAX, -1, -1);
+    let (mut c_min, mut r_min, mut c_max, mut r_max) = (i32::MAX, i32::MAX, -1, -1);
     for &(c, r) in &src_index {
         if c >= 0 {
             c_min = c_min.min(c);
@@ -272,20 +306,12 @@ fn sample_band(
     if c_max < 0 {
         return Ok(values);
     }
-    let (w, h) = ((c_max - c_min + 1) as u32, (r_max - r_min + 1) as u32);
-    let mut reader = CogReader::open(&band.path).map_err(band_error(&errors.0, errors.1))?;
-    let window = reader
-        .read_window_u16(0, c_min as u32, r_min as u32, w, h)
-        .map_err(band_error(&errors.0, errors.1))?;
+    let w = (c_max - c_min + 1) as u32;
+    let window = open_window(i64::from(c_min), i64::from(r_min), w, (r_max - r_min + 1) as u32)?;
     for (value, &(c, r)) in values.iter_mut().zip(&src_index) {
-        if c < 0 {
-            continue;
+        if c >= 0 {
+            *value = to_value(window[(r - r_min) as usize * w as usize + (c - c_min) as usize]);
         }
-        let dn = window[(r - r_min) as usize * w as usize + (c - c_min) as usize];
-        if band.nodata == Some(f64::from(dn)) {
-            continue;
-        }
-        *value = (f64::from(dn) * band.scale + band.offset) as f32;
     }
     Ok(values)
 }

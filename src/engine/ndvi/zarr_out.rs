@@ -1,4 +1,4 @@
-//! The NDVI product as a Zarr v3 store (zarrs): `ndvi` (time, y, x) float32, NaN fill, zstd; coordinate
+//! The NDVI product as a Zarr v3 store (zarrs): `ndvi` (time, y, x) float32, NaN fill, blosc-lz4 with byte shuffle; coordinate
 //! arrays `time` (CF seconds since epoch), `y`, `x` (pixel centres); a CF grid mapping variable
 //! `spatial_ref` (`crs_wkt`, `spatial_ref`, `GeoTransform`) named by `ndvi`'s `grid_mapping`; consolidated
 //! metadata in the root `zarr.json` (zarr-python 3's inline form) so `xarray.open_zarr` opens it at once.
@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
-use zarrs::array::codec::ZstdCodec;
+use zarrs::array::codec::{BloscCodec, BloscCodecConfiguration};
 use zarrs::array::{Array, ArrayBuilder, data_type};
 use zarrs::filesystem::FilesystemStore;
 use zarrs::group::GroupBuilder;
@@ -42,6 +42,15 @@ pub fn crs_wkt(epsg: u32) -> Option<String> {
         32701..=32760 => Some(utm(epsg - 32700, true)),
         _ => None,
     }
+}
+
+/// Blosc (lz4, byte shuffle of the float32 values): a few times faster than zstd at a similar size.
+fn compressor() -> Result<Arc<BloscCodec>, String> {
+    let config: BloscCodecConfiguration = serde_json::from_value(
+        json!({"cname": "lz4", "clevel": 5, "shuffle": "shuffle", "typesize": 4, "blocksize": 0}),
+    )
+    .map_err(|e| e.to_string())?;
+    BloscCodec::new_with_configuration(&config).map(Arc::new).map_err(|e| e.to_string())
 }
 
 /// Writes one product into a temporary sibling folder.
@@ -96,7 +105,7 @@ impl ProductWriter {
         let (t, h, w) = (slices.len() as u64, u64::from(grid.height), u64::from(grid.width));
         let c = u64::from(chunk);
         let ndvi = ArrayBuilder::new(vec![t, h, w], vec![1, c, c], data_type::float32(), f32::NAN)
-            .bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(3, false))])
+            .bytes_to_bytes_codecs(vec![compressor().map_err(&err)?])
             .dimension_names(Some(["time", "y", "x"]))
             .attributes(attrs(json!({
                 "title": "Normalized Difference Vegetation Index",
