@@ -313,3 +313,60 @@ fn collect_from_file(path: &Path, items: &mut Vec<StacItemRef>, depth: usize) ->
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn item(id: &str, datetime: &str, cloud: f64, lon: f64) -> (Value, String) {
+        let value = json!({
+            "type": "Feature", "id": id, "collection": "c",
+            "bbox": [lon, 50.0, lon + 1.0, 51.0],
+            "properties": {"datetime": datetime, "eo:cloud_cover": cloud},
+            "assets": {"B04": {"href": "./r.tif", "raster:bands": [{"nodata": 0, "scale": 0.0001, "offset": -0.1}]},
+                       "nir": {"href": "https://x.invalid/n.tif"}}
+        });
+        (value, format!("/data/{id}/{id}.json"))
+    }
+
+    #[test]
+    fn search_shaped_values_are_filtered_sorted_and_capped() {
+        let source = NdviSource::ItemValues(vec![
+            item("late", "2025-07-01T00:00:00Z", 5.0, 4.0),
+            item("cloudy", "2025-06-15T00:00:00Z", 80.0, 4.0),
+            item("early", "2025-06-01T00:00:00Z", 10.0, 4.0),
+            item("far", "2025-06-02T00:00:00Z", 1.0, 100.0),
+            item("old", "2024-06-02T00:00:00Z", 1.0, 4.0),
+        ]);
+        let filter = ItemFilter {
+            bbox: Some([3.5, 50.5, 4.5, 50.6]),
+            datetime: Some(parse_datetime_range("2025-01-01/..").unwrap()),
+            cloud_lt: Some(50.0),
+            ..Default::default()
+        };
+        let ids: Vec<String> = select_items(&source, &filter).unwrap().into_iter().map(|i| i.id).collect();
+        assert_eq!(ids, ["early", "late"]);
+        let capped = ItemFilter { max_items: Some(1), ..filter.clone() };
+        assert_eq!(select_items(&source, &capped).unwrap()[0].id, "early");
+        let none = ItemFilter { ids: vec!["nope".into()], ..filter };
+        let err = select_items(&source, &none).unwrap_err().to_string();
+        assert!(err.starts_with("no imagery found matching domain parameters"), "{err}");
+        assert!(err.contains("ids=nope") && err.contains("cloud_cover<50") && err.contains("bbox=3.5,50.5,4.5,50.6"), "{err}");
+    }
+
+    #[test]
+    fn bands_resolve_with_raster_numbers_and_relative_hrefs() {
+        let (value, href) = item("a", "2025-06-01T00:00:00Z", 1.0, 4.0);
+        let item = StacItemRef::from_value(value, href).unwrap();
+        let red = item.band(None, &["B04", "red"], "red").unwrap();
+        assert_eq!(red.path, PathBuf::from("/data/a/r.tif"));
+        assert_eq!((red.nodata, red.scale, red.offset), (Some(0.0), 0.0001, -0.1));
+        let err = item.band(None, &["B08", "nir"], "nir").unwrap_err().to_string();
+        assert!(err.contains("https://x.invalid/n.tif"), "{err}");
+        let err = item.band(Some("B8A"), &[], "nir").unwrap_err().to_string();
+        assert!(err.contains("assets are: B04, nir"), "{err}");
+        assert_eq!(parse_datetime_range("2025-06-01").unwrap().1.unwrap().to_rfc3339(), "2025-06-01T23:59:59+00:00");
+        assert!(parse_datetime_range("June").is_err());
+    }
+}
