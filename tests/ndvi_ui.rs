@@ -75,6 +75,17 @@ fn compute_ndvi_on_the_demo_collection_shows_the_product_on_the_map() {
     harness.step();
     assert!(harness.query_all_by_label_contains("NDVI products").next().is_some());
     assert!(harness.query_all_by_label_contains("1 NDVI").next().is_some(), "legend");
+    // Pixel inspect: the values of every time slice under a map point, read by a job.
+    let b = view.product.bbox;
+    let (lon, lat) = ((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0);
+    harness.state_mut().queue_command(Command::InspectNdvi { lon, lat });
+    step_until(&mut harness, Duration::from_secs(30), "the inspected values", |app| app.model.ndvi_products[0].inspected.is_some());
+    let px = harness.state().model.ndvi_products[0].inspected.clone().unwrap();
+    assert_eq!(px.values.len(), 5);
+    assert_eq!(px.values[0].0, view.product.times[0]);
+    assert!(px.values.iter().any(|(_, v)| v.is_some_and(|v| (-1.0..=1.0).contains(&v))), "{px:?}");
+    assert!(harness.query_all_by_label_contains("NDVI 0.").next().is_some() || harness.query_all_by_label_contains("no data").next().is_some());
+
     harness.state_mut().queue_command(Command::SetNdviTime { product: 0, time: 1 });
     harness.step();
     let layer = harness.state().map.raster_tile_layer(&view.layer_id).unwrap().clone();

@@ -72,6 +72,8 @@ pub enum JobSpec {
     Wait { secs: f64 },
     /// Compute an NDVI product from STAC items into a Zarr store (optionally published as a STAC item).
     Ndvi(Box<crate::engine::ndvi::NdviRequest>),
+    /// The values of every time slice of a Zarr product at a lon/lat point (map pixel inspect).
+    NdviInspect { zarr: PathBuf, lon: f64, lat: f64 },
 }
 
 impl JobSpec {
@@ -94,6 +96,7 @@ impl JobSpec {
             JobSpec::TablePageShapes { table, .. } => format!("Table geometries {table}"),
             JobSpec::Wait { secs } => format!("Wait {secs} s"),
             JobSpec::Ndvi(request) => format!("NDVI into {}", request.out.display()),
+            JobSpec::NdviInspect { lon, lat, .. } => format!("NDVI at {lon:.5}, {lat:.5}"),
         }
     }
 }
@@ -118,6 +121,7 @@ pub enum JobResult {
     PageShapes(PageShapes),
     Waited { secs: f64 },
     Ndvi(Box<crate::engine::ndvi::NdviProduct>),
+    NdviPixel(crate::engine::ndvi::tiles::NdviPixel),
 }
 
 /// What a job reports while it runs.
@@ -459,6 +463,11 @@ pub async fn run_job(spec: JobSpec, ctx: &JobContext) -> Result<JobResult, JobEr
             Ok(JobResult::Waited { secs })
         }
         JobSpec::Ndvi(request) => Ok(JobResult::Ndvi(Box::new(crate::engine::ndvi::run_ndvi(*request, ctx).await?))),
+        JobSpec::NdviInspect { zarr, lon, lat } => {
+            let pixel = ctx.cpu(move || crate::engine::ndvi::tiles::inspect(&zarr, "ndvi", lon, lat)).await?;
+            let pixel = pixel.map_err(|source| crate::engine::ndvi::NdviError::Invalid(source.to_string()))?;
+            Ok(JobResult::NdviPixel(pixel))
+        }
     }
 }
 

@@ -579,6 +579,7 @@ impl MeshlakeApp {
                 }
             }
             (JobPurpose::Ndvi, JobResult::Ndvi(product)) => self.show_ndvi_product(*product),
+            (JobPurpose::Ndvi, JobResult::NdviPixel(pixel)) => self.show_ndvi_pixel(pixel),
             (_, JobResult::Waited { .. }) | (JobPurpose::Other, _) => {}
             (purpose, result) => {
                 tracing::warn!("job result {result:?} does not match its purpose {purpose:?}");
@@ -750,6 +751,7 @@ impl MeshlakeApp {
             Command::ShowItemPreview { catalog, node } => self.show_item_preview(catalog, node),
             Command::ComputeNdvi { catalog, node, out_dir } => self.compute_ndvi(catalog, node, out_dir),
             Command::SetNdviTime { product, time } => self.set_ndvi_time(product, time),
+            Command::InspectNdvi { lon, lat } => self.inspect_ndvi(lon, lat),
             Command::RemoveItemPreview { layer_id } => {
                 self.map.remove_raster_tile_layer(&layer_id);
                 self.sync_shown_raster_layers();
@@ -1335,6 +1337,9 @@ impl egui_tiles::Behavior<Pane> for PaneBehavior<'_> {
                                 self.commands.push(Command::SelectCatalogNode { catalog: *catalog, node: *node });
                                 self.commands.push(Command::FocusPane(Pane::Catalog));
                             }
+                        }
+                        MapAction::Clicked { lon, lat } if !self.model.ndvi_products.is_empty() => {
+                            self.commands.push(Command::InspectNdvi { lon, lat });
                         }
                         other => tracing::debug!("map action {other:?}"),
                     }

@@ -53,6 +53,8 @@ pub enum Command {
     ComputeNdvi { catalog: usize, node: usize, out_dir: PathBuf },
     /// Show time slice `time` of NDVI product `product` (index into `AppModel::ndvi_products`).
     SetNdviTime { product: usize, time: usize },
+    /// Read the latest NDVI product's values at a map point (pixel inspect).
+    InspectNdvi { lon: f64, lat: f64 },
     CancelJob(JobId),
     ClearFinishedJobs,
     FocusPane(Pane),

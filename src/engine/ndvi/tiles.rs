@@ -121,3 +121,36 @@ impl ZarrTileRenderer {
         Ok(Some(RgbaTile { width: PREVIEW_TILE_SIZE, height: PREVIEW_TILE_SIZE, pixels }))
     }
 }
+
+/// The values of every time slice at one lon/lat point (pixel inspect).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct NdviPixel {
+    pub zarr: std::path::PathBuf,
+    pub lon: f64,
+    pub lat: f64,
+    /// The point in the product's CRS.
+    pub x: f64,
+    pub y: f64,
+    /// `(time as RFC 3339, value)`; None where the value is NaN or the point is outside.
+    pub values: Vec<(String, Option<f32>)>,
+}
+
+/// Read the product's values at `lon`, `lat` (one chunk per time slice).
+pub fn inspect(zarr: &Path, variable: &str, lon: f64, lat: f64) -> Result<NdviPixel, RasterError> {
+    let first = ZarrTileRenderer::open(zarr, variable, 0)?;
+    let (x, y) = first.to_source.point(lon, lat)?;
+    let times = first.reader.times.clone();
+    let count = first.reader.time_count();
+    let mut values = Vec::with_capacity(count);
+    for t in 0..count {
+        let mut renderer = ZarrTileRenderer::open(zarr, variable, t)?;
+        let v = renderer.value_at(lon, lat)?;
+        let when = times
+            .get(t)
+            .and_then(|s| chrono::DateTime::from_timestamp(*s, 0))
+            .map(|d| d.to_rfc3339())
+            .unwrap_or_else(|| t.to_string());
+        values.push((when, (!v.is_nan()).then_some(v)));
+    }
+    Ok(NdviPixel { zarr: zarr.to_path_buf(), lon, lat, x, y, values })
+}

@@ -38,12 +38,25 @@ impl MeshlakeApp {
     pub(super) fn show_ndvi_product(&mut self, product: NdviProduct) {
         let layer_id = format!("ndvi:{}", product.zarr.display());
         let time = (product.shape[0] as usize).saturating_sub(1);
-        let view = NdviProductView { product, layer_id, time };
+        let view = NdviProductView { product, layer_id, time, inspected: None };
         self.map.set_raster_tile_layer(view.layer_id.clone(), view.layer_name(), view.source());
         self.sync_shown_raster_layers();
         self.map.zoom_to_bbox(view.product.bbox);
         self.model.ndvi_products.push(view);
         self.focus_pane(Pane::Map);
+    }
+
+    /// Read the latest product's values under a map click (a small job: one chunk per time slice).
+    pub(super) fn inspect_ndvi(&mut self, lon: f64, lat: f64) {
+        let Some(view) = self.model.ndvi_products.last() else { return };
+        let spec = JobSpec::NdviInspect { zarr: view.product.zarr.clone(), lon, lat };
+        self.submit(spec, JobPurpose::Ndvi);
+    }
+
+    pub(super) fn show_ndvi_pixel(&mut self, pixel: crate::engine::ndvi::tiles::NdviPixel) {
+        if let Some(view) = self.model.ndvi_products.iter_mut().rev().find(|v| v.product.zarr == pixel.zarr) {
+            view.inspected = Some(pixel);
+        }
     }
 
     /// Show another time slice of a product.

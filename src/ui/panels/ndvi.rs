@@ -19,6 +19,8 @@ pub struct NdviProductView {
     pub product: NdviProduct,
     pub layer_id: String,
     pub time: usize,
+    /// The values under the last map click.
+    pub inspected: Option<crate::engine::ndvi::tiles::NdviPixel>,
 }
 
 impl NdviProductView {
@@ -98,6 +100,18 @@ pub fn products_ui(ui: &mut Ui, model: &AppModel, commands: &mut Vec<Command>) {
                 }
             }
             legend_ui(ui);
+            match &view.inspected {
+                Some(px) => {
+                    ui.label(format!("at lon {:.5}, lat {:.5} (x {:.1}, y {:.1} in {}):", px.lon, px.lat, px.x, px.y, p.crs));
+                    for (time, value) in &px.values {
+                        let text = value.map(|v| format!("{v:.3}")).unwrap_or_else(|| "no data".to_owned());
+                        ui.label(format!("  {}  NDVI {text}", time.get(..10).unwrap_or(time)));
+                    }
+                }
+                None => {
+                    ui.label("Click the map to read the values under the cursor.");
+                }
+            }
             histogram_ui(ui, p);
         });
     }
