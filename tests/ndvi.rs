@@ -271,3 +271,22 @@ fn a_missing_asset_and_a_truncated_cog_are_clear_errors_and_leave_nothing() {
     let err = error_chain(&run(request(vec![item], tmp.path().join("r.zarr"))).unwrap_err());
     assert!(err.contains("item remote") && err.contains("https://example.invalid/B04.tif"), "{err}");
 }
+
+#[test]
+fn a_chosen_crs_and_resolution_warp_every_item_and_xarray_reads_that_crs() {
+    let (Some(s2), Some(python)) = (s2_dir(), common::python()) else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let item = write_item(tmp.path(), "s2", "2017-07-29T15:30:00Z", json!({"B04": {"href": s2.join("B04.tif")}, "B08": {"href": s2.join("B08.tif")}}));
+    let out = tmp.path().join("ll.zarr");
+    let mut req = request(vec![item], out.clone());
+    req.crs_epsg = Some(4326);
+    req.resolution = Some(0.01);
+    let product = run(req).unwrap();
+    assert_eq!(product.crs, "EPSG:4326");
+    assert_eq!(product.warped_items, ["s2"]);
+    assert_eq!(product.grid.pixel_size_x, 0.01);
+    assert!(product.valid_fraction > 0.3, "{}", product.valid_fraction);
+    let code = "import sys, xarray as xr, rioxarray, numpy as np\nv = xr.open_zarr(sys.argv[1])['ndvi']\nprint(v.rio.crs.to_epsg(), float(v.x.min()) > -71, float(v.x.max()) < -67, bool(np.nanmax(v.values) <= 1))";
+    let text = common::run_python(&python, code, &[out.to_str().unwrap()]);
+    assert_eq!(text.trim(), "4326 True True True");
+}
