@@ -4,6 +4,9 @@
 Each side runs as its own process under /usr/bin/time -v (wall time, peak RSS).
 
     python benches/ndvi_bench.py --meshlake target/release/meshlake [--size 4096] [--dir /tmp/ndvi-bench]
+
+Needs stackstac (and dask) in the peer venv: `pip install stackstac` then, since stackstac 0.5.1 pins pandas<3,
+put back the venv's pandas (`pip install pandas==3.1.1`); it runs fine on pandas 3 for this pipeline.
 """
 import argparse, json, os, re, shutil, subprocess, sys, textwrap
 
