@@ -350,3 +350,25 @@ fn persisted_parts_round_trip_through_serde() {
     assert_eq!(partial.zoom(), 5.0);
     assert_eq!(partial.tile_url, MapState::default().tile_url);
 }
+
+#[test]
+fn clicking_away_from_features_reports_the_point() {
+    let mut map = MapState::default();
+    map.http_tiles_enabled = false;
+    map.set_view([5.0, 52.25], 6.0);
+    let mut harness = harness_with(map);
+    harness.run_ok();
+    // Far from the footprint at (5, 52.25): a plain click, reported with its lon/lat (NDVI pixel inspect).
+    let p = harness.state().map.screen_pos_of(3.0, 51.0).unwrap();
+    harness.hover_at(p);
+    press(&harness, p, true);
+    press(&harness, p, false);
+    harness.run_ok();
+    let clicked = harness.state().actions.iter().find_map(|a| match a {
+        MapAction::Clicked { lon, lat } => Some((*lon, *lat)),
+        _ => None,
+    });
+    let (lon, lat) = clicked.unwrap_or_else(|| panic!("{:?}", harness.state().actions));
+    assert!((lon - 3.0).abs() < 0.05 && (lat - 51.0).abs() < 0.05, "{lon},{lat}");
+    assert!(!harness.state().actions.iter().any(|a| matches!(a, MapAction::FeatureClicked { .. })));
+}

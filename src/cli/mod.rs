@@ -14,6 +14,7 @@ use crate::engine::lake::inspect::{PageRequest, SmallFilePolicy, VersionSelector
 
 mod spatial;
 mod stac;
+pub mod ndvi;
 
 /// meshlake: a desktop workbench for spatial lakehouses and spatial data meshes.
 ///
@@ -55,6 +56,8 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::cli::stac::StacCommand,
     },
+    /// Compute an NDVI product (Zarr, optionally published as a STAC item) from STAC items' red/NIR COGs.
+    Ndvi(ndvi::NdviArgs),
 }
 
 /// Which version of the table (at most one; default: the current one).
@@ -254,6 +257,7 @@ pub fn wants_json(command: &Command) -> bool {
             | TableCommand::Query { json, .. } => *json,
         },
         Command::Stac { command: crate::cli::stac::StacCommand::Search { json, .. } } => *json,
+        Command::Ndvi(args) => args.json,
     }
 }
 
@@ -271,6 +275,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Scan { path, json } => (JobSpec::ScanWorkspace { path }, json),
         Command::Table { command } => table_spec(command)?,
         Command::Stac { command } => command.spec()?,
+        Command::Ndvi(args) => ndvi::ndvi_spec(args)?,
     };
     let interactive = !json && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let result = runtime.run_to_end(&mut events, spec, |done, total, message| {
@@ -297,6 +302,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             JobResult::Query(report) => serde_json::to_value(report),
             JobResult::StacSearch(result) => serde_json::to_value(result),
             JobResult::StacApi(info) => serde_json::to_value(info),
+            JobResult::Ndvi(product) => serde_json::to_value(product),
             other => serde_json::to_value(other),
         }
         .context("encoding the result as JSON")?;
@@ -412,6 +418,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             JobResult::Validation(report) => crate::cli::spatial::print_validation(&mut stdout, &report)?,
             JobResult::Query(report) => crate::cli::spatial::print_query(&mut stdout, &report)?,
             JobResult::StacSearch(result) => crate::cli::stac::print_search(&mut stdout, &result)?,
+            JobResult::Ndvi(product) => write!(stdout, "{}", ndvi::describe(&product))?,
             other => writeln!(stdout, "{}", serde_json::to_string_pretty(&other)?)?,
         }
     }

@@ -80,6 +80,10 @@ pub enum JobSpec {
     StacSearch { source: String, params: crate::engine::stac::search::SearchParams },
     /// Wait, checking the cancel token every 100 ms (used to prove the UI stays responsive).
     Wait { secs: f64 },
+    /// Compute an NDVI product from STAC items into a Zarr store (optionally published as a STAC item).
+    Ndvi(Box<crate::engine::ndvi::NdviRequest>),
+    /// The values of every time slice of a Zarr product at a lon/lat point (map pixel inspect).
+    NdviInspect { zarr: PathBuf, lon: f64, lat: f64 },
 }
 
 impl JobSpec {
@@ -105,6 +109,8 @@ impl JobSpec {
             JobSpec::StacConnect { url } => format!("Connect to STAC API {url}"),
             JobSpec::StacSearch { source, .. } => format!("STAC search {source}"),
             JobSpec::Wait { secs } => format!("Wait {secs} s"),
+            JobSpec::Ndvi(request) => format!("NDVI into {}", request.out.display()),
+            JobSpec::NdviInspect { lon, lat, .. } => format!("NDVI at {lon:.5}, {lat:.5}"),
         }
     }
 }
@@ -133,6 +139,8 @@ pub enum JobResult {
     StacSearchPage(crate::engine::stac::job::StacSearchPage),
     StacSearch(Box<crate::engine::stac::job::StacSearchResult>),
     Waited { secs: f64 },
+    Ndvi(Box<crate::engine::ndvi::NdviProduct>),
+    NdviPixel(crate::engine::ndvi::tiles::NdviPixel),
 }
 
 /// What a job reports while it runs.
@@ -175,6 +183,8 @@ pub enum JobError {
     Lake(#[from] LakeError),
     #[error(transparent)]
     Settings(#[from] crate::engine::settings::SettingsError),
+    #[error(transparent)]
+    Ndvi(crate::engine::ndvi::NdviError),
     #[error("the worker pool stopped before the job's CPU work finished")]
     WorkerPoolGone,
     /// A job that failed on the runtime, as its event reported it (used by [`JobRuntime::run_to_end`]).
@@ -485,6 +495,12 @@ pub async fn run_job(spec: JobSpec, ctx: &JobContext) -> Result<JobResult, JobEr
                 tokio::time::sleep(Duration::from_millis(100).min(Duration::from_millis(total_ms - elapsed_ms))).await;
             }
             Ok(JobResult::Waited { secs })
+        }
+        JobSpec::Ndvi(request) => Ok(JobResult::Ndvi(Box::new(crate::engine::ndvi::run_ndvi(*request, ctx).await?))),
+        JobSpec::NdviInspect { zarr, lon, lat } => {
+            let pixel = ctx.cpu(move || crate::engine::ndvi::tiles::inspect(&zarr, "ndvi", lon, lat)).await?;
+            let pixel = pixel.map_err(|source| crate::engine::ndvi::NdviError::Invalid(source.to_string()))?;
+            Ok(JobResult::NdviPixel(pixel))
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod geo;
 pub mod jobs;
 pub mod lake;
 pub mod logbuf;
+pub mod ndvi;
 pub mod raster;
 pub mod settings;
 pub mod stac;

@@ -1,6 +1,8 @@
 //! The eframe application: `logic()` drains job events and handles commands; `ui()` only draws the
 //! model and collects the commands the panels return.
 
+mod ndvi;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -71,6 +73,8 @@ impl AppOptions {
 #[derive(Clone, Debug)]
 enum JobPurpose {
     WriteDemo,
+    /// An NDVI product (`app/ndvi.rs`).
+    Ndvi,
     Scan { path: PathBuf },
     LoadCatalog { path: PathBuf },
     Overview { reference: String },
@@ -598,6 +602,8 @@ impl MeshlakeApp {
             (JobPurpose::StacSearch { generation }, JobResult::StacSearch(result)) => {
                 self.layers_dirty |= self.model.stac.finish(generation, *result);
             }
+            (JobPurpose::Ndvi, JobResult::Ndvi(product)) => self.show_ndvi_product(*product),
+            (JobPurpose::Ndvi, JobResult::NdviPixel(pixel)) => self.show_ndvi_pixel(pixel),
             (_, JobResult::Waited { .. }) | (JobPurpose::Other, _) => {}
             (purpose, result) => {
                 tracing::warn!("job result {result:?} does not match its purpose {purpose:?}");
@@ -607,6 +613,8 @@ impl MeshlakeApp {
 
     fn apply_failure(&mut self, purpose: JobPurpose, error: String) {
         match purpose {
+            JobPurpose::Ndvi if error == "cancelled" => {}
+            JobPurpose::Ndvi => self.model.notify_error(format!("NDVI failed: {error}")),
             JobPurpose::WriteDemo => {
                 let text = format!("cannot write the demo workspace: {error}");
                 self.model.data_dir_problem = Some(text.clone());
@@ -782,6 +790,9 @@ impl MeshlakeApp {
                 self.focus_pane(Pane::Map);
             }
             Command::ShowItemPreview { catalog, node } => self.show_item_preview(catalog, node),
+            Command::ComputeNdvi { catalog, node, out_dir } => self.compute_ndvi(catalog, node, out_dir),
+            Command::SetNdviTime { product, time } => self.set_ndvi_time(product, time),
+            Command::InspectNdvi { lon, lat } => self.inspect_ndvi(lon, lat),
             Command::RemoveItemPreview { layer_id } => {
                 self.map.remove_raster_tile_layer(&layer_id);
                 self.sync_shown_raster_layers();
@@ -1465,6 +1476,9 @@ impl egui_tiles::Behavior<Pane> for PaneBehavior<'_> {
                                 self.commands.push(Command::StacSelectResult(Some(*item)));
                                 self.commands.push(Command::FocusPane(Pane::Catalog));
                             }
+                        }
+                        MapAction::Clicked { lon, lat } if !self.model.ndvi_products.is_empty() => {
+                            self.commands.push(Command::InspectNdvi { lon, lat });
                         }
                         other => tracing::debug!("map action {other:?}"),
                     }

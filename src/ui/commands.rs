@@ -59,6 +59,13 @@ pub enum Command {
     StacSearch { source: String, params: crate::engine::stac::search::SearchParams },
     /// Select a search result (row or footprint).
     StacSelectResult(Option<usize>),
+    /// Compute an NDVI product from a catalog node (an item, or every item under a catalog/collection)
+    /// into `out_dir` (also the product STAC catalog it is published into).
+    ComputeNdvi { catalog: usize, node: usize, out_dir: PathBuf },
+    /// Show time slice `time` of NDVI product `product` (index into `AppModel::ndvi_products`).
+    SetNdviTime { product: usize, time: usize },
+    /// Read the latest NDVI product's values at a map point (pixel inspect).
+    InspectNdvi { lon: f64, lat: f64 },
     CancelJob(JobId),
     ClearFinishedJobs,
     FocusPane(Pane),

@@ -261,6 +261,8 @@ pub struct AppModel {
     pub small_file_policy: SmallFilePolicy,
     /// STAC search: the connected API, the running/finished search and its items.
     pub stac: crate::ui::panels::stac_search::StacResults,
+    /// NDVI products made in this session, newest last (shown on the map and in the Catalog panel).
+    pub ndvi_products: Vec<crate::ui::panels::ndvi::NdviProductView>,
 }
 
 /// Map layer id of a table's file footprints.

@@ -48,6 +48,16 @@ pub enum PreviewSource {
         /// Value drawn white (and above).
         max: f64,
     },
+    /// A float array of a Zarr store (e.g. an NDVI product), red-yellow-green over [-1, 1]
+    /// ([`crate::engine::ndvi::tiles`]).
+    Zarr {
+        /// The store's root folder.
+        path: PathBuf,
+        /// The array (`ndvi`).
+        variable: String,
+        /// Index into the time dimension.
+        time: usize,
+    },
 }
 
 impl PreviewSource {
@@ -55,7 +65,7 @@ impl PreviewSource {
     pub fn paths(&self) -> Vec<&Path> {
         match self {
             Self::FalseColor { nir, red } => vec![nir.as_path(), red.as_path()],
-            Self::SingleBand { path, .. } => vec![path.as_path()],
+            Self::SingleBand { path, .. } | Self::Zarr { path, .. } => vec![path.as_path()],
         }
     }
 }
@@ -136,6 +146,8 @@ pub struct PreviewRenderer {
     /// Lon/lat (degrees) to the raster's CRS.
     to_source: CrsTransform,
     lonlat_bounds: [f64; 4],
+    /// Set for [`PreviewSource::Zarr`]: tiles come from it instead of COG bands.
+    zarr: Option<crate::engine::ndvi::tiles::ZarrTileRenderer>,
 }
 
 impl std::fmt::Debug for PreviewRenderer {
@@ -160,8 +172,22 @@ fn nodata_u16(reader: &CogReader) -> Option<u16> {
 impl PreviewRenderer {
     /// Open the source's COGs and work out the raster's lon/lat bounds.
     pub fn open(source: PreviewSource) -> Result<Self, RasterError> {
+        if let PreviewSource::Zarr { path, variable, time } = &source {
+            let zarr = crate::engine::ndvi::tiles::ZarrTileRenderer::open(path, variable, *time)?;
+            let grid = zarr.grid().clone();
+            return Ok(Self {
+                source: source.clone(),
+                bands: Vec::new(),
+                colouring: Colouring::FalseColor,
+                level_sizes: vec![(grid.width, grid.height)],
+                to_source: CrsTransform::new(4326, grid.epsg)?,
+                lonlat_bounds: zarr.lonlat_bounds(),
+                grid,
+                zarr: Some(zarr),
+            });
+        }
         let colouring = match &source {
-            PreviewSource::FalseColor { .. } => Colouring::FalseColor,
+            PreviewSource::FalseColor { .. } | PreviewSource::Zarr { .. } => Colouring::FalseColor,
             PreviewSource::SingleBand { min, max, .. } => {
                 if !(min.is_finite() && max.is_finite() && max > min) {
                     return Err(RasterError::InvalidInput(format!(
@@ -217,6 +243,7 @@ impl PreviewRenderer {
             level_sizes,
             to_source,
             lonlat_bounds,
+            zarr: None,
         })
     }
 
@@ -249,6 +276,9 @@ impl PreviewRenderer {
             return Err(RasterError::InvalidInput(format!(
                 "tile {z}/{x}/{y} is not in the Web Mercator tile grid"
             )));
+        }
+        if let Some(zarr) = &mut self.zarr {
+            return zarr.render_tile(z, x, y);
         }
         if !self.intersects_tile(z, x, y) {
             return Ok(None);

@@ -116,6 +116,8 @@ pub enum MapAction {
     GeometryDrawn(Geometry<f64>),
     /// The drawn geometry was cleared.
     GeometryCleared,
+    /// The map was clicked (Pan tool) away from any vector feature, at this lon/lat.
+    Clicked { lon: f64, lat: f64 },
 }
 
 /// Per-layer display settings, owned by the panel.
@@ -844,9 +846,10 @@ impl MapState {
             let view = WorldToScreen::from_projector(projector);
             paint_attribution(ui, projector.clip_rect(), &attribution);
             let cursor = response.hover_pos().map(|p| view.screen_to_lon_lat(p));
-            (view, cursor)
+            let clicked_at = response.clicked().then(|| response.interact_pointer_pos()).flatten().map(|p| view.screen_to_lon_lat(p));
+            (view, cursor, clicked_at)
         });
-        let (view, cursor) = inner.inner;
+        let (view, cursor, clicked_at) = inner.inner;
 
         // Read back the view.
         if let Some(memory) = runtime.memory.as_ref() {
@@ -863,6 +866,8 @@ impl MapState {
 
         if let Some((layer_id, index)) = vector_output.clicked {
             actions.push(MapAction::FeatureClicked { layer_id, index });
+        } else if let (Some((lon, lat)), DrawTool::Pan) = (clicked_at, *tool) {
+            actions.push(MapAction::Clicked { lon, lat });
         }
         if let Some(geometry) = finished {
             *drawn_geometry = Some(geometry.clone());

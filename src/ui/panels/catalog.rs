@@ -65,11 +65,16 @@ pub fn catalog_ui(ui: &mut Ui, model: &AppModel, commands: &mut Vec<Command>) {
     egui::ScrollArea::vertical().id_salt("catalog_details").auto_shrink([false, false]).show(ui, |ui| match selected {
         Some((catalog, node_index, tree, node)) => {
             node_details_ui(ui, tree, node, commands, |ui, commands| {
-                preview_button_ui(ui, node, catalog, node_index, &model.shown_raster_layers, commands);
+                if node.kind == NodeKind::Item {
+                    preview_button_ui(ui, node, catalog, node_index, &model.shown_raster_layers, commands);
+                }
+                crate::ui::panels::ndvi::compute_ndvi_ui(ui, model, node, catalog, node_index, commands);
             });
+            crate::ui::panels::ndvi::products_ui(ui, model, commands);
         }
         None => {
             ui.label("Select a catalog, collection or item to see its properties and footprint.");
+            crate::ui::panels::ndvi::products_ui(ui, model, commands);
         }
     });
 }
@@ -168,7 +173,7 @@ fn preview_button_ui(
     }
 }
 
-/// The node's heading, bbox, properties and assets; `actions_ui` adds buttons under the bbox line.
+/// The node's heading, bbox, properties and assets; `actions_ui` adds buttons under the bbox line (any node kind).
 fn node_details_ui(
     ui: &mut Ui,
     tree: &CatalogTree,
@@ -191,9 +196,7 @@ fn node_details_ui(
             }
         }
     });
-    if node.kind == NodeKind::Item {
-        actions_ui(ui, commands);
-    }
+    actions_ui(ui, commands);
     ui.label(RichText::new(node.path.display().to_string()).small().weak());
     if node.kind != NodeKind::Item {
         let items = node.children.iter().filter(|c| tree.nodes.get(**c).is_some_and(|n| n.kind == NodeKind::Item)).count();

@@ -5,4 +5,5 @@ pub mod jobs;
 pub mod log;
 pub mod spatial;
 pub mod stac_search;
+pub mod ndvi;
 pub mod tables;
