@@ -8,40 +8,19 @@ use std::time::{Duration, Instant};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use meshlake::engine::jobs::JobSpec;
-use meshlake::engine::settings::AppPaths;
 use meshlake::ui::commands::Command;
 use meshlake::ui::model::{JobState, NoticeLevel, Requested};
 use meshlake::ui::{AppOptions, MeshlakeApp};
 
 mod common;
 
-fn options(data_dir: &Path) -> AppOptions {
-    AppOptions {
-        paths: Ok(AppPaths { data_dir: data_dir.to_path_buf(), cache_dir: data_dir.join("cache") }),
-        open_path: None,
-        log: meshlake::engine::logbuf::init_logging(false, meshlake::ui::LOG_DIRECTIVES),
-        cpu_threads: 2,
-        restore_state: false,
-    }
-}
+use common::ui::{options, step_until};
 
 fn harness(options: AppOptions) -> Harness<'static, MeshlakeApp> {
     Harness::builder()
         .with_size(egui::vec2(1500.0, 950.0))
         .with_max_steps(10_000)
         .build_eframe(move |cc| MeshlakeApp::new(cc, options).expect("app starts"))
-}
-
-/// Step the UI (as the real event loop would) until `done` holds, failing after `timeout`.
-fn step_until(harness: &mut Harness<'_, MeshlakeApp>, timeout: Duration, what: &str, done: impl Fn(&MeshlakeApp) -> bool) {
-    let started = Instant::now();
-    while !done(harness.state()) {
-        assert!(started.elapsed() < timeout, "timed out waiting for {what}; jobs: {:#?}", harness.state().model.jobs);
-        harness.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    harness.step();
-    harness.step();
 }
 
 fn demo_loaded(app: &MeshlakeApp) -> bool {
@@ -413,16 +392,22 @@ fn time_travel_one_table(harness: &mut Harness<'_, MeshlakeApp>, name: &str, ice
     step_until(harness, Duration::from_secs(60), "the latest rows", |app| !app.model.tables[index].page.is_pending());
 }
 
-#[test]
-fn tables_panel_time_travel_files_and_data() {
-    let tmp = tempfile::tempdir().unwrap();
-    let opts = options(tmp.path());
+/// The app (1500×1500) on a demo workspace in `data_dir`, loaded, with the Tables panel shown.
+fn tall_harness_on_the_demo_tables(data_dir: &Path) -> Harness<'static, MeshlakeApp> {
+    let opts = options(data_dir);
     let mut harness = Harness::builder()
         .with_size(egui::vec2(1500.0, 1500.0))
         .with_max_steps(10_000)
         .build_eframe(move |cc| MeshlakeApp::new(cc, opts).expect("app starts"));
     step_until(&mut harness, Duration::from_secs(180), "the demo workspace to be written and opened", demo_loaded);
     click_label_containing(&mut harness, "Tables");
+    harness
+}
+
+#[test]
+fn tables_panel_time_travel_files_and_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut harness = tall_harness_on_the_demo_tables(tmp.path());
     time_travel_one_table(&mut harness, "parcels_delta", false);
     time_travel_one_table(&mut harness, "demo.parcels", true);
 }
@@ -434,13 +419,7 @@ fn tables_panel_schema_health_footprints_and_rows_on_map() {
     use egui_kittest::kittest::NodeT;
     use meshlake::engine::lake::inspect::{FileKind, SmallFilePolicy, VersionSelector};
     let tmp = tempfile::tempdir().unwrap();
-    let opts = options(tmp.path());
-    let mut harness = Harness::builder()
-        .with_size(egui::vec2(1500.0, 1500.0))
-        .with_max_steps(10_000)
-        .build_eframe(move |cc| MeshlakeApp::new(cc, opts).expect("app starts"));
-    step_until(&mut harness, Duration::from_secs(180), "the demo workspace to be written and opened", demo_loaded);
-    click_label_containing(&mut harness, "Tables");
+    let mut harness = tall_harness_on_the_demo_tables(tmp.path());
     click_label_containing(&mut harness, "parcels_delta");
     let index = harness.state().model.tables.iter().position(|t| t.reference.contains("parcels_delta")).unwrap();
     let reference = harness.state().model.tables[index].reference.clone();

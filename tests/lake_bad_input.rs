@@ -6,10 +6,12 @@
 
 mod common;
 
+use common::ui::step_until;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
@@ -295,17 +297,6 @@ impl egui::DroppedFile for Dropped {
     fn bytes(&self) -> Result<Vec<u8>, String> {
         Err("opened by path".to_owned())
     }
-}
-
-fn step_until(harness: &mut Harness<'_, MeshlakeApp>, timeout: Duration, what: &str, done: impl Fn(&MeshlakeApp) -> bool) {
-    let started = Instant::now();
-    while !done(harness.state()) {
-        assert!(started.elapsed() < timeout, "timed out waiting for {what}; jobs: {:#?}", harness.state().model.jobs);
-        harness.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    harness.step();
-    harness.step();
 }
 
 #[test]

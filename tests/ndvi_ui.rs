@@ -1,37 +1,18 @@
 //! NDVI in the GUI: on the demo workspace, "Compute NDVI…" on the demo collection runs the job, the product
 //! appears as a red-yellow-green raster tile layer whose tiles render, with legend, time slider and histogram.
 
-use std::path::Path;
-use std::time::{Duration, Instant};
+mod common;
+
+use common::ui::{options, step_until};
+
+use std::time::Duration;
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use meshlake::engine::settings::AppPaths;
 use meshlake::engine::stac::NodeKind;
 use meshlake::ui::commands::Command;
 use meshlake::ui::model::Requested;
-use meshlake::ui::{AppOptions, MeshlakeApp};
-
-fn options(data_dir: &Path) -> AppOptions {
-    AppOptions {
-        paths: Ok(AppPaths { data_dir: data_dir.to_path_buf(), cache_dir: data_dir.join("cache") }),
-        open_path: None,
-        log: meshlake::engine::logbuf::init_logging(false, meshlake::ui::LOG_DIRECTIVES),
-        cpu_threads: 2,
-        restore_state: false,
-    }
-}
-
-fn step_until(harness: &mut Harness<'_, MeshlakeApp>, timeout: Duration, what: &str, done: impl Fn(&MeshlakeApp) -> bool) {
-    let started = Instant::now();
-    while !done(harness.state()) {
-        assert!(started.elapsed() < timeout, "timed out waiting for {what}; jobs: {:#?}", harness.state().model.jobs);
-        harness.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    harness.step();
-    harness.step();
-}
+use meshlake::ui::MeshlakeApp;
 
 #[test]
 fn compute_ndvi_on_the_demo_collection_shows_the_product_on_the_map() {

@@ -5,8 +5,10 @@
 
 mod common;
 
+use common::ui::step_until;
+
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::rest_catalog::{RestCatalogServer, write_tables};
 use egui_kittest::Harness;
@@ -27,26 +29,6 @@ fn options(data_dir: &Path, open: String) -> AppOptions {
         cpu_threads: 2,
         restore_state: false,
     }
-}
-
-fn step_until(
-    harness: &mut Harness<'_, MeshlakeApp>,
-    timeout: Duration,
-    what: &str,
-    done: impl Fn(&MeshlakeApp) -> bool,
-) {
-    let started = Instant::now();
-    while !done(harness.state()) {
-        assert!(
-            started.elapsed() < timeout,
-            "timed out waiting for {what}; jobs: {:#?}",
-            harness.state().model.jobs
-        );
-        harness.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    harness.step();
-    harness.step();
 }
 
 fn all_read(app: &MeshlakeApp, tables: usize) -> bool {

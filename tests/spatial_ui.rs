@@ -1,37 +1,18 @@
 //! The Spatial tab under egui_kittest on the demo Delta table: validation finds the three planted
 //! defects and draws them as a layer; a bbox query returns matches, pruning figures and a layer.
 
-use std::path::Path;
-use std::time::{Duration, Instant};
+mod common;
+
+use common::ui::{options, step_until};
+
+use std::time::Duration;
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use meshlake::engine::geo::predicate::SpatialPredicate;
-use meshlake::engine::settings::AppPaths;
 use meshlake::ui::commands::Command;
 use meshlake::ui::model::Requested;
-use meshlake::ui::{AppOptions, MeshlakeApp};
-
-fn options(data_dir: &Path) -> AppOptions {
-    AppOptions {
-        paths: Ok(AppPaths { data_dir: data_dir.to_path_buf(), cache_dir: data_dir.join("cache") }),
-        open_path: None,
-        log: meshlake::engine::logbuf::init_logging(false, meshlake::ui::LOG_DIRECTIVES),
-        cpu_threads: 2,
-        restore_state: false,
-    }
-}
-
-fn step_until(harness: &mut Harness<'_, MeshlakeApp>, timeout: Duration, what: &str, done: impl Fn(&MeshlakeApp) -> bool) {
-    let started = Instant::now();
-    while !done(harness.state()) {
-        assert!(started.elapsed() < timeout, "timed out waiting for {what}; jobs: {:#?}", harness.state().model.jobs);
-        harness.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    harness.step();
-    harness.step();
-}
+use meshlake::ui::MeshlakeApp;
 
 fn click(harness: &mut Harness<'_, MeshlakeApp>, text: &str) {
     harness.query_all_by_label_contains(text).next().unwrap_or_else(|| panic!("no widget labelled {text:?}")).click();

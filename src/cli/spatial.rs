@@ -65,15 +65,7 @@ pub fn warn(result: &JobResult) {
 
 pub fn print_validation(out: &mut impl Write, r: &ValidationReport) -> std::io::Result<()> {
     writeln!(out, "{} rows in {} files, geometry column {}, CRS {}", r.rows, r.files, r.geometry_column, r.crs.as_deref().unwrap_or("unknown"))?;
-    for (name, n) in [
-        ("null geometry", r.null_geometry),
-        ("invalid WKB", r.invalid_wkb),
-        ("wrong type", r.wrong_type),
-        ("invalid geometry", r.invalid_geometry),
-        ("not simple", r.non_simple),
-        ("outside CRS area", r.out_of_crs_area),
-        ("SRID mismatch", r.srid_mismatch),
-    ] {
+    for (name, n) in r.named_counts() {
         writeln!(out, "  {name:<18} {n}")?;
     }
     for p in &r.crs_problems {

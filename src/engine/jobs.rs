@@ -193,6 +193,15 @@ pub enum JobError {
 }
 
 /// Format an error with all its sources, `outer: inner: innermost` (like anyhow's `{:#}`).
+/// The causes of an error without its outermost message (which often repeats what the caller
+/// already names, e.g. a URL), deduplicated; the error itself when it has no cause.
+pub fn error_causes(err: &(dyn std::error::Error + 'static)) -> String {
+    match err.source() {
+        Some(source) => error_chain(source),
+        None => err.to_string(),
+    }
+}
+
 pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut text = err.to_string();
     let mut source = err.source();

@@ -191,21 +191,7 @@ fn describe_transport_error(err: &reqwest::Error) -> String {
             CONNECT_TIMEOUT.as_secs()
         );
     }
-    let mut text = String::new();
-    // The outermost message repeats the URL the caller names anyway; start below it.
-    let mut source: Option<&(dyn std::error::Error + 'static)> =
-        std::error::Error::source(err).or(Some(err));
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            if !text.is_empty() {
-                text.push_str(": ");
-            }
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
+    crate::engine::jobs::error_causes(err)
 }
 
 /// `a.b` → `["a", "b"]`.

@@ -85,6 +85,21 @@ pub struct ValidationReport {
     pub warnings: Vec<String>,
 }
 
+impl ValidationReport {
+    /// The problem counts, named for people, in the order reports list them.
+    pub fn named_counts(&self) -> [(&'static str, u64); 7] {
+        [
+            ("null geometry", self.null_geometry),
+            ("invalid WKB", self.invalid_wkb),
+            ("wrong type", self.wrong_type),
+            ("invalid geometry", self.invalid_geometry),
+            ("not simple", self.non_simple),
+            ("outside CRS area", self.out_of_crs_area),
+            ("SRID mismatch", self.srid_mismatch),
+        ]
+    }
+}
+
 /// One matching row.
 #[derive(Clone, Debug, Serialize)]
 pub struct QueryMatch {

@@ -209,19 +209,7 @@ fn describe(err: &reqwest::Error) -> String {
     if err.is_timeout() {
         return "no answer in time (timeout)".to_owned();
     }
-    let mut text = String::new();
-    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err).or(Some(err));
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            if !text.is_empty() {
-                text.push_str(": ");
-            }
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
+    crate::engine::jobs::error_causes(err)
 }
 
 fn jitter_fraction() -> f64 {

@@ -152,15 +152,7 @@ fn validation_ui(ui: &mut Ui, r: &ValidationReport, commands: &mut Vec<Command>)
         r.crs.as_deref().unwrap_or("unknown")
     ));
     egui::Grid::new("validation_counts").show(ui, |ui| {
-        for (name, n) in [
-            ("null geometry", r.null_geometry),
-            ("invalid WKB", r.invalid_wkb),
-            ("wrong type", r.wrong_type),
-            ("invalid geometry", r.invalid_geometry),
-            ("not simple", r.non_simple),
-            ("outside CRS area", r.out_of_crs_area),
-            ("SRID mismatch", r.srid_mismatch),
-        ] {
+        for (name, n) in r.named_counts() {
             ui.label(name);
             ui.label(n.to_string());
             ui.end_row();
