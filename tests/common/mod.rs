@@ -55,9 +55,12 @@ pub fn python() -> Option<PathBuf> {
 
 /// Run a Python snippet with the peers; returns stdout, panics with stderr on failure.
 pub fn run_python(python: &std::path::Path, code: &str, args: &[&str]) -> String {
+    // The deltalake package's runtime threads can abort a normal interpreter exit ("terminate called
+    // without an active exception"): after the snippet ran to its end, leave without the teardown.
+    let code = format!("{code}\nimport os as _os, sys as _sys\n_sys.stdout.flush(); _sys.stderr.flush(); _os._exit(0)\n");
     let out = Command::new(python)
         .arg("-c")
-        .arg(code)
+        .arg(&code)
         .args(args)
         .output()
         .expect("start python");
