@@ -97,7 +97,12 @@ impl<T: Serialize + for<'de> Deserialize<'de> + Clone> ManifestCache<T> {
     /// The cache of the table at `location` (empty when there is none, it is unreadable, or
     /// caching is off).
     pub fn load(location: &str) -> Self {
-        let file = cache_folder().map(|dir| dir.join(format!("{}.json", fingerprint(&location))));
+        Self::load_in(cache_folder(), location)
+    }
+
+    /// The cache of the table at `location` kept in `folder` (none: caching off).
+    pub fn load_in(folder: Option<PathBuf>, location: &str) -> Self {
+        let file = folder.map(|dir| dir.join(format!("{}.json", fingerprint(&location))));
         let stored = file
             .as_deref()
             .and_then(|file| std::fs::read(file).ok())
@@ -184,6 +189,28 @@ mod tests {
     fn fingerprint_is_stable() {
         assert_eq!(fingerprint(&"abc"), fingerprint(&"abc"));
         assert_ne!(fingerprint(&"abc"), fingerprint(&"abd"));
+    }
+
+    #[test]
+    fn round_trip_and_corrupt_file_is_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = Some(dir.path().to_path_buf());
+        let mut cache = ManifestCache::<String>::load_in(folder.clone(), "/t");
+        assert!(cache.get("k").is_none());
+        cache.put("k".into(), vec!["a".into(), "b".into()]);
+        cache.save();
+        let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
+        assert_eq!(files.len(), 1, "one file per table, no temporary left: {files:?}");
+        let mut cache = ManifestCache::<String>::load_in(folder.clone(), "/t");
+        assert_eq!(cache.get("k"), Some(vec!["a".to_string(), "b".to_string()]));
+        assert!(ManifestCache::<String>::load_in(folder.clone(), "/other").get("k").is_none());
+
+        std::fs::write(&files[0], b"{not json").unwrap();
+        let mut cache = ManifestCache::<String>::load_in(folder.clone(), "/t");
+        assert!(cache.get("k").is_none(), "a corrupt cache file is ignored");
+        cache.put("k".into(), vec!["c".into()]);
+        cache.save();
+        assert_eq!(ManifestCache::<String>::load_in(folder, "/t").get("k"), Some(vec!["c".to_string()]));
     }
 
     #[test]
