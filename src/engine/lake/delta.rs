@@ -748,7 +748,7 @@ async fn live_files(loaded: &Loaded) -> Result<Vec<LiveFile>, LakeError> {
         .fields()
         .map(|field| (physical_name(field), field.name().to_string()))
         .collect();
-    let mut files: Vec<LiveFile> = snapshot
+    let files: Vec<LiveFile> = snapshot
         .log_data()
         .iter()
         .map(|file| {
@@ -798,8 +798,20 @@ async fn live_files(loaded: &Loaded) -> Result<Vec<LiveFile>, LakeError> {
             }
         })
         .collect();
-    files.sort_by(|a, b| a.shown.cmp(&b.shown));
-    Ok(files)
+    Ok(sorted_by_shown_path(files))
+}
+
+/// `files` in the order of their shown paths (`Path`'s order: component by component), each
+/// path split into components once rather than at every comparison.
+fn sorted_by_shown_path(files: Vec<LiveFile>) -> Vec<LiveFile> {
+    let mut order: Vec<usize> = (0..files.len()).collect();
+    {
+        let keys: Vec<Vec<std::path::Component<'_>>> =
+            files.iter().map(|f| f.shown.components().collect()).collect();
+        order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+    }
+    let mut slots: Vec<Option<LiveFile>> = files.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
 
 /// The deleted row indexes of a data file.
