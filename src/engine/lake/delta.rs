@@ -66,8 +66,9 @@ const MAX_CELL_CHARS: usize = 80;
 struct LogFile {
     /// Its path in the table's store.
     path: ObjectPath,
-    /// When it was last modified (the commit time when the commit does not say).
-    modified: DateTime<Utc>,
+    /// When it was last modified (the commit time when the commit does not say); `None` for a
+    /// local log, where it is looked up only for a commit that needs it.
+    modified: Option<DateTime<Utc>>,
 }
 
 /// What `_delta_log` holds: commit JSON files and checkpoint versions.
@@ -124,6 +125,27 @@ fn leading_version(name: &str) -> Option<i64> {
 async fn list_log(root: &Root) -> Result<LogListing, LakeError> {
     let mut listing = LogListing::default();
     let log_dir = root.store.child("_delta_log");
+    if let Some(dir) = &root.local {
+        // One directory read, no `stat` per file (object_store's local listing stats every entry).
+        let local_log = dir.join("_delta_log");
+        let entries = std::fs::read_dir(&local_log).map_err(|e| LakeError::io("list", &local_log, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| LakeError::io("list", &local_log, e))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let Some(version) = leading_version(name) else { continue };
+            let rest = &name[20..];
+            if rest == ".json" {
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    continue;
+                }
+                listing.commits.insert(version, LogFile { path: log_dir.clone().join(name), modified: None });
+            } else if rest.starts_with(".checkpoint.") {
+                listing.checkpoints.insert(version);
+            }
+        }
+        return Ok(listing);
+    }
     let (objects, _) = root.store.list_dir(&log_dir).await?;
     for object in objects {
         let Some(name) = object.location.filename() else {
@@ -138,7 +160,7 @@ async fn list_log(root: &Root) -> Result<LogListing, LakeError> {
                 version,
                 LogFile {
                     path: object.location.clone(),
-                    modified: object.last_modified,
+                    modified: Some(object.last_modified),
                 },
             );
         } else if rest.starts_with(".checkpoint.") {
@@ -225,8 +247,15 @@ fn local_path_of(location: &str) -> Option<PathBuf> {
 
 /// A commit file's text.
 async fn read_commit(location: &str, root: &Root, file: &LogFile) -> Result<String, LakeError> {
-    let bytes = root.store.read(&file.path).await?;
-    String::from_utf8(bytes.to_vec()).map_err(|e| LakeError::CorruptDeltaLog {
+    let bytes = match (&root.local, file.path.filename()) {
+        // A small local file: read it directly rather than through a blocking-pool round trip.
+        (Some(dir), Some(name)) => {
+            let path = dir.join("_delta_log").join(name);
+            std::fs::read(&path).map_err(|e| LakeError::io("read", &path, e))?
+        }
+        _ => root.store.read(&file.path).await?.to_vec(),
+    };
+    String::from_utf8(bytes).map_err(|e| LakeError::CorruptDeltaLog {
         location: location.to_string(),
         file: PathBuf::from(root.store.show(&file.path)),
         reason: format!("it is not UTF-8 text: {e}"),
@@ -282,6 +311,17 @@ async fn parse_commit(
 ) -> Result<HistoryEntry, LakeError> {
     let text = read_commit(location, root, file).await?;
     let path = PathBuf::from(root.store.show(&file.path));
+    parse_commit_text(location, &path, version, file.modified, &text)
+}
+
+/// One commit's figures from its text; `path` is how the file is named in errors.
+fn parse_commit_text(
+    location: &str,
+    path: &Path,
+    version: i64,
+    modified: Option<DateTime<Utc>>,
+    text: &str,
+) -> Result<HistoryEntry, LakeError> {
     let mut entry = HistoryEntry {
         version,
         parent: (version > 0).then_some(version - 1),
@@ -299,7 +339,7 @@ async fn parse_commit(
     {
         let action: CommitLine<'_> = serde_json::from_str(line).map_err(|e| LakeError::CorruptDeltaLog {
             location: location.to_string(),
-            file: path.clone(),
+            file: path.to_path_buf(),
             reason: format!("line {} is not JSON: {e}", line_number + 1),
         })?;
         if let Some(commit_info) = action.commit_info {
@@ -320,9 +360,36 @@ async fn parse_commit(
     }
     if entry.timestamp.is_none() {
         // The Delta protocol's commit time without in-commit timestamps: the file's modification time.
-        entry.timestamp = Some(file.modified);
+        entry.timestamp = modified.or_else(|| {
+            let mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok()?;
+            Some(DateTime::<Utc>::from(mtime))
+        });
     }
     Ok(entry)
+}
+
+/// The commits of a local log, each read and parsed on the rayon pool (no async round trip per
+/// file: thousands of small reads and JSON parses are CPU-bound).
+fn local_commit_history(
+    location: &str,
+    log_dir: &Path,
+    commits: Vec<(i64, LogFile)>,
+) -> Result<Vec<HistoryEntry>, LakeError> {
+    use rayon::prelude::*;
+    commits
+        .into_par_iter()
+        .map(|(version, file)| {
+            let name = file.path.filename().unwrap_or_default();
+            let path = log_dir.join(name);
+            let bytes = std::fs::read(&path).map_err(|e| LakeError::io("read", &path, e))?;
+            let text = String::from_utf8(bytes).map_err(|e| LakeError::CorruptDeltaLog {
+                location: location.to_string(),
+                file: path.clone(),
+                reason: format!("it is not UTF-8 text: {e}"),
+            })?;
+            parse_commit_text(location, &path, version, file.modified, &text)
+        })
+        .collect()
 }
 
 /// How many commit files are read at once (matters for object storage round trips).
@@ -334,6 +401,14 @@ const COMMIT_READS_IN_FLIGHT: usize = 16;
 async fn commit_history(location: &str, root: &Root) -> Result<Vec<HistoryEntry>, LakeError> {
     use futures::StreamExt;
     let listing = list_log(root).await?;
+    if let Some(dir) = &root.local {
+        let location = location.to_string();
+        let log_dir = dir.join("_delta_log");
+        let commits: Vec<(i64, LogFile)> = listing.commits.into_iter().collect();
+        return tokio::task::spawn_blocking(move || local_commit_history(&location, &log_dir, commits))
+            .await
+            .map_err(|e| LakeError::io("read the commits of", &root.shown, std::io::Error::other(e.to_string())))?;
+    }
     let reads: Vec<_> = listing
         .commits
         .into_iter()
@@ -625,9 +700,33 @@ fn physical_name(field: &deltalake::kernel::StructField) -> String {
     }
 }
 
+/// The regular files under a local table root (not in `_delta_log`), found by reading its folders
+/// once: much cheaper than a `stat` of each of thousands of data files. Symbolic links are not
+/// followed (files behind them are checked one by one).
+fn files_under(root: &Path) -> HashSet<PathBuf> {
+    let mut found = HashSet::new();
+    let mut folders = vec![root.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else { continue };
+        for entry in entries.filter_map(Result::ok) {
+            let Ok(kind) = entry.file_type() else { continue };
+            if kind.is_file() {
+                found.insert(entry.path());
+            } else if kind.is_dir() && entry.file_name() != "_delta_log" {
+                folders.push(entry.path());
+            }
+        }
+    }
+    found
+}
+
 /// The live files of the loaded version, sorted by path (the order [`head`] reads them in).
 async fn live_files(loaded: &Loaded) -> Result<Vec<LiveFile>, LakeError> {
     // In a bucket, one listing of the table tells which files exist (not one request per file).
+    let local_existing: HashSet<PathBuf> = match &loaded.root.local {
+        Some(dir) => files_under(dir),
+        None => HashSet::new(),
+    };
     let existing: HashSet<ObjectPath> = match &loaded.root.local {
         Some(_) => HashSet::new(),
         None => loaded
@@ -649,7 +748,7 @@ async fn live_files(loaded: &Loaded) -> Result<Vec<LiveFile>, LakeError> {
         .fields()
         .map(|field| (physical_name(field), field.name().to_string()))
         .collect();
-    let mut files: Vec<LiveFile> = snapshot
+    let files: Vec<LiveFile> = snapshot
         .log_data()
         .iter()
         .map(|file| {
@@ -657,7 +756,7 @@ async fn live_files(loaded: &Loaded) -> Result<Vec<LiveFile>, LakeError> {
                 Some(dir) => {
                     let (local, remapped_from) = resolve_data_path(dir, &file.path());
                     let object = ObjectPath::from_absolute_path(&local).ok();
-                    let exists = local.is_file();
+                    let exists = local_existing.contains(&local) || local.is_file();
                     (local, object, exists, remapped_from)
                 }
                 None => {
@@ -699,8 +798,20 @@ async fn live_files(loaded: &Loaded) -> Result<Vec<LiveFile>, LakeError> {
             }
         })
         .collect();
-    files.sort_by(|a, b| a.shown.cmp(&b.shown));
-    Ok(files)
+    Ok(sorted_by_shown_path(files))
+}
+
+/// `files` in the order of their shown paths (`Path`'s order: component by component), each
+/// path split into components once rather than at every comparison.
+fn sorted_by_shown_path(files: Vec<LiveFile>) -> Vec<LiveFile> {
+    let mut order: Vec<usize> = (0..files.len()).collect();
+    {
+        let keys: Vec<Vec<std::path::Component<'_>>> =
+            files.iter().map(|f| f.shown.components().collect()).collect();
+        order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+    }
+    let mut slots: Vec<Option<LiveFile>> = files.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
 
 /// The deleted row indexes of a data file.

@@ -751,7 +751,8 @@ fn summary_number(snapshot: &SnapshotRef, key: &str) -> Option<u64> {
         .and_then(|value| value.parse().ok())
 }
 
-/// One live file of a snapshot, as its manifest describes it.
+/// One live file of a snapshot, as its manifest describes it (also what the manifest cache keeps).
+#[derive(Clone, Serialize, Deserialize)]
 struct LiveFile {
     kind: FileKind,
     /// As recorded in the manifest.
@@ -763,43 +764,32 @@ struct LiveFile {
     bbox: Option<[f64; 4]>,
 }
 
-/// The live data and delete files of `snapshot`, read from its manifest list and manifests.
 /// How many manifests [`live_files`] reads at a time.
 const MANIFEST_READ_CONCURRENCY: usize = 16;
+/// How many manifests [`live_files`] reads before decoding them (in parallel) and reading on.
+const MANIFEST_DECODE_BATCH: usize = 128;
 
-/// One manifest of a manifest list, with the entry that names it.
-async fn load_manifest<'a>(
-    opened: &OpenedIcebergTable,
-    manifest_file: &'a ::iceberg::spec::ManifestFile,
-) -> Result<(&'a ::iceberg::spec::ManifestFile, ::iceberg::spec::Manifest), LakeError> {
-    let manifest = manifest_file
-        .load_manifest(opened.table.file_io())
-        .await
-        .map_err(|e| opened.metadata_file_error(&manifest_file.manifest_path, "a manifest", e))?;
-    Ok((manifest_file, manifest))
+/// What summarising the manifests of one partition spec needs (owned, for the decoding threads).
+struct ManifestContext {
+    spec_id: i32,
+    spec: Option<::iceberg::spec::PartitionSpecRef>,
+    partition_type: Option<::iceberg::spec::StructType>,
+    bbox_ids: [Option<i32>; 4],
+    /// Fingerprint of the above, part of the manifest cache key.
+    fingerprint: String,
 }
 
-async fn live_files(opened: &OpenedIcebergTable, snapshot: &SnapshotRef) -> Result<Vec<LiveFile>, LakeError> {
-    let table = &opened.table;
-    let metadata = table.metadata();
-    let schema = snapshot
-        .schema(metadata)
-        .unwrap_or_else(|_| metadata.current_schema().clone());
-    let bbox_ids = ["bbox.xmin", "bbox.ymin", "bbox.xmax", "bbox.ymax"].map(|name| schema.field_id_by_name(name));
-    let manifest_list = table
-        .manifest_list_reader(snapshot)
-        .load()
-        .await
-        .map_err(|e| opened.metadata_file_error(snapshot.manifest_list(), "the manifest list", e))?;
-    let mut files = Vec::new();
-    // A table with many snapshots has as many manifests: read them concurrently, a bounded number
-    // at a time, in manifest-list order.
-    let loads: Vec<_> = manifest_list.entries().iter().map(|file| load_manifest(opened, file)).collect();
-    let mut manifests = futures::stream::iter(loads).buffered(MANIFEST_READ_CONCURRENCY);
-    while let Some(loaded) = manifests.next().await {
-        let (manifest_file, manifest) = loaded?;
-        let spec = metadata.partition_spec_by_id(manifest_file.partition_spec_id);
-        let partition_type = spec.and_then(|spec| spec.partition_type(&schema).ok());
+impl ManifestContext {
+    fn new(metadata: &TableMetadata, schema: &::iceberg::spec::Schema, spec_id: i32, bbox_ids: [Option<i32>; 4]) -> Self {
+        let spec = metadata.partition_spec_by_id(spec_id).cloned();
+        let partition_type = spec.as_ref().and_then(|spec| spec.partition_type(schema).ok());
+        let fingerprint = super::manifest_cache::fingerprint(&format!("{spec_id}|{spec:?}|{partition_type:?}|{bbox_ids:?}"));
+        Self { spec_id, spec, partition_type, bbox_ids, fingerprint }
+    }
+
+    /// The live files of a decoded manifest.
+    fn summarise(&self, manifest: &::iceberg::spec::Manifest) -> Vec<LiveFile> {
+        let mut files = Vec::new();
         for entry in manifest.entries().iter().filter(|entry| entry.is_alive()) {
             let data_file = entry.data_file();
             let kind = match data_file.content_type() {
@@ -809,16 +799,17 @@ async fn live_files(opened: &OpenedIcebergTable, snapshot: &SnapshotRef) -> Resu
                 DataContentType::EqualityDeletes => FileKind::EqualityDeletes,
             };
             let mut partition = BTreeMap::new();
-            if let Some(spec) = spec {
+            if let Some(spec) = &self.spec {
                 for (index, (field, value)) in spec.fields().iter().zip(data_file.partition().iter()).enumerate() {
-                    let field_type = partition_type
+                    let field_type = self
+                        .partition_type
                         .as_ref()
                         .and_then(|t| t.fields().get(index))
                         .map(|f| f.field_type.as_ref().clone());
                     partition.insert(field.name.clone(), value.map(|v| render_partition_value(v, field_type.as_ref())));
                 }
             }
-            let bbox = match bbox_ids {
+            let bbox = match self.bbox_ids {
                 [Some(xmin), Some(ymin), Some(xmax), Some(ymax)] => {
                     let lower = data_file.lower_bounds();
                     let upper = data_file.upper_bounds();
@@ -841,12 +832,107 @@ async fn live_files(opened: &OpenedIcebergTable, snapshot: &SnapshotRef) -> Resu
                 recorded_path: data_file.file_path().to_string(),
                 bytes: data_file.file_size_in_bytes(),
                 rows: data_file.record_count(),
-                partition_spec_id: manifest_file.partition_spec_id,
+                partition_spec_id: self.spec_id,
                 partition,
                 bbox,
             });
         }
+        files
     }
+}
+
+/// A manifest read but not yet decoded: its Avro bytes, or (encrypted manifests) already loaded
+/// by iceberg-rust.
+enum ReadManifest {
+    Bytes(Bytes),
+    Loaded(::iceberg::spec::Manifest),
+}
+
+/// Read one manifest of a manifest list.
+async fn read_manifest(
+    opened: &OpenedIcebergTable,
+    manifest_file: &::iceberg::spec::ManifestFile,
+) -> Result<ReadManifest, LakeError> {
+    let error = |e| opened.metadata_file_error(&manifest_file.manifest_path, "a manifest", e);
+    if manifest_file.key_metadata.is_some() {
+        return manifest_file.load_manifest(opened.table.file_io()).await.map(ReadManifest::Loaded).map_err(error);
+    }
+    let input = opened.table.file_io().new_input(&manifest_file.manifest_path).map_err(error)?;
+    input.read().await.map(ReadManifest::Bytes).map_err(error)
+}
+
+/// The live data and delete files of `snapshot`, read from its manifest list and manifests.
+///
+/// Manifests already summarised in the [`super::manifest_cache`] are not read; the others are
+/// read concurrently and decoded in parallel (Avro decoding is CPU-bound), then cached.
+async fn live_files(opened: &OpenedIcebergTable, snapshot: &SnapshotRef) -> Result<Vec<LiveFile>, LakeError> {
+    let table = &opened.table;
+    let metadata = table.metadata();
+    let schema = snapshot
+        .schema(metadata)
+        .unwrap_or_else(|_| metadata.current_schema().clone());
+    let bbox_ids = ["bbox.xmin", "bbox.ymin", "bbox.xmax", "bbox.ymax"].map(|name| schema.field_id_by_name(name));
+    let manifest_list = table
+        .manifest_list_reader(snapshot)
+        .load()
+        .await
+        .map_err(|e| opened.metadata_file_error(snapshot.manifest_list(), "the manifest list", e))?;
+    let mut contexts: HashMap<i32, Arc<ManifestContext>> = HashMap::new();
+    let mut cache = super::manifest_cache::ManifestCache::<LiveFile>::load(&opened.location());
+    // Per manifest, in manifest-list order: its files when cached, else what to read.
+    let mut per_manifest: Vec<Option<Vec<LiveFile>>> = Vec::with_capacity(manifest_list.entries().len());
+    let mut to_read = Vec::new();
+    for (index, manifest_file) in manifest_list.entries().iter().enumerate() {
+        let context = contexts
+            .entry(manifest_file.partition_spec_id)
+            .or_insert_with(|| Arc::new(ManifestContext::new(metadata, &schema, manifest_file.partition_spec_id, bbox_ids)))
+            .clone();
+        let local = opened.local_path(&manifest_file.manifest_path);
+        let key = super::manifest_cache::manifest_key(
+            &opened.resolve(&manifest_file.manifest_path),
+            manifest_file.manifest_length,
+            &context.fingerprint,
+            local.as_deref(),
+        );
+        match key.as_deref().and_then(|key| cache.get(key)) {
+            Some(files) => per_manifest.push(Some(files)),
+            None => {
+                per_manifest.push(None);
+                to_read.push((index, manifest_file, context, key));
+            }
+        }
+    }
+    for batch in to_read.chunks(MANIFEST_DECODE_BATCH) {
+        let reads: Vec<_> = batch.iter().map(|(_, file, _, _)| read_manifest(opened, file)).collect();
+        let read: Vec<ReadManifest> = futures::stream::iter(reads)
+            .buffered(MANIFEST_READ_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let jobs: Vec<(ReadManifest, Arc<ManifestContext>)> =
+            read.into_iter().zip(batch.iter().map(|(_, _, context, _)| context.clone())).collect();
+        let decoded = tokio::task::spawn_blocking(move || {
+            use rayon::prelude::*;
+            jobs.into_par_iter()
+                .map(|(read, context)| match read {
+                    ReadManifest::Loaded(manifest) => Ok(context.summarise(&manifest)),
+                    ReadManifest::Bytes(bytes) => {
+                        ::iceberg::spec::Manifest::parse_avro(&bytes).map(|manifest| context.summarise(&manifest))
+                    }
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| LakeError::iceberg(opened.name.clone(), "decode manifests", ::iceberg::Error::new(::iceberg::ErrorKind::Unexpected, e.to_string())))?;
+        for ((index, manifest_file, _, key), files) in batch.iter().zip(decoded) {
+            let files = files.map_err(|e| opened.metadata_file_error(&manifest_file.manifest_path, "a manifest", e))?;
+            if let Some(key) = key {
+                cache.put(key.clone(), files.clone());
+            }
+            per_manifest[*index] = Some(files);
+        }
+    }
+    cache.save();
+    let mut files: Vec<LiveFile> = per_manifest.into_iter().flatten().flatten().collect();
     files.sort_by(|a, b| a.recorded_path.cmp(&b.recorded_path));
     Ok(files)
 }

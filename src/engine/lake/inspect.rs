@@ -3,7 +3,7 @@
 //! (`lake::delta`) and Iceberg (`lake::iceberg`) each fill them; [`table_info`] & co. dispatch.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::lake::{GeometryColumnSummary, LakeError, TableRef};
 
@@ -101,7 +101,7 @@ pub struct TableHistory {
 }
 
 /// What a file in a table is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FileKind {
     Data,
