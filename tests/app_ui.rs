@@ -537,3 +537,18 @@ fn tables_panel_schema_health_footprints_and_rows_on_map() {
         assert!(has_label_containing(&harness, change), "the Schema tab shows {change:?}");
     }
 }
+
+/// The STAC search tab starts on the demo catalog: a first search works offline, without typing a source.
+#[test]
+fn stac_search_tab_searches_the_demo_catalog_out_of_the_box() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut harness = harness(options(tmp.path()));
+    step_until(&mut harness, Duration::from_secs(180), "the demo workspace to be written and opened", demo_loaded);
+    click_exact_label(&mut harness, "STAC search");
+    click_exact_label(&mut harness, "Search");
+    step_until(&mut harness, Duration::from_secs(60), "the demo search", |app| !app.model.stac.running && !app.model.stac.items.is_empty());
+    let stac = &harness.state().model.stac;
+    assert!(stac.source.ends_with("stac/catalog.json"), "{}", stac.source);
+    assert_eq!(stac.items.len(), 5, "{:?}", stac.error);
+    assert!(has_label_containing(&harness, "5 items of 5 matched"));
+}

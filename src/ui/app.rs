@@ -517,6 +517,10 @@ impl MeshlakeApp {
         match (purpose, result) {
             (_, JobResult::Demo(summary)) => {
                 tracing::info!("demo workspace ready in {}", summary.dir.display());
+                // The STAC search tab starts on the demo catalog, so a first search works offline.
+                if self.stac_view.source.trim().is_empty() {
+                    self.stac_view.source = summary.stac_catalog.display().to_string();
+                }
                 self.open_path(summary.dir);
             }
             (JobPurpose::Scan { path }, JobResult::Workspace(workspace)) => self.open_workspace(workspace, path),
