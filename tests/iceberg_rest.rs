@@ -401,6 +401,7 @@ fn a_catalogs_tables_are_read_at_most_ten_at_a_time_and_can_be_cancelled() {
                 JobResult::TableOverviewOf {
                     reference,
                     overview,
+                    ..
                 } => {
                     let overview = overview.unwrap_or_else(|e| panic!("{reference}: {e}"));
                     assert_eq!(overview.reference, reference);

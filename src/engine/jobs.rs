@@ -123,8 +123,9 @@ pub enum JobResult {
     Workspace(Workspace),
     Catalog(CatalogTree),
     TableOverview(Box<TableOverview>),
-    /// One table of a [`JobSpec::TableOverviews`] job: its overview, or why it could not be read.
-    TableOverviewOf { reference: String, overview: Result<Box<TableOverview>, String> },
+    /// One table of a [`JobSpec::TableOverviews`] job (`index` into its `tables`): its overview, or why
+    /// it could not be read.
+    TableOverviewOf { index: usize, reference: String, overview: Result<Box<TableOverview>, String> },
     /// The end of a [`JobSpec::TableOverviews`] job: how many tables were read and how many failed.
     TableOverviews { read: usize, failed: usize },
     TableInfo(Box<TableInfo>),
@@ -522,7 +523,7 @@ async fn table_overviews(tables: Vec<TableRef>, ctx: &JobContext) -> Result<JobR
     let (mut read, mut failed) = (0usize, 0usize);
     ctx.progress.report(0, total, "reading tables");
     let cancel = ctx.cancel.clone();
-    let reads = tables.into_iter().map(move |table| {
+    let reads = tables.into_iter().enumerate().map(move |(index, table)| {
         let cancel = cancel.clone();
         async move {
             // A table whose turn comes after the job was cancelled is not read.
@@ -531,19 +532,19 @@ async fn table_overviews(tables: Vec<TableRef>, ctx: &JobContext) -> Result<JobR
             }
             let reference = table.to_string();
             let overview = crate::engine::lake::table_overview(&table).await.map(Box::new).map_err(|e| error_chain(&e));
-            Some((reference, overview))
+            Some((index, reference, overview))
         }
     });
     let mut overviews = futures::stream::iter(reads).buffer_unordered(OVERVIEW_CONCURRENCY);
     while let Some(outcome) = overviews.next().await {
-        let Some((reference, overview)) = outcome else { continue };
+        let Some((index, reference, overview)) = outcome else { continue };
         if overview.is_ok() {
             read += 1;
         } else {
             failed += 1;
         }
         ctx.progress.report((read + failed) as u64, total, format!("read {reference}"));
-        ctx.progress.partial(JobResult::TableOverviewOf { reference, overview }).await;
+        ctx.progress.partial(JobResult::TableOverviewOf { index, reference, overview }).await;
     }
     ctx.cancel.check()?;
     Ok(JobResult::TableOverviews { read, failed })

@@ -79,7 +79,7 @@ enum JobPurpose {
     LoadCatalog { path: PathBuf },
     Overview { reference: String },
     /// Overviews of many tables in one job (the tables of an opened folder or catalog), arriving one by one.
-    Overviews { references: Vec<String> },
+    Overviews { references: Arc<[String]> },
     /// Keyed by table reference (+ version selector, + page offset): results for an older selection are ignored.
     TableHistory { reference: String },
     TableInfo { reference: String, at: VersionSelector },
@@ -318,25 +318,30 @@ impl MeshlakeApp {
             self.model.catalogs.push(CatalogEntry { path: catalog.clone(), tree: Requested::Pending { previous: None } });
             self.submit(JobSpec::LoadStaticCatalog { path: catalog.clone() }, JobPurpose::LoadCatalog { path: catalog });
         }
-        let mut catalog_tables = Vec::new();
+        // The tables of a folder or catalog are read in one job, a bounded number at a time.
+        let (mut references, mut tables) = (Vec::new(), Vec::new());
         for reference in workspace.tables {
             if self.model.tables.iter().any(|t| t.reference == reference) {
                 continue;
             }
             self.model.tables.push(TableEntry::new(reference.clone()));
             match TableRef::parse(&reference) {
-                // The tables of a folder or catalog are read in one job, a bounded number at a time
-                // (results are matched by the reference's printed form).
-                Ok(table) if table.to_string() == reference => catalog_tables.push(table),
-                _ => self.request_overview(&reference),
+                Ok(table) => {
+                    references.push(reference);
+                    tables.push(table);
+                }
+                Err(_) => self.request_overview(&reference),
             }
         }
-        if catalog_tables.len() == 1 {
-            let reference = catalog_tables[0].to_string();
-            self.request_overview(&reference);
-        } else if !catalog_tables.is_empty() {
-            let references = catalog_tables.iter().map(ToString::to_string).collect();
-            self.submit(JobSpec::TableOverviews { tables: catalog_tables }, JobPurpose::Overviews { references });
+        match references.as_slice() {
+            [] => {}
+            [single] => {
+                let reference = single.clone();
+                self.request_overview(&reference);
+            }
+            _ => {
+                self.submit(JobSpec::TableOverviews { tables }, JobPurpose::Overviews { references: references.into() });
+            }
         }
         for problem in workspace.problems {
             self.model.notify_error(problem);
@@ -547,8 +552,9 @@ impl MeshlakeApp {
                     entry.overview = Requested::Ready(overview);
                 }
             }
-            (JobPurpose::Overviews { .. }, JobResult::TableOverviewOf { reference, overview }) => {
-                if let Some(entry) = self.model.tables.iter_mut().find(|t| t.reference == reference) {
+            (JobPurpose::Overviews { references }, JobResult::TableOverviewOf { index, overview, .. }) => {
+                let reference = references.get(index);
+                if let Some(entry) = self.model.tables.iter_mut().find(|t| Some(&t.reference) == reference) {
                     entry.overview = match overview {
                         Ok(overview) => Requested::Ready(overview),
                         Err(error) => Requested::Failed(error),

@@ -201,7 +201,7 @@ impl Root {
                 store,
             });
         }
-        let dir = local_path_of(location).ok_or_else(|| LakeError::BadReference {
+        let dir = super::plain_local_path(location).ok_or_else(|| LakeError::BadReference {
             reference: location.to_string(),
             reason: "give a local folder, a file:// URL or an s3:// URL".to_string(),
         })?;
@@ -231,17 +231,6 @@ impl Root {
             reference: self.location.clone(),
             reason: "cannot turn the location into a URL".to_string(),
         })
-    }
-}
-
-/// A local path from a location that is either a `file://` URL or a plain path.
-fn local_path_of(location: &str) -> Option<PathBuf> {
-    if location.starts_with("file:") {
-        url::Url::parse(location).ok()?.to_file_path().ok()
-    } else if location.contains("://") {
-        None
-    } else {
-        Some(PathBuf::from(location))
     }
 }
 
@@ -669,7 +658,7 @@ fn resolve_data_path(root: &Path, path: &str) -> (PathBuf, Option<String>) {
     if !path.contains("://") && !path.starts_with('/') {
         return (root.join(path), None);
     }
-    if let Some(local) = local_path_of(path)
+    if let Some(local) = super::plain_local_path(path)
         && local.exists()
     {
         return (local, None);
@@ -687,7 +676,7 @@ fn resolve_data_path(root: &Path, path: &str) -> (PathBuf, Option<String>) {
         }
     }
     (
-        local_path_of(path).unwrap_or_else(|| PathBuf::from(path)),
+        super::plain_local_path(path).unwrap_or_else(|| PathBuf::from(path)),
         None,
     )
 }

@@ -78,7 +78,7 @@ impl PathRemap {
         let mut add = |from: &str, to: &Path| {
             let to = to.display().to_string();
             let mut spellings = vec![from.to_string()];
-            if let Some(plain) = plain_local_path(from).filter(|p| p.is_absolute()) {
+            if let Some(plain) = super::plain_local_path(from).filter(|p| p.is_absolute()) {
                 let plain = plain.display().to_string();
                 spellings.extend([plain.clone(), format!("file:{plain}"), format!("file://{plain}")]);
             }
@@ -128,19 +128,6 @@ impl PathRemap {
             }
         }
         path.to_string()
-    }
-}
-
-/// A local path from `file:` URLs and plain paths (`None` for other schemes).
-fn plain_local_path(location: &str) -> Option<PathBuf> {
-    if let Some(rest) = location.strip_prefix("file://") {
-        Some(PathBuf::from(if rest.starts_with('/') { rest.to_string() } else { format!("/{rest}") }))
-    } else if let Some(rest) = location.strip_prefix("file:") {
-        Some(PathBuf::from(if rest.starts_with('/') { rest.to_string() } else { format!("/{rest}") }))
-    } else if location.contains("://") {
-        None
-    } else {
-        Some(PathBuf::from(location))
     }
 }
 
@@ -394,7 +381,7 @@ impl OpenedIcebergTable {
 
     /// The local file behind a path named in the table's metadata (`None` when not local).
     pub fn local_path(&self, path: &str) -> Option<PathBuf> {
-        plain_local_path(&self.resolve(path))
+        super::plain_local_path(&self.resolve(path))
     }
 
     /// The table location to show: the actual root, or the recorded location.
@@ -499,7 +486,7 @@ pub async fn open(table: &TableRef) -> Result<OpenedIcebergTable, LakeError> {
             let metadata_file = loaded
                 .metadata_location
                 .as_deref()
-                .and_then(plain_local_path)
+                .and_then(super::plain_local_path)
                 .filter(|path| path.is_file())
                 .and_then(|path| std::fs::canonicalize(path).ok());
             return open_table_metadata(&name, loaded.metadata, metadata_file.as_deref()).await;
@@ -540,7 +527,7 @@ async fn open_table_metadata(
         .and_then(Path::parent)
         .map(Path::to_path_buf);
     let recorded = metadata.location().to_string();
-    let recorded_here = plain_local_path(&recorded)
+    let recorded_here = super::plain_local_path(&recorded)
         .and_then(|path| std::fs::canonicalize(path).ok())
         .zip(root.as_ref())
         .is_some_and(|(recorded, root)| &recorded == root);
@@ -650,7 +637,7 @@ async fn catalog_metadata_file(
 /// A metadata location recorded in a SQLite catalog as an existing local file: as recorded, or
 /// (relative) against the catalog's folder and its parents.
 fn resolve_catalog_location(catalog_db: &Path, location: &str) -> Option<PathBuf> {
-    let recorded = plain_local_path(location)?;
+    let recorded = super::plain_local_path(location)?;
     if recorded.is_file() {
         return Some(recorded);
     }

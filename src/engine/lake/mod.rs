@@ -61,17 +61,23 @@ impl BinaryCell {
     }
 }
 
+/// A local path from `file:` URLs (percent-decoded; `file:x` and `file://x` taken as `/x`) and plain
+/// paths; `None` for other schemes.
+pub(crate) fn plain_local_path(location: &str) -> Option<PathBuf> {
+    if let Some(rest) = location.strip_prefix("file:") {
+        let rest = rest.trim_start_matches('/');
+        url::Url::parse(&format!("file:///{rest}")).ok()?.to_file_path().ok()
+    } else if location.contains("://") {
+        None
+    } else {
+        Some(PathBuf::from(location))
+    }
+}
+
 /// The existing local file a path in a table's listing names (a plain path or a `file:` URL);
 /// `None` for other schemes or when nothing is there.
 pub(crate) fn local_file(path: &str) -> Option<PathBuf> {
-    let local = if let Some(rest) = path.strip_prefix("file://").or_else(|| path.strip_prefix("file:")) {
-        PathBuf::from(if rest.starts_with('/') { rest.to_string() } else { format!("/{rest}") })
-    } else if path.contains("://") {
-        return None;
-    } else {
-        PathBuf::from(path)
-    };
-    local.is_file().then_some(local)
+    plain_local_path(path).filter(|local| local.is_file())
 }
 
 /// Everything that can go wrong with lake tables, with enough context to act on.
@@ -437,5 +443,20 @@ impl LakeError {
             path: path.into(),
             source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_urls_and_plain_paths_become_local_paths() {
+        assert_eq!(plain_local_path("/data/t/part-0.parquet"), Some(PathBuf::from("/data/t/part-0.parquet")));
+        assert_eq!(plain_local_path("file:///data/t/a%20b.parquet"), Some(PathBuf::from("/data/t/a b.parquet")));
+        assert_eq!(plain_local_path("file:/data/t"), Some(PathBuf::from("/data/t")));
+        assert_eq!(plain_local_path("relative/t"), Some(PathBuf::from("relative/t")));
+        assert_eq!(plain_local_path("s3://bucket/t"), None);
+        assert_eq!(local_file("/definitely/not/here.parquet"), None);
     }
 }
