@@ -449,6 +449,7 @@ fn tables_panel_schema_health_footprints_and_rows_on_map() {
     assert!(files.files.iter().all(|f| f.bbox.is_some()), "demo files carry a GeoParquet bbox");
     click_label_containing(&mut harness, "Show file footprints on map");
     let layer_id = format!("files:{reference}");
+    step_until(&mut harness, Duration::from_secs(60), "the footprints job", |app| app.map_layers().iter().any(|l| l.id == layer_id));
     let layer = harness.state().map_layers().iter().find(|l| l.id == layer_id).cloned().expect("footprints layer");
     assert_eq!(layer.features.len(), files.files.len());
     let bbox = meshlake::engine::lake::DEMO_BBOX;

@@ -40,6 +40,15 @@ pub fn epsg_code(crs: &str) -> Option<u32> {
         .and_then(|code| code.trim_start_matches(':').parse().ok())
 }
 
+/// The transform from a CRS as tables name it to lon/lat; `None` when it is lon/lat already or names
+/// no EPSG code (then coordinates are drawn as they are).
+pub fn to_lon_lat(crs: Option<&str>) -> Result<Option<CrsTransform>, CrsError> {
+    match crs.and_then(epsg_code) {
+        None | Some(4326) => Ok(None),
+        Some(code) => CrsTransform::new(code, 4326).map(Some),
+    }
+}
+
 fn projection(code: u32) -> Result<Proj, CrsError> {
     let short = u16::try_from(code)
         .map_err(|_| CrsError::UnknownEpsg { code, detail: "code out of range".to_owned() })?;
@@ -78,6 +87,12 @@ impl CrsTransform {
         } else {
             Ok((point.x, point.y))
         }
+    }
+
+    /// Transform every coordinate of a geometry.
+    pub fn geometry(&self, geometry: &geo::Geometry<f64>) -> Result<geo::Geometry<f64>, CrsError> {
+        use geo::MapCoords;
+        geometry.try_map_coords(|c| self.point(c.x, c.y).map(|(x, y)| geo::coord! { x: x, y: y }))
     }
 
     /// Transform the outline of a rectangle (densified, `steps` points per side) and return its bbox.

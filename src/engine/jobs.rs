@@ -64,6 +64,8 @@ pub enum JobSpec {
     TableFiles { table: TableRef, at: VersionSelector },
     /// A page of a table's rows at a version.
     TableHead { table: TableRef, at: VersionSelector, page: PageRequest },
+    /// Each file's bbox (in the table's `crs`) as a lon/lat outline for the map.
+    FileFootprints { files: TableFiles, crs: Option<String> },
     /// The schema differences between two versions of a table.
     TableSchemaDiff { table: TableRef, from: VersionSelector, to: VersionSelector },
     /// The geometries of a page of rows in lon/lat (`crs`: the column's CRS as the table names it).
@@ -103,6 +105,7 @@ impl JobSpec {
             JobSpec::TableFiles { table, .. } => format!("Table files {table}"),
             JobSpec::TableHead { table, .. } => format!("Table rows {table}"),
             JobSpec::TableSchemaDiff { table, .. } => format!("Schema diff {table}"),
+            JobSpec::FileFootprints { files, .. } => format!("Footprints of {} files", files.files.len()),
             JobSpec::TablePageShapes { table, .. } => format!("Table geometries {table}"),
             JobSpec::TableValidate { table, .. } => format!("Validate {table}"),
             JobSpec::TableQuery { table, .. } => format!("Spatial query {table}"),
@@ -134,6 +137,9 @@ pub enum JobResult {
     TablePage(TablePage),
     SchemaDiff(SchemaDiff),
     PageShapes(PageShapes),
+    /// `(index into the files, lon/lat outline)` of a [`JobSpec::FileFootprints`].
+    #[serde(skip)]
+    FileFootprints(Vec<(usize, geo::Geometry<f64>)>),
     Validation(Box<crate::engine::lake::spatial::ValidationReport>),
     Query(Box<crate::engine::lake::spatial::QueryReport>),
     StacApi(Box<crate::engine::stac::api::ApiInfo>),
@@ -456,6 +462,13 @@ pub async fn run_job(spec: JobSpec, ctx: &JobContext) -> Result<JobResult, JobEr
         }
         JobSpec::TableHead { table, at, page } => {
             Ok(JobResult::TablePage(crate::engine::lake::inspect::table_head(&table, &at, &page).await?))
+        }
+        JobSpec::FileFootprints { files, crs } => {
+            let footprints = ctx
+                .cpu(move || crate::engine::lake::page_shapes::file_footprints(&files, crs.as_deref()))
+                .await?
+                .map_err(|e| JobError::Failed(format!("the file footprints cannot be drawn on the map: {e}")))?;
+            Ok(JobResult::FileFootprints(footprints))
         }
         JobSpec::TableSchemaDiff { table, from, to } => {
             let policy = crate::engine::lake::inspect::SmallFilePolicy::default();

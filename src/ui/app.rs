@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use egui::{Key, KeyboardShortcut, Modifiers, RichText};
 
 use crate::engine::jobs::{JobEvent, JobHandle, JobId, JobResult, JobRuntime, JobSpec, RuntimeError, error_chain};
-use crate::engine::crs::{CrsTransform, epsg_code};
+use crate::engine::crs::to_lon_lat;
 use crate::engine::lake::TableRef;
 use crate::engine::lake::file_health::files_health;
 use crate::engine::lake::page_shapes::PageShapes;
@@ -87,6 +87,7 @@ enum JobPurpose {
     TablePage { reference: String, at: VersionSelector, offset: u64 },
     SchemaDiff { reference: String, with: VersionSelector, at: VersionSelector },
     PageShapes { reference: String },
+    FileFootprints { reference: String, at: VersionSelector },
     Validate { reference: String },
     Query { reference: String },
     StacConnect,
@@ -593,6 +594,9 @@ impl MeshlakeApp {
                 }
             }
             (JobPurpose::PageShapes { reference }, JobResult::PageShapes(shapes)) => self.show_page_shapes(&reference, shapes),
+            (JobPurpose::FileFootprints { reference, at }, JobResult::FileFootprints(outlines)) => {
+                self.show_file_footprints(&reference, &at, outlines)
+            }
             (JobPurpose::Validate { reference }, JobResult::Validation(report)) => self.show_validation(&reference, report),
             (JobPurpose::Query { reference }, JobResult::Query(report)) => self.show_query(&reference, report),
             (JobPurpose::TablePage { reference, at, offset }, JobResult::TablePage(page)) => {
@@ -688,6 +692,9 @@ impl MeshlakeApp {
                         }
                     }
                 }
+            }
+            JobPurpose::FileFootprints { reference, .. } => {
+                self.model.notify_error(format!("Cannot draw the file footprints of {reference}: {error}"));
             }
             JobPurpose::PageShapes { reference } => {
                 self.model.notify_error(format!("Cannot draw the rows of {reference} on the map: {error}"));
@@ -789,7 +796,7 @@ impl MeshlakeApp {
                     entry.files_health = entry.files.value().map(|files| files_health(files, &policy));
                 }
             }
-            Command::ShowFileFootprints(table) => self.show_file_footprints(table),
+            Command::ShowFileFootprints(table) => self.request_file_footprints(table),
             Command::ShowPageOnMap(table) => self.request_page_shapes(table),
             Command::RemoveTableLayer(id) => {
                 self.table_layers.retain(|layer| layer.id != id);
@@ -938,58 +945,53 @@ impl MeshlakeApp {
         self.put_table_layer(layer);
     }
 
-    /// Draw the bbox of each live file of table `index` (lon/lat; reprojected from the geometry CRS).
-    fn show_file_footprints(&mut self, index: usize) {
+    /// Draw the bbox of each live file of table `index` at its selected version: the outlines are
+    /// reprojected to lon/lat in a job, the layer is made when they arrive.
+    fn request_file_footprints(&mut self, index: usize) {
         let Some(entry) = self.model.tables.get(index) else { return };
         let reference = entry.reference.clone();
         let Some(files) = entry.files.value() else {
             self.model.notify_error(format!("The files of {reference} are not read yet"));
             return;
         };
-        let crs = Self::table_geometry_column(entry).and_then(|(_, crs)| crs);
-        let code = crs.as_deref().and_then(epsg_code).unwrap_or(4326);
-        let transform = match code {
-            4326 => None,
-            code => match CrsTransform::new(code, 4326) {
-                Ok(transform) => Some(transform),
-                Err(err) => {
-                    self.model.notify_error(format!("Cannot draw the file footprints of {reference}: {err}"));
-                    return;
-                }
-            },
+        let spec = JobSpec::FileFootprints {
+            files: files.clone(),
+            crs: Self::table_geometry_column(entry).and_then(|(_, crs)| crs),
         };
+        let at = entry.selected_version.clone();
+        self.submit(spec, JobPurpose::FileFootprints { reference, at });
+    }
+
+    /// The file-footprints layer of a table from the outlines a job made (labelled from its files).
+    fn show_file_footprints(&mut self, reference: &str, at: &VersionSelector, outlines: Vec<(usize, geo::Geometry<f64>)>) {
         let small_below = self.model.small_file_policy.small_file_bytes;
-        let mut features = Vec::new();
-        for file in &files.files {
-            let Some(bbox) = file.bbox else { continue };
-            let ring: Vec<(f64, f64)> = match &transform {
-                None => vec![(bbox[0], bbox[1]), (bbox[2], bbox[1]), (bbox[2], bbox[3]), (bbox[0], bbox[3]), (bbox[0], bbox[1])],
-                Some(transform) => match transform.rectangle_ring(bbox, 8) {
-                    Ok(ring) => ring,
-                    Err(_) => continue,
-                },
-            };
-            let name = file.path.rsplit(['/', '\\']).next().unwrap_or(&file.path);
-            let small = if file.bytes < small_below { ", small" } else { "" };
-            let rows = file.rows.map(|r| r.to_string()).unwrap_or_else(|| "?".to_owned());
-            let label = format!("{name} ({}, {rows} rows{small})", panels::tables::format_bytes(file.bytes));
-            let polygon = geo::Polygon::new(geo::LineString::from(ring), Vec::new());
-            features.push(MapFeature::new(label, geo::Geometry::Polygon(polygon)));
-        }
+        let Some(entry) = self.table_at(reference, at) else { return };
+        let Some(files) = entry.files.value() else { return };
+        let features: Vec<MapFeature> = outlines
+            .into_iter()
+            .filter_map(|(index, outline)| {
+                let file = files.files.get(index)?;
+                let name = file.path.rsplit(['/', '\\']).next().unwrap_or(&file.path);
+                let small = if file.bytes < small_below { ", small" } else { "" };
+                let rows = file.rows.map(|r| r.to_string()).unwrap_or_else(|| "?".to_owned());
+                let label = format!("{name} ({}, {rows} rows{small})", panels::tables::format_bytes(file.bytes));
+                Some(MapFeature::new(label, outline))
+            })
+            .collect();
+        let name = format!(
+            "{} file footprints ({}, {})",
+            panels::tables::table_display_name(reference),
+            features.len(),
+            panels::tables::selector_text(at)
+        );
         if features.is_empty() {
             self.model.notify_info(format!(
                 "No file of {reference} has a bbox (no bbox statistics or GeoParquet bbox in the files)"
             ));
             return;
         }
-        let name = format!(
-            "{} file footprints ({}, {})",
-            panels::tables::table_display_name(&reference),
-            features.len(),
-            panels::tables::selector_text(&entry.selected_version)
-        );
         let layer = MapLayer {
-            id: file_footprints_layer_id(&reference),
+            id: file_footprints_layer_id(reference),
             name,
             features,
             color: egui::Color32::from_rgb(200, 40, 160),
@@ -1527,13 +1529,12 @@ impl eframe::App for MeshlakeApp {
 
 /// Spatial-tab features from the table's CRS to lon/lat (features that do not transform are left out).
 fn spatial_features_to_lon_lat(crs: Option<&str>, features: Vec<MapFeature>) -> Vec<MapFeature> {
-    use geo::MapCoords;
-    match panels::spatial::to_lon_lat(crs) {
+    match to_lon_lat(crs) {
         Ok(None) => features,
         Ok(Some(transform)) => features
             .into_iter()
             .filter_map(|mut f| {
-                f.geometry = f.geometry.try_map_coords(|c| transform.point(c.x, c.y).map(|(x, y)| geo::coord! { x: x, y: y })).ok()?;
+                f.geometry = transform.geometry(&f.geometry).ok()?;
                 Some(f)
             })
             .collect(),

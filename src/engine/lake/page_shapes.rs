@@ -2,12 +2,12 @@
 //! the page is read with complete WKT for the geometry column only, parsed, and reprojected from
 //! the column's CRS when it is not lon/lat.
 
-use geo::{Geometry, MapCoords};
+use geo::Geometry;
 use serde::Serialize;
 use wkt::TryFromWkt;
 
-use crate::engine::crs::{CrsTransform, epsg_code};
-use crate::engine::lake::inspect::{PageRequest, VersionSelector, table_head};
+use crate::engine::crs::{CrsError, to_lon_lat};
+use crate::engine::lake::inspect::{PageRequest, TableFiles, VersionSelector, table_head};
 use crate::engine::lake::{LakeError, TableRef};
 
 /// The geometries of a page of rows, in lon/lat degrees.
@@ -33,15 +33,10 @@ pub async fn table_page_shapes(
 ) -> Result<PageShapes, LakeError> {
     let request = PageRequest { offset, limit, columns: vec![column.to_owned()], full_geometry: true };
     let page = table_head(table, at, &request).await?;
-    let code = crs.and_then(epsg_code).unwrap_or(4326);
-    let transform = if code == 4326 {
-        None
-    } else {
-        Some(CrsTransform::new(code, 4326).map_err(|e| LakeError::BadReference {
-            reference: table.to_string(),
-            reason: format!("the CRS of {column} cannot be drawn on the map: {e}"),
-        })?)
-    };
+    let transform = to_lon_lat(crs).map_err(|e| LakeError::BadReference {
+        reference: table.to_string(),
+        reason: format!("the CRS of {column} cannot be drawn on the map: {e}"),
+    })?;
     let mut shapes = Vec::with_capacity(page.rows.len());
     let mut skipped = Vec::new();
     for (i, row) in page.rows.iter().enumerate() {
@@ -57,21 +52,36 @@ pub async fn table_page_shapes(
                 continue;
             }
         };
-        let geometry = match &transform {
+        let geometry = match transform.as_ref().map(|t| t.geometry(&geometry)) {
             None => geometry,
-            Some(transform) => match geometry.try_map_coords(|c| {
-                transform.point(c.x, c.y).map(|(x, y)| geo::coord! { x: x, y: y })
-            }) {
-                Ok(geometry) => geometry,
-                Err(e) => {
-                    skipped.push(format!("row {}: {e}", number + 1));
-                    continue;
-                }
-            },
+            Some(Ok(geometry)) => geometry,
+            Some(Err(e)) => {
+                skipped.push(format!("row {}: {e}", number + 1));
+                continue;
+            }
         };
         shapes.push((number, geometry));
     }
     Ok(PageShapes { column: column.to_owned(), shapes, skipped })
+}
+
+/// Each live file's bbox (in the table's `crs`) as a lon/lat polygon, densified when reprojected:
+/// `(index into files, outline)`; files without a bbox, or whose bbox does not transform, are left out.
+pub fn file_footprints(files: &TableFiles, crs: Option<&str>) -> Result<Vec<(usize, Geometry<f64>)>, CrsError> {
+    let transform = to_lon_lat(crs)?;
+    Ok(files
+        .files
+        .iter()
+        .enumerate()
+        .filter_map(|(index, file)| {
+            let [minx, miny, maxx, maxy] = file.bbox?;
+            let ring = match &transform {
+                None => vec![(minx, miny), (maxx, miny), (maxx, maxy), (minx, maxy), (minx, miny)],
+                Some(transform) => transform.rectangle_ring([minx, miny, maxx, maxy], 8).ok()?,
+            };
+            Some((index, Geometry::Polygon(geo::Polygon::new(geo::LineString::from(ring), Vec::new()))))
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -93,6 +103,19 @@ mod tests {
             assert!(rect.min().x >= bbox[0] && rect.max().y <= bbox[3], "{rect:?}");
         }
         let err = table_page_shapes(&table, &VersionSelector::Latest, 0, 5, "nope", None).await.unwrap_err();
+        assert!(err.to_string().contains("nope"), "{err}");
+        // File footprints: one polygon per file with a bbox; in UTM 31N they come out as lon/lat near Leiden.
+        let files = crate::engine::lake::inspect::table_files(&table, &VersionSelector::Latest).await.unwrap();
+        let lonlat = file_footprints(&files, Some("OGC:CRS84")).unwrap();
+        assert_eq!(lonlat.len(), files.files.len());
+        let mut utm = files.clone();
+        for file in &mut utm.files {
+            file.bbox = Some([600_000.0, 5_780_000.0, 601_000.0, 5_781_000.0]);
+        }
+        for (_, outline) in file_footprints(&utm, Some("EPSG:32631")).unwrap() {
+            let rect = geo::BoundingRect::bounding_rect(&outline).unwrap();
+            assert!((4.4..4.5).contains(&rect.min().x) && (52.1..52.2).contains(&rect.min().y), "{rect:?}");
+        }
         assert!(err.to_string().contains("nope"), "{err}");
     }
 }

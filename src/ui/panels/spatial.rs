@@ -3,19 +3,11 @@
 
 use egui::Ui;
 
-use crate::engine::crs::{CrsTransform, epsg_code};
+use crate::engine::crs::to_lon_lat;
 use crate::engine::geo::predicate::{PredicateOp, SpatialPredicate};
 use crate::engine::lake::spatial::{QueryReport, ValidationReport};
 use crate::ui::commands::Command;
 use crate::ui::model::{Requested, TableEntry};
-
-/// The transform from a table's CRS to lon/lat for drawing (`None`: already lon/lat or not declared).
-pub fn to_lon_lat(crs: Option<&str>) -> Result<Option<CrsTransform>, String> {
-    match crs.and_then(epsg_code) {
-        None | Some(4326) => Ok(None),
-        Some(code) => CrsTransform::new(code, 4326).map(Some).map_err(|e| e.to_string()),
-    }
-}
 
 /// A bbox in the table's CRS as a lon/lat bbox to zoom to.
 fn zoom_bbox(crs: Option<&str>, bbox: [f64; 4]) -> Option<[f64; 4]> {
