@@ -1006,12 +1006,7 @@ pub async fn info(
     let opened = open(table).await?;
     let metadata = opened.table.metadata();
     let snapshot = select_snapshot(&opened, at)?;
-    let schema = match &snapshot {
-        Some(snapshot) => snapshot
-            .schema(metadata)
-            .map_err(opened.error("read the snapshot schema"))?,
-        None => metadata.current_schema().clone(),
-    };
+    let schema = schema_at(&opened, snapshot.as_ref())?;
     let schema_fields = schema
         .as_struct()
         .fields()
@@ -1222,18 +1217,21 @@ fn read_task(
 }
 
 /// Column names of the snapshot's schema; checks `requested` against them.
+/// The schema a snapshot was written with (the current schema for a table without snapshots).
+fn schema_at(opened: &OpenedIcebergTable, snapshot: Option<&SnapshotRef>) -> Result<::iceberg::spec::SchemaRef, LakeError> {
+    let metadata = opened.table.metadata();
+    match snapshot {
+        Some(snapshot) => snapshot.schema(metadata).map_err(opened.error("read the snapshot schema")),
+        None => Ok(metadata.current_schema().clone()),
+    }
+}
+
 fn page_columns(
     opened: &OpenedIcebergTable,
     snapshot: Option<&SnapshotRef>,
     requested: &[String],
 ) -> Result<Vec<String>, LakeError> {
-    let metadata = opened.table.metadata();
-    let schema = match snapshot {
-        Some(snapshot) => snapshot
-            .schema(metadata)
-            .map_err(opened.error("read the snapshot schema"))?,
-        None => metadata.current_schema().clone(),
-    };
+    let schema = schema_at(opened, snapshot)?;
     let all: Vec<String> = schema.as_struct().fields().iter().map(|f| f.name.clone()).collect();
     if requested.is_empty() {
         return Ok(all);
