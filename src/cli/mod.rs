@@ -12,6 +12,7 @@ use crate::engine::jobs::{JobResult, JobRuntime, JobSpec, error_chain};
 use crate::engine::lake::TableRef;
 use crate::engine::lake::inspect::{PageRequest, SmallFilePolicy, VersionSelector};
 
+mod maintain;
 mod spatial;
 mod stac;
 pub mod ndvi;
@@ -184,6 +185,51 @@ pub enum TableCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Rewrite small files into files of the target size (bin-packing), optionally Z-ordered or spatially ordered.
+    Compact {
+        table: String,
+        /// Target file size in bytes (default 134217728, 128 MiB).
+        #[arg(long)]
+        target_size: Option<u64>,
+        #[command(flatten)]
+        order: crate::cli::maintain::OrderArgs,
+        /// Bytes a sort may hold in memory before spilling to disk (default 512 MiB).
+        #[arg(long)]
+        max_sort_memory: Option<u64>,
+        /// Print the plan; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Expire snapshots (Iceberg) / log entries (Delta) older than a duration, keeping the last N.
+    Expire {
+        table: String,
+        /// e.g. 7d, 168h, 90m.
+        #[arg(long)]
+        older_than: String,
+        /// Always keep this many of the newest snapshots / versions.
+        #[arg(long, default_value_t = 1)]
+        keep_last: u32,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete files the table no longer references (Delta vacuum; Iceberg orphan files) older than the retention.
+    Vacuum {
+        table: String,
+        /// e.g. 7d (the default), 168h.
+        #[arg(long, default_value = "7d")]
+        retention: String,
+        /// Allow a retention shorter than 7 days.
+        #[arg(long)]
+        allow_short_retention: bool,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn table_spec(command: TableCommand) -> anyhow::Result<(JobSpec, bool)> {
@@ -223,6 +269,18 @@ fn table_spec(command: TableCommand) -> anyhow::Result<(JobSpec, bool)> {
             let request = crate::engine::lake::spatial::QueryRequest { predicate: predicate.predicate(distance)?, geometry, out, allow_full_scan: true };
             (JobSpec::TableQuery { table: parse(&table)?, at: at.selector()?, request }, json)
         }
+        TableCommand::Compact { table, target_size, order, max_sort_memory, dry_run, json } => {
+            let request = maintain::compaction_request(target_size, order, dry_run, max_sort_memory);
+            (JobSpec::TableCompact { table: parse(&table)?, request }, json)
+        }
+        TableCommand::Expire { table, older_than, keep_last, dry_run, json } => {
+            let request = maintain::expire_request(&older_than, keep_last, dry_run)?;
+            (JobSpec::TableExpire { table: parse(&table)?, request }, json)
+        }
+        TableCommand::Vacuum { table, retention, allow_short_retention, dry_run, json } => {
+            let request = maintain::vacuum_request(&retention, allow_short_retention, dry_run)?;
+            (JobSpec::TableVacuum { table: parse(&table)?, request }, json)
+        }
     })
 }
 
@@ -254,7 +312,10 @@ pub fn wants_json(command: &Command) -> bool {
             | TableCommand::Head { json, .. }
             | TableCommand::Diff { json, .. }
             | TableCommand::Validate { json, .. }
-            | TableCommand::Query { json, .. } => *json,
+            | TableCommand::Query { json, .. }
+            | TableCommand::Compact { json, .. }
+            | TableCommand::Expire { json, .. }
+            | TableCommand::Vacuum { json, .. } => *json,
         },
         Command::Stac { command: crate::cli::stac::StacCommand::Search { json, .. } } => *json,
         Command::Ndvi(args) => args.json,
@@ -303,6 +364,9 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             JobResult::StacSearch(result) => serde_json::to_value(result),
             JobResult::StacApi(info) => serde_json::to_value(info),
             JobResult::Ndvi(product) => serde_json::to_value(product),
+            JobResult::Compaction(report) => serde_json::to_value(report),
+            JobResult::Expire(report) => serde_json::to_value(report),
+            JobResult::Vacuum(report) => serde_json::to_value(report),
             other => serde_json::to_value(other),
         }
         .context("encoding the result as JSON")?;
@@ -419,6 +483,9 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             JobResult::Query(report) => crate::cli::spatial::print_query(&mut stdout, &report)?,
             JobResult::StacSearch(result) => crate::cli::stac::print_search(&mut stdout, &result)?,
             JobResult::Ndvi(product) => write!(stdout, "{}", ndvi::describe(&product))?,
+            JobResult::Compaction(report) => maintain::print_compaction(&mut stdout, &report)?,
+            JobResult::Expire(report) => maintain::print_expire(&mut stdout, &report)?,
+            JobResult::Vacuum(report) => maintain::print_vacuum(&mut stdout, &report)?,
             other => writeln!(stdout, "{}", serde_json::to_string_pretty(&other)?)?,
         }
     }

@@ -75,6 +75,12 @@ pub enum JobSpec {
     TableValidate { table: TableRef, at: VersionSelector, geometry: Option<String>, geometry_types: Vec<String>, crs: Option<String>, against: Option<VersionSelector> },
     /// A spatial query over a table version with file and row-group pruning.
     TableQuery { table: TableRef, at: VersionSelector, request: crate::engine::lake::spatial::QueryRequest },
+    /// Compact a table (bin-packing, Z-order or spatial order), or plan it (`request.dry_run`).
+    TableCompact { table: TableRef, request: crate::engine::lake::maintain::CompactionRequest },
+    /// Expire old snapshots (Iceberg) / log entries (Delta).
+    TableExpire { table: TableRef, request: crate::engine::lake::maintain::ExpireRequest },
+    /// Delete files the table no longer references (Delta vacuum, Iceberg orphan files).
+    TableVacuum { table: TableRef, request: crate::engine::lake::maintain::VacuumRequest },
     /// A STAC API's landing page, conformance classes and collections.
     StacConnect { url: String },
     /// An item search over a STAC API URL or a local static catalog / item collection; each page is
@@ -109,6 +115,12 @@ impl JobSpec {
             JobSpec::TablePageShapes { table, .. } => format!("Table geometries {table}"),
             JobSpec::TableValidate { table, .. } => format!("Validate {table}"),
             JobSpec::TableQuery { table, .. } => format!("Spatial query {table}"),
+            JobSpec::TableCompact { table, request } if request.dry_run => format!("Plan compaction of {table}"),
+            JobSpec::TableCompact { table, .. } => format!("Compact {table}"),
+            JobSpec::TableExpire { table, request } if request.dry_run => format!("Plan snapshot expiry of {table}"),
+            JobSpec::TableExpire { table, .. } => format!("Expire snapshots of {table}"),
+            JobSpec::TableVacuum { table, request } if request.dry_run => format!("Plan vacuum of {table}"),
+            JobSpec::TableVacuum { table, .. } => format!("Vacuum {table}"),
             JobSpec::StacConnect { url } => format!("Connect to STAC API {url}"),
             JobSpec::StacSearch { source, .. } => format!("STAC search {source}"),
             JobSpec::Wait { secs } => format!("Wait {secs} s"),
@@ -142,6 +154,9 @@ pub enum JobResult {
     FileFootprints(Vec<(usize, geo::Geometry<f64>)>),
     Validation(Box<crate::engine::lake::spatial::ValidationReport>),
     Query(Box<crate::engine::lake::spatial::QueryReport>),
+    Compaction(Box<crate::engine::lake::maintain::CompactionReport>),
+    Expire(Box<crate::engine::lake::maintain::ExpireReport>),
+    Vacuum(Box<crate::engine::lake::maintain::VacuumReport>),
     StacApi(Box<crate::engine::stac::api::ApiInfo>),
     StacSearchPage(crate::engine::stac::job::StacSearchPage),
     StacSearch(Box<crate::engine::stac::job::StacSearchResult>),
@@ -192,6 +207,9 @@ pub enum JobError {
     Settings(#[from] crate::engine::settings::SettingsError),
     #[error(transparent)]
     Ndvi(crate::engine::ndvi::NdviError),
+    /// A request that cannot be carried out as asked (what is wrong and what to do instead).
+    #[error("{0}")]
+    Invalid(String),
     #[error("the worker pool stopped before the job's CPU work finished")]
     WorkerPoolGone,
     /// A job that failed on the runtime, as its event reported it (used by [`JobRuntime::run_to_end`]).
@@ -498,6 +516,15 @@ pub async fn run_job(spec: JobSpec, ctx: &JobContext) -> Result<JobResult, JobEr
         }
         JobSpec::TableQuery { table, at, request } => {
             Ok(JobResult::Query(Box::new(crate::engine::lake::spatial::query(&table, &at, &request, ctx).await?)))
+        }
+        JobSpec::TableCompact { table, request } => {
+            Ok(JobResult::Compaction(Box::new(crate::engine::lake::maintain::compact(&table, &request, ctx).await?)))
+        }
+        JobSpec::TableExpire { table, request } => {
+            Ok(JobResult::Expire(Box::new(crate::engine::lake::maintain::expire(&table, &request, ctx).await?)))
+        }
+        JobSpec::TableVacuum { table, request } => {
+            Ok(JobResult::Vacuum(Box::new(crate::engine::lake::maintain::vacuum(&table, &request, ctx).await?)))
         }
         JobSpec::StacConnect { url } => {
             Ok(JobResult::StacApi(Box::new(crate::engine::stac::job::connect_api(&url, ctx).await?)))

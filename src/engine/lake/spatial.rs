@@ -236,7 +236,7 @@ fn geo_column(metadata: &ParquetMetaData, arrow: &arrow::datatypes::Schema, want
 }
 
 /// A WKB value of a binary array.
-fn wkb_at(array: &dyn Array, row: usize) -> Option<&[u8]> {
+pub(crate) fn wkb_at(array: &dyn Array, row: usize) -> Option<&[u8]> {
     if array.is_null(row) {
         return None;
     }
