@@ -116,3 +116,27 @@ pub fn print_vacuum(out: &mut impl Write, report: &VacuumReport) -> std::io::Res
     }
     Ok(())
 }
+
+pub fn print_health(out: &mut impl Write, series: &crate::engine::lake::monitor::HealthSeries) -> std::io::Result<()> {
+    writeln!(out, "{} ({} observations in {})", series.table, series.observations.len(), series.log.display())?;
+    writeln!(out, "{:<25} {:>20} {:>9} {:>9} {:>12} {:>14}", "observed", "version", "versions", "files", "small files", "max/partition")?;
+    for o in &series.observations {
+        writeln!(
+            out,
+            "{:<25} {:>20} {:>9} {:>9} {:>12} {:>14}",
+            o.observed_at.format("%Y-%m-%d %H:%M:%S"),
+            version(o.version),
+            o.versions,
+            o.files,
+            o.small_files,
+            o.max_small_files_per_partition
+        )?;
+    }
+    if series.alerts.is_empty() {
+        writeln!(out, "healthy: no partition holds more than {} small files", series.policy.max_small_files_per_partition)?;
+    }
+    for alert in &series.alerts {
+        writeln!(out, "ALERT: {alert}")?;
+    }
+    Ok(())
+}

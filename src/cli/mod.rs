@@ -185,6 +185,22 @@ pub enum TableCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Record the table's current health (files, small files, versions) in its monitor log under the
+    /// data folder and print the series with the alerts it raises (for cron / CI).
+    Monitor {
+        table: String,
+        /// Files smaller than this count as small (default: a quarter of 128 MiB).
+        #[arg(long)]
+        small_file_bytes: Option<u64>,
+        /// Alert when one partition holds more small files than this (default 10000).
+        #[arg(long)]
+        max_small_files: Option<u64>,
+        /// Exit with an error when an alert is raised (after printing the series).
+        #[arg(long)]
+        fail_on_alert: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Rewrite small files into files of the target size (bin-packing), optionally Z-ordered or spatially ordered.
     Compact {
         table: String,
@@ -269,6 +285,17 @@ fn table_spec(command: TableCommand) -> anyhow::Result<(JobSpec, bool)> {
             let request = crate::engine::lake::spatial::QueryRequest { predicate: predicate.predicate(distance)?, geometry, out, allow_full_scan: true };
             (JobSpec::TableQuery { table: parse(&table)?, at: at.selector()?, request }, json)
         }
+        TableCommand::Monitor { table, small_file_bytes, max_small_files, fail_on_alert: _, json } => {
+            let mut policy = SmallFilePolicy::default();
+            if let Some(bytes) = small_file_bytes {
+                policy.small_file_bytes = bytes;
+            }
+            if let Some(count) = max_small_files {
+                policy.max_small_files_per_partition = count;
+            }
+            let paths = crate::engine::settings::AppPaths::from_env().map_err(|e| anyhow::anyhow!(error_chain(&e)))?;
+            (JobSpec::TableMonitor { table: parse(&table)?, policy, log_dir: paths.data_dir.join("monitor") }, json)
+        }
         TableCommand::Compact { table, target_size, order, max_sort_memory, dry_run, json } => {
             let request = maintain::compaction_request(target_size, order, dry_run, max_sort_memory);
             (JobSpec::TableCompact { table: parse(&table)?, request }, json)
@@ -313,6 +340,7 @@ pub fn wants_json(command: &Command) -> bool {
             | TableCommand::Diff { json, .. }
             | TableCommand::Validate { json, .. }
             | TableCommand::Query { json, .. }
+            | TableCommand::Monitor { json, .. }
             | TableCommand::Compact { json, .. }
             | TableCommand::Expire { json, .. }
             | TableCommand::Vacuum { json, .. } => *json,
@@ -331,6 +359,7 @@ pub fn error_line(err: &anyhow::Error, json: bool) -> String {
 /// Run a headless subcommand.
 pub fn run(command: Command) -> anyhow::Result<()> {
     let (runtime, mut events) = JobRuntime::start(0, Arc::new(|| {})).context("starting the job runtime")?;
+    let fail_on_alert = matches!(&command, Command::Table { command: TableCommand::Monitor { fail_on_alert: true, .. } });
     let (spec, json) = match command {
         Command::Demo { dir, json } => (JobSpec::WriteDemo { dir, reuse_existing: false }, json),
         Command::Scan { path, json } => (JobSpec::ScanWorkspace { path }, json),
@@ -349,6 +378,10 @@ pub fn run(command: Command) -> anyhow::Result<()> {
     }
     let result = result.map_err(|err| anyhow::anyhow!(error_chain(&err)))?;
     crate::cli::spatial::warn(&result);
+    let alerts = match &result {
+        JobResult::Health(series) if fail_on_alert => series.alerts.join("; "),
+        _ => String::new(),
+    };
     let mut stdout = std::io::stdout().lock();
     if json {
         let value = match &result {
@@ -365,6 +398,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             JobResult::StacApi(info) => serde_json::to_value(info),
             JobResult::Ndvi(product) => serde_json::to_value(product),
             JobResult::Compaction(report) => serde_json::to_value(report),
+            JobResult::Health(series) => serde_json::to_value(series),
             JobResult::Expire(report) => serde_json::to_value(report),
             JobResult::Vacuum(report) => serde_json::to_value(report),
             other => serde_json::to_value(other),
@@ -484,10 +518,14 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             JobResult::StacSearch(result) => crate::cli::stac::print_search(&mut stdout, &result)?,
             JobResult::Ndvi(product) => write!(stdout, "{}", ndvi::describe(&product))?,
             JobResult::Compaction(report) => maintain::print_compaction(&mut stdout, &report)?,
+            JobResult::Health(series) => maintain::print_health(&mut stdout, &series)?,
             JobResult::Expire(report) => maintain::print_expire(&mut stdout, &report)?,
             JobResult::Vacuum(report) => maintain::print_vacuum(&mut stdout, &report)?,
             other => writeln!(stdout, "{}", serde_json::to_string_pretty(&other)?)?,
         }
+    }
+    if !alerts.is_empty() {
+        anyhow::bail!("health alert: {alerts}");
     }
     Ok(())
 }

@@ -81,6 +81,9 @@ pub enum JobSpec {
     TableExpire { table: TableRef, request: crate::engine::lake::maintain::ExpireRequest },
     /// Delete files the table no longer references (Delta vacuum, Iceberg orphan files).
     TableVacuum { table: TableRef, request: crate::engine::lake::maintain::VacuumRequest },
+    /// Record a table's current health (files, small files, versions) in its monitor log under
+    /// `log_dir` and return the series with the alerts the policy raises.
+    TableMonitor { table: TableRef, policy: SmallFilePolicy, log_dir: PathBuf },
     /// A STAC API's landing page, conformance classes and collections.
     StacConnect { url: String },
     /// An item search over a STAC API URL or a local static catalog / item collection; each page is
@@ -121,6 +124,7 @@ impl JobSpec {
             JobSpec::TableExpire { table, .. } => format!("Expire snapshots of {table}"),
             JobSpec::TableVacuum { table, request } if request.dry_run => format!("Plan vacuum of {table}"),
             JobSpec::TableVacuum { table, .. } => format!("Vacuum {table}"),
+            JobSpec::TableMonitor { table, .. } => format!("Health of {table}"),
             JobSpec::StacConnect { url } => format!("Connect to STAC API {url}"),
             JobSpec::StacSearch { source, .. } => format!("STAC search {source}"),
             JobSpec::Wait { secs } => format!("Wait {secs} s"),
@@ -157,6 +161,7 @@ pub enum JobResult {
     Compaction(Box<crate::engine::lake::maintain::CompactionReport>),
     Expire(Box<crate::engine::lake::maintain::ExpireReport>),
     Vacuum(Box<crate::engine::lake::maintain::VacuumReport>),
+    Health(Box<crate::engine::lake::monitor::HealthSeries>),
     StacApi(Box<crate::engine::stac::api::ApiInfo>),
     StacSearchPage(crate::engine::stac::job::StacSearchPage),
     StacSearch(Box<crate::engine::stac::job::StacSearchResult>),
@@ -525,6 +530,9 @@ pub async fn run_job(spec: JobSpec, ctx: &JobContext) -> Result<JobResult, JobEr
         }
         JobSpec::TableVacuum { table, request } => {
             Ok(JobResult::Vacuum(Box::new(crate::engine::lake::maintain::vacuum(&table, &request, ctx).await?)))
+        }
+        JobSpec::TableMonitor { table, policy, log_dir } => {
+            Ok(JobResult::Health(Box::new(crate::engine::lake::monitor::observe(&table, &policy, &log_dir).await?)))
         }
         JobSpec::StacConnect { url } => {
             Ok(JobResult::StacApi(Box::new(crate::engine::stac::job::connect_api(&url, ctx).await?)))

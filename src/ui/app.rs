@@ -1,6 +1,7 @@
 //! The eframe application: `logic()` drains job events and handles commands; `ui()` only draws the
 //! model and collects the commands the panels return.
 
+mod maintain;
 mod ndvi;
 
 use std::collections::HashMap;
@@ -90,6 +91,12 @@ enum JobPurpose {
     FileFootprints { reference: String, at: VersionSelector },
     Validate { reference: String },
     Query { reference: String },
+    /// The monitor series of a table's current version.
+    Health { reference: String },
+    /// A compaction / expiry / vacuum (or its dry run) of a table (`app/maintain.rs`).
+    Maintain { reference: String, kind: maintain::MaintenanceKind },
+    /// The live files of one side (`after`) of a compaction's before/after view.
+    MaintainFiles { reference: String, version: i64, after: bool },
     StacConnect,
     StacSearch { generation: u64 },
     Other,
@@ -372,8 +379,12 @@ impl MeshlakeApp {
         let needs_info = entry.loaded.info.as_ref() != Some(&at);
         match tab {
             TableTab::Overview => {
+                let needs_health = at == VersionSelector::Latest && !entry.loaded.health;
                 if at != VersionSelector::Latest && needs_info {
                     self.request_table_info(index);
+                }
+                if needs_health {
+                    self.request_health(index);
                 }
             }
             TableTab::History => {
@@ -399,7 +410,7 @@ impl MeshlakeApp {
                     self.request_table_files(index);
                 }
             }
-            TableTab::Spatial => {}
+            TableTab::Spatial | TableTab::Maintain => {}
             TableTab::Data => {
                 if entry.needs_load(TableTab::Data) {
                     self.request_table_page(index);
@@ -431,6 +442,21 @@ impl MeshlakeApp {
             entry.loaded.history = true;
         }
         self.submit(JobSpec::TableHistory { table }, JobPurpose::TableHistory { reference });
+    }
+
+    /// Record the table's current health in its monitor log (data folder) and fetch the series.
+    fn request_health(&mut self, index: usize) {
+        let log_dir = self.paths.as_ref().map(|p| p.data_dir.join("monitor"));
+        let policy = self.model.small_file_policy;
+        let Some((reference, table)) = self.table_ref(index) else { return };
+        let Some(entry) = self.model.tables.get_mut(index) else { return };
+        entry.loaded.health = true;
+        let Some(log_dir) = log_dir else {
+            entry.health = Requested::Failed("no writable data folder: health is not recorded".to_owned());
+            return;
+        };
+        entry.health.refresh();
+        self.submit(JobSpec::TableMonitor { table, policy, log_dir }, JobPurpose::Health { reference });
     }
 
     fn request_table_info(&mut self, index: usize) {
@@ -616,6 +642,15 @@ impl MeshlakeApp {
             (JobPurpose::StacSearch { generation }, JobResult::StacSearch(result)) => {
                 self.layers_dirty |= self.model.stac.finish(generation, *result);
             }
+            (JobPurpose::Health { reference }, JobResult::Health(series)) => {
+                if let Some(entry) = self.model.tables.iter_mut().find(|t| t.reference == reference) {
+                    entry.health = Requested::Ready(series);
+                }
+            }
+            (JobPurpose::Maintain { reference, .. }, result) => self.show_maintenance(&reference, result),
+            (JobPurpose::MaintainFiles { reference, version, after }, JobResult::TableFiles(files)) => {
+                self.show_before_after_files(&reference, version, after, Ok(files))
+            }
             (JobPurpose::Ndvi, JobResult::Ndvi(product)) => self.show_ndvi_product(*product),
             (JobPurpose::Ndvi, JobResult::NdviPixel(pixel)) => self.show_ndvi_pixel(pixel),
             (_, JobResult::Waited { .. }) | (JobPurpose::Other, _) => {}
@@ -627,6 +662,15 @@ impl MeshlakeApp {
 
     fn apply_failure(&mut self, purpose: JobPurpose, error: String) {
         match purpose {
+            JobPurpose::Health { reference } => {
+                if let Some(entry) = self.model.tables.iter_mut().find(|t| t.reference == reference) {
+                    entry.health = Requested::Failed(error);
+                }
+            }
+            JobPurpose::Maintain { reference, kind } => self.maintenance_failed(&reference, kind, error),
+            JobPurpose::MaintainFiles { reference, version, after } => {
+                self.show_before_after_files(&reference, version, after, Err(error))
+            }
             JobPurpose::Ndvi if error == "cancelled" => {}
             JobPurpose::Ndvi => self.model.notify_error(format!("NDVI failed: {error}")),
             JobPurpose::WriteDemo => {
@@ -756,6 +800,7 @@ impl MeshlakeApp {
             Command::SelectTable(index) => self.model.selected_table = Some(index),
             Command::LoadTableTab { table, tab } => self.load_table_tab(table, tab),
             Command::ValidateTable(table) => self.request_validation(table),
+            Command::MaintainTable { table, action } => self.maintain_table(table, action),
             Command::QueryTable { table, predicate, allow_full_scan } => self.request_query(table, predicate, allow_full_scan),
             Command::SelectTableVersion { table, at } => {
                 if let Some(entry) = self.model.tables.get_mut(table) {
@@ -794,6 +839,8 @@ impl MeshlakeApp {
                 self.persisted.max_small_files_per_partition = Some(policy.max_small_files_per_partition);
                 for entry in &mut self.model.tables {
                     entry.files_health = entry.files.value().map(|files| files_health(files, &policy));
+                    // The alerts depend on the policy: look again when the Overview is next shown.
+                    entry.loaded.health = false;
                 }
             }
             Command::ShowFileFootprints(table) => self.request_file_footprints(table),

@@ -53,6 +53,8 @@ pub enum Command {
     /// Run a spatial query on a table at its selected version; without `allow_full_scan` a table without
     /// bbox information is not scanned (the tab asks first).
     QueryTable { table: usize, predicate: crate::engine::geo::predicate::SpatialPredicate, allow_full_scan: bool },
+    /// Plan or run a compaction, snapshot expiry or vacuum of a table (Maintain tab; dry runs write nothing).
+    MaintainTable { table: usize, action: MaintenanceAction },
     /// Read a STAC API's landing page, conformance and collections.
     StacConnect(String),
     /// Search a STAC API / static catalog (an earlier search still running is cancelled).
@@ -74,4 +76,22 @@ pub enum Command {
     DismissNotice(usize),
     ResetLayout,
     Quit,
+}
+
+/// A maintenance job a table's Maintain tab asks for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MaintenanceAction {
+    Compact(crate::engine::lake::maintain::CompactionRequest),
+    Expire(crate::engine::lake::maintain::ExpireRequest),
+    Vacuum(crate::engine::lake::maintain::VacuumRequest),
+}
+
+impl MaintenanceAction {
+    pub fn dry_run(&self) -> bool {
+        match self {
+            MaintenanceAction::Compact(request) => request.dry_run,
+            MaintenanceAction::Expire(request) => request.dry_run,
+            MaintenanceAction::Vacuum(request) => request.dry_run,
+        }
+    }
 }

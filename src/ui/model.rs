@@ -23,6 +23,12 @@ pub enum Requested<T> {
     Failed(String),
 }
 
+impl<T> Default for Requested<T> {
+    fn default() -> Self {
+        Requested::NotRequested
+    }
+}
+
 impl<T> Requested<T> {
     /// The value to show now: the ready one, or the previous one while a refresh is pending.
     pub fn value(&self) -> Option<&T> {
@@ -122,6 +128,10 @@ pub struct TableEntry {
     pub files_health: Option<FilesHealth>,
     /// The Spatial tab's last validation and query.
     pub spatial: crate::ui::panels::spatial::SpatialResults,
+    /// Health over time (monitor log) of the current version, shown in the Overview.
+    pub health: Requested<Box<crate::engine::lake::monitor::HealthSeries>>,
+    /// The Maintain tab's plans and runs.
+    pub maintenance: crate::ui::panels::maintain::MaintenanceResults,
 }
 
 /// Rows per page in the Data tab.
@@ -134,6 +144,8 @@ pub struct TableLoads {
     pub info: Option<VersionSelector>,
     pub files: Option<VersionSelector>,
     pub page: Option<(VersionSelector, u64)>,
+    /// The health observation of the current version was recorded.
+    pub health: bool,
 }
 
 impl TableEntry {
@@ -152,6 +164,8 @@ impl TableEntry {
             schema_diff: None,
             files_health: None,
             spatial: Default::default(),
+            health: Requested::NotRequested,
+            maintenance: Default::default(),
         }
     }
 
@@ -160,11 +174,11 @@ impl TableEntry {
         let at = &self.selected_version;
         let info_missing = self.loaded.info.as_ref() != Some(at);
         match tab {
-            TableTab::Overview => *at != VersionSelector::Latest && info_missing,
+            TableTab::Overview => (*at != VersionSelector::Latest && info_missing) || (*at == VersionSelector::Latest && !self.loaded.health),
             TableTab::Schema => info_missing || !self.loaded.history,
             TableTab::History => !self.loaded.history,
             TableTab::Files => info_missing || self.loaded.files.as_ref() != Some(at),
-            TableTab::Spatial => false,
+            TableTab::Spatial | TableTab::Maintain => false,
             TableTab::Data => self.loaded.page.as_ref().is_none_or(|(v, o)| v != at || *o != self.page_offset),
         }
     }
@@ -180,11 +194,19 @@ pub enum TableTab {
     Files,
     Data,
     Spatial,
+    Maintain,
 }
 
 impl TableTab {
-    pub const ALL: [TableTab; 6] =
-        [TableTab::Overview, TableTab::Schema, TableTab::History, TableTab::Files, TableTab::Data, TableTab::Spatial];
+    pub const ALL: [TableTab; 7] = [
+        TableTab::Overview,
+        TableTab::Schema,
+        TableTab::History,
+        TableTab::Files,
+        TableTab::Data,
+        TableTab::Spatial,
+        TableTab::Maintain,
+    ];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -194,6 +216,7 @@ impl TableTab {
             TableTab::Files => "Files",
             TableTab::Data => "Data",
             TableTab::Spatial => "Spatial",
+            TableTab::Maintain => "Maintain",
         }
     }
 }

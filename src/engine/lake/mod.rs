@@ -24,6 +24,7 @@ pub mod iceberg_rest;
 pub mod iceberg_sql;
 pub mod inspect;
 pub mod maintain;
+pub mod monitor;
 pub mod manifest_cache;
 pub mod overview;
 pub mod page_shapes;

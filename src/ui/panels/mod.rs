@@ -3,6 +3,7 @@
 pub mod catalog;
 pub mod jobs;
 pub mod log;
+pub mod maintain;
 pub mod spatial;
 pub mod stac_search;
 pub mod ndvi;

@@ -8,6 +8,7 @@ use crate::engine::lake::inspect::{FileKind, HistoryEntry, TableFiles, TableHist
 use crate::engine::lake::{TableFormat, TableOverview};
 use crate::ui::commands::Command;
 use crate::engine::lake::file_health::FilesHealth;
+use crate::engine::lake::monitor::HealthSeries;
 use crate::engine::lake::inspect::SmallFilePolicy;
 use crate::engine::lake::schema_diff::SchemaDiff;
 use crate::ui::model::{
@@ -23,6 +24,8 @@ pub struct TablesView {
     pub as_of_error: Option<String>,
     /// The Spatial tab's query form.
     pub spatial: crate::ui::panels::spatial::SpatialForm,
+    /// The Maintain tab's form.
+    pub maintain: crate::ui::panels::maintain::MaintainForm,
 }
 
 /// A time typed by a user: RFC 3339, or `YYYY-MM-DD[ HH:MM[:SS]]` in UTC.
@@ -320,6 +323,7 @@ fn table_details_ui(
         }
         TableTab::Data => data_ui(ui, index, entry, shown_layers, commands),
         TableTab::Spatial => crate::ui::panels::spatial::spatial_tab_ui(ui, index, entry, &mut view.spatial, commands),
+        TableTab::Maintain => crate::ui::panels::maintain::maintain_tab_ui(ui, index, entry, &mut view.maintain, commands),
     }
 }
 
@@ -329,7 +333,10 @@ fn latest_overview_ui(ui: &mut Ui, entry: &TableEntry, commands: &mut Vec<Comman
             ui.add(egui::Label::new(RichText::new(error).color(ui.visuals().error_fg_color)).wrap().selectable(true));
         }
         other => match other.value() {
-            Some(overview) => overview_ui(ui, overview, commands),
+            Some(overview) => {
+                overview_ui(ui, overview, commands);
+                health_ui(ui, overview, &entry.health);
+            }
             None => {
                 ui.horizontal(|ui| {
                     ui.spinner();
@@ -409,6 +416,74 @@ fn overview_ui(ui: &mut Ui, overview: &TableOverview, commands: &mut Vec<Command
             });
         },
     );
+}
+
+/// Growth and small files over time: commits from the history, small files from the monitor log;
+/// a badge for each threshold the current version crosses.
+fn health_ui(ui: &mut Ui, overview: &TableOverview, health: &Requested<Box<HealthSeries>>) {
+    egui::CollapsingHeader::new("Health over time").default_open(true).show(ui, |ui| {
+        let series = match health {
+            Requested::Failed(error) => {
+                ui.colored_label(ui.visuals().error_fg_color, error);
+                None
+            }
+            other => other.value(),
+        };
+        if let Some(series) = series {
+            if series.alerts.is_empty() {
+                ui.label(RichText::new("✔ healthy").color(egui::Color32::from_rgb(60, 150, 60))).on_hover_text(format!(
+                    "No partition holds more than {} small files",
+                    series.policy.max_small_files_per_partition
+                ));
+            }
+            for alert in &series.alerts {
+                ui.label(RichText::new(format!("⚠ {alert}")).color(ui.visuals().warn_fg_color).strong());
+            }
+        } else if health.is_pending() {
+            ui.spinner();
+        }
+        let now = chrono::Utc::now();
+        let days_ago = |t: chrono::DateTime<chrono::Utc>| -((now - t).num_seconds() as f64) / 86_400.0;
+        // Cumulative commits over time: the n-th commit (by time) at its age.
+        let mut ages: Vec<f64> =
+            overview.history.iter().filter_map(|v| chrono::DateTime::from_timestamp_millis(v.timestamp_ms)).map(days_ago).collect();
+        ages.sort_by(f64::total_cmp);
+        let commits: Vec<[f64; 2]> = ages.iter().enumerate().map(|(i, x)| [*x, (i + 1) as f64]).collect();
+        let observations = series.map(|s| s.observations.as_slice()).unwrap_or_default();
+        let small: Vec<[f64; 2]> = observations.iter().map(|o| [days_ago(o.observed_at), o.small_files as f64]).collect();
+        let max_small: Vec<[f64; 2]> =
+            observations.iter().map(|o| [days_ago(o.observed_at), o.max_small_files_per_partition as f64]).collect();
+        let threshold = series.map(|s| s.policy.max_small_files_per_partition as f64);
+        ui.columns(2, |columns| {
+            egui_plot::Plot::new("health_commits")
+                .height(120.0)
+                .legend(egui_plot::Legend::default())
+                .allow_scroll(false)
+                .x_axis_label("days ago")
+                .show(&mut columns[0], |plot| plot.line(egui_plot::Line::new("commits / snapshots", commits)));
+            egui_plot::Plot::new("health_small_files")
+                .height(120.0)
+                .legend(egui_plot::Legend::default())
+                .allow_scroll(false)
+                .x_axis_label("days ago (observed)")
+                .show(&mut columns[1], |plot| {
+                    plot.line(egui_plot::Line::new("small files", small));
+                    plot.line(egui_plot::Line::new("most in one partition", max_small));
+                    if let Some(threshold) = threshold {
+                        plot.hline(egui_plot::HLine::new("alert threshold", threshold));
+                    }
+                });
+        });
+        if let Some(series) = series {
+            ui.label(
+                RichText::new(format!(
+                    "{} observation(s) recorded each time the table is looked at (also by `meshlake table monitor` from cron)",
+                    series.observations.len()
+                ))
+                .small(),
+            );
+        }
+    });
 }
 
 /// The Overview figures of a table at a selected version.

@@ -189,7 +189,7 @@ pub fn check_vacuum(request: &VacuumRequest) -> Result<(), JobError> {
     }
     if request.retention < chrono::Duration::hours(DEFAULT_VACUUM_RETENTION_HOURS) && !request.allow_short_retention {
         return Err(refuse(format!(
-            "a vacuum retention of {} is shorter than the 7-day default: files a running reader or a time-travel query still needs could be deleted; pass --allow-short-retention (GUI: tick \"I understand\") to go ahead",
+            "a vacuum retention of {} is shorter than the 7-day default: files a running reader or a time-travel query still needs could be deleted; pass --allow-short-retention (GUI: tick \"allow less than 7 days\") to go ahead",
             describe_duration(request.retention)
         )));
     }

@@ -1,0 +1,128 @@
+//! The app's side of the Maintain tab: a [`MaintenanceAction`] → a compaction / expiry / vacuum job;
+//! a finished run → the table read again (History shows the new version, Files the new sizes) and the
+//! live files of the versions before and after fetched for the side-by-side bbox view.
+
+use super::{JobPurpose, MeshlakeApp};
+use crate::engine::jobs::{JobResult, JobSpec};
+use crate::engine::lake::inspect::VersionSelector;
+use crate::engine::lake::maintain::CompactionReport;
+use crate::ui::commands::{Command, MaintenanceAction};
+use crate::ui::model::Requested;
+use crate::ui::panels::maintain::BeforeAfter;
+
+/// What a maintenance job was for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum MaintenanceKind {
+    Plan,
+    Compact,
+    Expire,
+    Vacuum,
+}
+
+impl MaintenanceKind {
+    fn of(action: &MaintenanceAction) -> Self {
+        match action {
+            MaintenanceAction::Compact(request) if request.dry_run => MaintenanceKind::Plan,
+            MaintenanceAction::Compact(_) => MaintenanceKind::Compact,
+            MaintenanceAction::Expire(_) => MaintenanceKind::Expire,
+            MaintenanceAction::Vacuum(_) => MaintenanceKind::Vacuum,
+        }
+    }
+}
+
+impl MeshlakeApp {
+    pub(super) fn maintain_table(&mut self, index: usize, action: MaintenanceAction) {
+        let Some((reference, table)) = self.table_ref(index) else { return };
+        let Some(entry) = self.model.tables.get_mut(index) else { return };
+        let kind = MaintenanceKind::of(&action);
+        let results = &mut entry.maintenance;
+        match kind {
+            MaintenanceKind::Plan => results.plan.refresh(),
+            MaintenanceKind::Compact => results.compaction.refresh(),
+            MaintenanceKind::Expire => results.expire.refresh(),
+            MaintenanceKind::Vacuum => results.vacuum.refresh(),
+        }
+        let spec = match action {
+            MaintenanceAction::Compact(request) => JobSpec::TableCompact { table, request },
+            MaintenanceAction::Expire(request) => JobSpec::TableExpire { table, request },
+            MaintenanceAction::Vacuum(request) => JobSpec::TableVacuum { table, request },
+        };
+        self.submit(spec, JobPurpose::Maintain { reference, kind });
+    }
+
+    /// A maintenance job finished.
+    pub(super) fn show_maintenance(&mut self, reference: &str, result: JobResult) {
+        let Some(index) = self.model.tables.iter().position(|t| t.reference == reference) else { return };
+        let mut changed = false;
+        let entry = &mut self.model.tables[index];
+        match result {
+            JobResult::Compaction(report) if report.dry_run => entry.maintenance.plan = Requested::Ready(report),
+            JobResult::Compaction(report) => {
+                changed = report.version_after.is_some();
+                let versions = report.version_before.zip(report.version_after);
+                entry.maintenance.compaction = Requested::Ready(report);
+                if let Some((before, after)) = versions {
+                    self.request_before_after(index, before, after);
+                }
+            }
+            JobResult::Expire(report) => {
+                changed = !report.dry_run && !report.expired.is_empty();
+                entry.maintenance.expire = Requested::Ready(report);
+            }
+            JobResult::Vacuum(report) => entry.maintenance.vacuum = Requested::Ready(report),
+            other => tracing::warn!("unexpected maintenance result for {reference}: {other:?}"),
+        }
+        if changed {
+            self.pending_commands.push(Command::ReloadTable(index));
+        }
+    }
+
+    pub(super) fn maintenance_failed(&mut self, reference: &str, kind: MaintenanceKind, error: String) {
+        let Some(entry) = self.model.tables.iter_mut().find(|t| t.reference == reference) else { return };
+        let results = &mut entry.maintenance;
+        let slot = match kind {
+            MaintenanceKind::Plan => &mut results.plan,
+            MaintenanceKind::Compact => &mut results.compaction,
+            MaintenanceKind::Expire => {
+                results.expire = Requested::Failed(error);
+                return;
+            }
+            MaintenanceKind::Vacuum => {
+                results.vacuum = Requested::Failed(error);
+                return;
+            }
+        };
+        *slot = Requested::<Box<CompactionReport>>::Failed(error);
+    }
+
+    /// Read the live files of the version a compaction started from and the one it committed.
+    fn request_before_after(&mut self, index: usize, before: i64, after: i64) {
+        let Some((reference, table)) = self.table_ref(index) else { return };
+        let Some(entry) = self.model.tables.get_mut(index) else { return };
+        let iceberg = reference.starts_with("iceberg+") || entry.overview.value().is_some_and(|o| matches!(o.format, crate::engine::lake::TableFormat::Iceberg));
+        let selector = |version| if iceberg { VersionSelector::Snapshot(version) } else { VersionSelector::Version(version) };
+        entry.maintenance.before_after = Some(BeforeAfter {
+            before_version: before,
+            after_version: after,
+            before: Requested::Pending { previous: None },
+            after: Requested::Pending { previous: None },
+        });
+        for (version, after_side) in [(before, false), (after, true)] {
+            let spec = JobSpec::TableFiles { table: table.clone(), at: selector(version) };
+            self.submit(spec, JobPurpose::MaintainFiles { reference: reference.clone(), version, after: after_side });
+        }
+    }
+
+    /// Files of one side of the before/after view arrived (or failed).
+    pub(super) fn show_before_after_files(&mut self, reference: &str, version: i64, after: bool, files: Result<crate::engine::lake::inspect::TableFiles, String>) {
+        let Some(entry) = self.model.tables.iter_mut().find(|t| t.reference == reference) else { return };
+        let Some(view) = &mut entry.maintenance.before_after else { return };
+        let (expected, slot) = if after { (view.after_version, &mut view.after) } else { (view.before_version, &mut view.before) };
+        if expected == version {
+            *slot = match files {
+                Ok(files) => Requested::Ready(files),
+                Err(error) => Requested::Failed(error),
+            };
+        }
+    }
+}
