@@ -12,6 +12,7 @@ use crate::engine::jobs::{JobResult, JobRuntime, JobSpec, error_chain};
 use crate::engine::lake::TableRef;
 use crate::engine::lake::inspect::{PageRequest, SmallFilePolicy, VersionSelector};
 
+mod bench;
 mod maintain;
 mod spatial;
 mod stac;
@@ -46,6 +47,11 @@ pub enum Command {
         path: PathBuf,
         #[arg(long)]
         json: bool,
+    },
+    /// Benchmarks run inside one process (see benches/).
+    Bench {
+        #[command(subcommand)]
+        command: crate::cli::bench::BenchCommand,
     },
     /// Inspect a Delta or Iceberg table.
     Table {
@@ -347,6 +353,7 @@ pub fn wants_json(command: &Command) -> bool {
         },
         Command::Stac { command: crate::cli::stac::StacCommand::Search { json, .. } } => *json,
         Command::Ndvi(args) => args.json,
+        Command::Bench { command } => command.json(),
     }
 }
 
@@ -358,7 +365,6 @@ pub fn error_line(err: &anyhow::Error, json: bool) -> String {
 
 /// Run a headless subcommand.
 pub fn run(command: Command) -> anyhow::Result<()> {
-    let (runtime, mut events) = JobRuntime::start(0, Arc::new(|| {})).context("starting the job runtime")?;
     let fail_on_alert = matches!(&command, Command::Table { command: TableCommand::Monitor { fail_on_alert: true, .. } });
     let (spec, json) = match command {
         Command::Demo { dir, json } => (JobSpec::WriteDemo { dir, reuse_existing: false }, json),
@@ -366,7 +372,9 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Table { command } => table_spec(command)?,
         Command::Stac { command } => command.spec()?,
         Command::Ndvi(args) => ndvi::ndvi_spec(args)?,
+        Command::Bench { command } => return bench::run(command),
     };
+    let (runtime, mut events) = JobRuntime::start(0, Arc::new(|| {})).context("starting the job runtime")?;
     let interactive = !json && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let result = runtime.run_to_end(&mut events, spec, |done, total, message| {
         if interactive {

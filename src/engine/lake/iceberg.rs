@@ -1007,32 +1007,8 @@ pub async fn info(
     let metadata = opened.table.metadata();
     let snapshot = select_snapshot(&opened, at)?;
     let schema = schema_at(&opened, snapshot.as_ref())?;
-    let schema_fields = schema
-        .as_struct()
-        .fields()
-        .iter()
-        .map(|field| SchemaField {
-            name: field.name.clone(),
-            data_type: field.field_type.to_string(),
-            nullable: !field.required,
-        })
-        .collect();
-    let partition_columns = metadata
-        .default_partition_spec()
-        .fields()
-        .iter()
-        .map(|field| {
-            let source = schema
-                .field_by_id(field.source_id)
-                .or_else(|| metadata.current_schema().field_by_id(field.source_id))
-                .map(|source| source.name.clone())
-                .unwrap_or_else(|| format!("field {}", field.source_id));
-            match field.transform {
-                Transform::Identity => source,
-                transform => format!("{transform}({source})"),
-            }
-        })
-        .collect();
+    let schema_fields = schema_fields(&schema);
+    let partition_columns = partition_columns(metadata, &schema);
     let mut warnings = Vec::new();
     let files = match &snapshot {
         Some(snapshot) => live_files(&opened, snapshot).await?,
@@ -1072,12 +1048,7 @@ pub async fn info(
     .await;
     Ok(TableInfo {
         format: "iceberg",
-        format_version: match metadata.format_version() {
-            ::iceberg::spec::FormatVersion::V1 => "v1",
-            ::iceberg::spec::FormatVersion::V2 => "v2",
-            ::iceberg::spec::FormatVersion::V3 => "v3",
-        }
-        .to_owned(),
+        format_version: format_version(metadata),
         location: opened.location(),
         version: snapshot.as_ref().map(|s| s.snapshot_id()),
         timestamp: snapshot
@@ -1099,7 +1070,11 @@ pub async fn info(
 /// Every snapshot of an Iceberg table, oldest first, with the figures of its summary.
 pub async fn history(table: &TableRef) -> Result<TableHistory, LakeError> {
     let opened = open(table).await?;
-    let versions = sorted_snapshots(opened.table.metadata())
+    Ok(history_of(opened.table.metadata()))
+}
+
+fn history_of(metadata: &TableMetadata) -> TableHistory {
+    let versions = sorted_snapshots(metadata)
         .iter()
         .map(|snapshot| HistoryEntry {
             version: snapshot.snapshot_id(),
@@ -1112,7 +1087,117 @@ pub async fn history(table: &TableRef) -> Result<TableHistory, LakeError> {
             rows_removed: summary_number(snapshot, "deleted-records"),
         })
         .collect();
-    Ok(TableHistory { versions })
+    TableHistory { versions }
+}
+
+fn format_version(metadata: &TableMetadata) -> String {
+    match metadata.format_version() {
+        ::iceberg::spec::FormatVersion::V1 => "v1",
+        ::iceberg::spec::FormatVersion::V2 => "v2",
+        ::iceberg::spec::FormatVersion::V3 => "v3",
+    }
+    .to_owned()
+}
+
+fn schema_fields(schema: &::iceberg::spec::Schema) -> Vec<SchemaField> {
+    schema
+        .as_struct()
+        .fields()
+        .iter()
+        .map(|field| SchemaField { name: field.name.clone(), data_type: field.field_type.to_string(), nullable: !field.required })
+        .collect()
+}
+
+/// The default partition spec's fields as `column` or `transform(column)`.
+fn partition_columns(metadata: &TableMetadata, schema: &::iceberg::spec::Schema) -> Vec<String> {
+    metadata
+        .default_partition_spec()
+        .fields()
+        .iter()
+        .map(|field| {
+            let source = schema
+                .field_by_id(field.source_id)
+                .or_else(|| metadata.current_schema().field_by_id(field.source_id))
+                .map(|source| source.name.clone())
+                .unwrap_or_else(|| format!("field {}", field.source_id));
+            match field.transform {
+                Transform::Identity => source,
+                transform => format!("{transform}({source})"),
+            }
+        })
+        .collect()
+}
+
+/// What opening an Iceberg table shows, read from its metadata alone when the current snapshot's
+/// summary carries the totals (`total-data-files`, `total-files-size`, `total-records`): one open,
+/// the history from the same metadata, and the geometry columns from the footer of the first data
+/// file of the first data manifest (one manifest read, not all of them). `None` when the summary
+/// lacks a total, so the caller counts the live files instead.
+pub async fn summary_overview(table: &TableRef) -> Result<Option<super::overview::TableOverview>, LakeError> {
+    let opened = open(table).await?;
+    let metadata = opened.table.metadata();
+    let snapshot = metadata.current_snapshot().cloned();
+    let (files, bytes, rows) = match &snapshot {
+        Some(snapshot) => {
+            let totals = ["total-data-files", "total-files-size", "total-records"].map(|key| summary_number(snapshot, key));
+            let [Some(files), Some(bytes), Some(rows)] = totals else { return Ok(None) };
+            (files, bytes, rows)
+        }
+        None => (0, 0, 0),
+    };
+    let schema = schema_at(&opened, snapshot.as_ref())?;
+    let mut warnings = Vec::new();
+    if snapshot.as_ref().and_then(|s| summary_number(s, "total-delete-files")).is_some_and(|n| n > 0) {
+        warnings.push("rows are the snapshot summary's total-records; rows removed by delete files are not subtracted (`table head` applies them)".to_owned());
+    }
+    let first_data_file = match &snapshot {
+        Some(snapshot) if files > 0 => first_data_file(&opened, snapshot).await?,
+        _ => None,
+    };
+    let geometry_columns = geometry_columns_of(&opened, first_data_file.as_deref(), &mut warnings).await;
+    let history = history_of(metadata);
+    Ok(Some(super::overview::TableOverview {
+        reference: table.to_string(),
+        format: super::overview::TableFormat::Iceberg,
+        format_version: format_version(metadata),
+        location: opened.location(),
+        current_version: snapshot.as_ref().map(|s| s.snapshot_id().to_string()).unwrap_or_else(|| "none".to_owned()),
+        versions: history.versions.len() as u64,
+        rows: Some(rows),
+        files,
+        bytes,
+        partition_columns: partition_columns(metadata, &schema),
+        columns: schema_fields(&schema),
+        geometry_columns,
+        history: history.versions.iter().rev().map(super::overview::VersionSummary::from).collect(),
+        warnings,
+    }))
+}
+
+/// The recorded path of the first live data file of the first data manifest that has one.
+async fn first_data_file(opened: &OpenedIcebergTable, snapshot: &SnapshotRef) -> Result<Option<String>, LakeError> {
+    let manifest_list = opened
+        .table
+        .manifest_list_reader(snapshot)
+        .load()
+        .await
+        .map_err(|e| opened.metadata_file_error(snapshot.manifest_list(), "the manifest list", e))?;
+    let candidates = manifest_list.entries().iter().filter(|m| {
+        m.content == ::iceberg::spec::ManifestContentType::Data
+            && (m.added_files_count.unwrap_or(1) + m.existing_files_count.unwrap_or(1)) > 0
+    });
+    for manifest_file in candidates {
+        let manifest = match read_manifest(opened, manifest_file).await? {
+            ReadManifest::Loaded(manifest) => manifest,
+            ReadManifest::Bytes(bytes) => ::iceberg::spec::Manifest::parse_avro(&bytes)
+                .map_err(|e| opened.metadata_file_error(&manifest_file.manifest_path, "a manifest", e))?,
+        };
+        let live = manifest.entries().iter().find(|entry| entry.is_alive() && entry.content_type() == DataContentType::Data);
+        if let Some(entry) = live {
+            return Ok(Some(entry.file_path().to_owned()));
+        }
+    }
+    Ok(None)
 }
 
 /// The live data and delete files of an Iceberg table at a snapshot, paths resolved to where the

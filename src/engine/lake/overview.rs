@@ -86,8 +86,14 @@ pub async fn table_overview(table: &TableRef) -> Result<TableOverview, LakeError
     let reference = table.to_string();
     let resolved = table.resolve().await?;
     let table = &resolved;
-    let info = table_info(table, &VersionSelector::Latest, &SmallFilePolicy::default()).await?;
-    let history = table_history(table).await?;
+    if !matches!(table, TableRef::Delta { .. } | TableRef::Folder { .. })
+        && let Some(mut overview) = super::iceberg::summary_overview(table).await?
+    {
+        overview.reference = reference;
+        return Ok(overview);
+    }
+    let policy = SmallFilePolicy::default();
+    let (info, history) = tokio::try_join!(table_info(table, &VersionSelector::Latest, &policy), table_history(table))?;
     Ok(TableOverview {
         reference,
         format: match table {
