@@ -267,6 +267,8 @@ fn compaction_form_ui(ui: &mut Ui, entry: &TableEntry, form: &mut MaintainForm) 
     ui.horizontal(|ui| {
         ui.label("target file size (MiB)");
         ui.add(egui::TextEdit::singleline(&mut form.target_mib).desired_width(60.0));
+    });
+    ui.horizontal_wrapped(|ui| {
         ui.label("order");
         ui.radio_value(&mut form.order, OrderChoice::None, "none (bin-packing)");
         ui.radio_value(&mut form.order, OrderChoice::ZOrder, "Z-order");

@@ -333,10 +333,7 @@ fn latest_overview_ui(ui: &mut Ui, entry: &TableEntry, commands: &mut Vec<Comman
             ui.add(egui::Label::new(RichText::new(error).color(ui.visuals().error_fg_color)).wrap().selectable(true));
         }
         other => match other.value() {
-            Some(overview) => {
-                overview_ui(ui, overview, commands);
-                health_ui(ui, overview, &entry.health);
-            }
+            Some(overview) => overview_ui(ui, overview, &entry.health, commands),
             None => {
                 ui.horizontal(|ui| {
                     ui.spinner();
@@ -347,7 +344,7 @@ fn latest_overview_ui(ui: &mut Ui, entry: &TableEntry, commands: &mut Vec<Comman
     }
 }
 
-fn overview_ui(ui: &mut Ui, overview: &TableOverview, commands: &mut Vec<Command>) {
+fn overview_ui(ui: &mut Ui, overview: &TableOverview, health: &Requested<Box<HealthSeries>>, commands: &mut Vec<Command>) {
     egui::Grid::new("table_overview").num_columns(2).striped(true).show(ui, |ui| {
         let mut row = |key: &str, value: String| {
             ui.label(RichText::new(key).strong());
@@ -366,6 +363,7 @@ fn overview_ui(ui: &mut Ui, overview: &TableOverview, commands: &mut Vec<Command
             if overview.partition_columns.is_empty() { "none".to_owned() } else { overview.partition_columns.join(", ") },
         );
     });
+    health_ui(ui, overview, health);
     egui::CollapsingHeader::new(format!("Geometry columns ({})", overview.geometry_columns.len())).default_open(true).show(
         ui,
         |ui| {
@@ -443,31 +441,41 @@ fn health_ui(ui: &mut Ui, overview: &TableOverview, health: &Requested<Box<Healt
             ui.spinner();
         }
         let now = chrono::Utc::now();
-        let days_ago = |t: chrono::DateTime<chrono::Utc>| -((now - t).num_seconds() as f64) / 86_400.0;
+        let observations = series.map(|s| s.observations.as_slice()).unwrap_or_default();
+        let times: Vec<chrono::DateTime<chrono::Utc>> =
+            overview.history.iter().filter_map(|v| chrono::DateTime::from_timestamp_millis(v.timestamp_ms)).collect();
+        // Hours for a young table, days otherwise.
+        let oldest = times.iter().chain(observations.iter().map(|o| &o.observed_at)).min().copied().unwrap_or(now);
+        let (unit_secs, unit) = if (now - oldest).num_hours() < 48 { (3600.0, "hours ago") } else { (86_400.0, "days ago") };
+        let age = |t: chrono::DateTime<chrono::Utc>| -((now - t).num_seconds() as f64) / unit_secs;
         // Cumulative commits over time: the n-th commit (by time) at its age.
-        let mut ages: Vec<f64> =
-            overview.history.iter().filter_map(|v| chrono::DateTime::from_timestamp_millis(v.timestamp_ms)).map(days_ago).collect();
+        let mut ages: Vec<f64> = times.into_iter().map(age).collect();
         ages.sort_by(f64::total_cmp);
         let commits: Vec<[f64; 2]> = ages.iter().enumerate().map(|(i, x)| [*x, (i + 1) as f64]).collect();
-        let observations = series.map(|s| s.observations.as_slice()).unwrap_or_default();
-        let small: Vec<[f64; 2]> = observations.iter().map(|o| [days_ago(o.observed_at), o.small_files as f64]).collect();
-        let max_small: Vec<[f64; 2]> =
-            observations.iter().map(|o| [days_ago(o.observed_at), o.max_small_files_per_partition as f64]).collect();
-        let threshold = series.map(|s| s.policy.max_small_files_per_partition as f64);
+        let small: Vec<[f64; 2]> = observations.iter().map(|o| [age(o.observed_at), o.small_files as f64]).collect();
+        let max_small: Vec<[f64; 2]> = observations.iter().map(|o| [age(o.observed_at), o.max_small_files_per_partition as f64]).collect();
+        let highest = max_small.iter().map(|p| p[1]).fold(0.0, f64::max);
+        // The threshold line only when the figures come near it (else it flattens them to zero).
+        let threshold = series.map(|s| s.policy.max_small_files_per_partition as f64).filter(|t| highest * 4.0 >= *t);
         ui.columns(2, |columns| {
             egui_plot::Plot::new("health_commits")
-                .height(120.0)
-                .legend(egui_plot::Legend::default())
+                .height(130.0)
+                .legend(egui_plot::Legend::default().position(egui_plot::Corner::LeftTop))
                 .allow_scroll(false)
-                .x_axis_label("days ago")
-                .show(&mut columns[0], |plot| plot.line(egui_plot::Line::new("commits / snapshots", commits)));
+                .x_axis_label(unit)
+                .show(&mut columns[0], |plot| {
+                    plot.points(egui_plot::Points::new("commits / snapshots", commits.clone()).radius(2.0));
+                    plot.line(egui_plot::Line::new("commits / snapshots", commits));
+                });
             egui_plot::Plot::new("health_small_files")
-                .height(120.0)
-                .legend(egui_plot::Legend::default())
+                .height(130.0)
+                .legend(egui_plot::Legend::default().position(egui_plot::Corner::LeftTop))
                 .allow_scroll(false)
-                .x_axis_label("days ago (observed)")
+                .x_axis_label(format!("{unit} (when observed)"))
                 .show(&mut columns[1], |plot| {
+                    plot.points(egui_plot::Points::new("small files", small.clone()).radius(3.0));
                     plot.line(egui_plot::Line::new("small files", small));
+                    plot.points(egui_plot::Points::new("most in one partition", max_small.clone()).radius(3.0));
                     plot.line(egui_plot::Line::new("most in one partition", max_small));
                     if let Some(threshold) = threshold {
                         plot.hline(egui_plot::HLine::new("alert threshold", threshold));
