@@ -120,9 +120,15 @@ fn plan(metadata: &TableMetadata, live: &[(i32, ManifestEntryRef)], request: &Co
     plans
 }
 
-/// The rows of a table at a snapshot with deletes applied.
+/// The rows of a table at a snapshot with deletes applied (read through the table's newest
+/// metadata: a reference to a file table names one metadata file, which a commit leaves behind).
 async fn count_rows_at(table: &TableRef, snapshot_id: i64) -> Result<u64, JobError> {
-    crate::engine::lake::iceberg::count_rows(table, &crate::engine::lake::inspect::VersionSelector::Snapshot(snapshot_id))
+    let base = commit::load_base(table).await.map_err(lake)?;
+    let current = match base.pointer {
+        commit::Pointer::File { .. } => TableRef::IcebergFile { metadata_location: base.metadata_file.display().to_string() },
+        commit::Pointer::Sql { .. } => table.clone(),
+    };
+    crate::engine::lake::iceberg::count_rows(&current, &crate::engine::lake::inspect::VersionSelector::Snapshot(snapshot_id))
         .await
         .map_err(lake)
 }
