@@ -214,7 +214,7 @@ async fn rewrite_bin(
     bin: &Bin,
     request: &CompactionRequest,
     geometry: Option<&str>,
-    prefix: &str,
+    names: &DefaultFileNameGenerator,
     ctx: &JobContext,
 ) -> Result<(Vec<DataFile>, u64), JobError> {
     let metadata = opened.table.metadata();
@@ -230,43 +230,113 @@ async fn rewrite_bin(
         }
     }
     let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
-    if let Some(geometry) = geometry
-        && let Some(first) = batches.first()
-    {
+    // GeoParquet `geo` metadata: kept from the inputs, or declared for the sorted geometry column
+    // (WKB, CRS unknown); its bbox is recomputed for every file written, so bbox pruning stays right.
+    let geo = bin.files.first().and_then(|f| geo_metadata(opened, f.file_path())).and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok());
+    let geo = geo.or_else(|| {
+        geometry.map(|column| {
+            serde_json::json!({
+                "version": "1.1.0",
+                "primary_column": column,
+                "columns": {column: {"encoding": "WKB", "geometry_types": [], "crs": null}},
+            })
+        })
+    });
+    let chunks: Vec<RecordBatch> = if geo.is_some() || geometry.is_some() {
+        let Some(first) = batches.first() else { return Ok((Vec::new(), 0)) };
         let schema = first.schema();
         let joined = arrow_select_58::concat::concat_batches(&schema, &batches)
             .map_err(|source| lake(LakeError::ArrowIceberg { table: opened.name.clone(), source }))?;
-        let geometry = geometry.to_string();
-        let sorted = ctx.cpu(move || spatial_sort(&joined, &geometry)).await?;
-        batches = vec![sorted.map_err(|e| JobError::Invalid(format!("spatial order of {}: {e}", opened.name)))?];
-    }
+        let sorted = match geometry {
+            Some(geometry) => {
+                let geometry = geometry.to_string();
+                ctx.cpu(move || spatial_sort(&joined, &geometry))
+                    .await?
+                    .map_err(|e| JobError::Invalid(format!("spatial order of {}: {e}", opened.name)))?
+            }
+            None => joined,
+        };
+        // Files of about the target size: rows per file estimated from the inputs' bytes per row.
+        let bytes_per_row = (bin.bytes as f64 / rows.max(1) as f64).max(1.0);
+        let per_file = ((request.target_file_bytes as f64 / bytes_per_row) as usize).max(1);
+        (0..sorted.num_rows()).step_by(per_file).map(|offset| sorted.slice(offset, per_file.min(sorted.num_rows() - offset))).collect()
+    } else {
+        batches
+    };
     let schema = metadata.current_schema().clone();
-    let mut props = parquet_58::file::properties::WriterProperties::builder()
-        .set_compression(parquet_58::basic::Compression::ZSTD(Default::default()));
-    if let Some(geo) = bin.files.first().and_then(|f| geo_metadata(opened, f.file_path())) {
-        props = props.set_key_value_metadata(Some(vec![parquet_58::file::metadata::KeyValue::new("geo".to_string(), geo)]));
-    }
     let error = |action: &'static str| move |e: ::iceberg::Error| lake(LakeError::iceberg(opened.name.clone(), action, e));
-    let location = DefaultLocationGenerator::new(metadata).map_err(error("place new data files"))?;
-    let names = DefaultFileNameGenerator::new(prefix.to_string(), None, DataFileFormat::Parquet);
-    let rolling = RollingFileWriterBuilder::new(
-        ParquetWriterBuilder::new(props.build(), schema.clone()),
-        usize::try_from(request.target_file_bytes).unwrap_or(usize::MAX),
-        opened.table.file_io().clone(),
-        location,
-        names,
-    );
     let spec = metadata.partition_spec_by_id(part.spec_id).map(|s| s.as_ref().clone());
     let key = spec
         .filter(|spec| !spec.is_unpartitioned())
         .map(|spec| PartitionKey::new(spec, schema.clone(), part.sample.data_file().partition().clone()));
-    let mut writer = DataFileWriterBuilder::new(rolling).build(key).await.map_err(error("start a data file"))?;
-    for batch in batches {
-        ctx.cancel.check()?;
-        writer.write(batch).await.map_err(error("write a data file"))?;
+    let location = DefaultLocationGenerator::new(metadata).map_err(error("place new data files"))?;
+    let writer_for = |geo: Option<String>, target: usize| {
+        let mut props = parquet_58::file::properties::WriterProperties::builder()
+            .set_compression(parquet_58::basic::Compression::ZSTD(Default::default()));
+        if let Some(geo) = geo {
+            props = props.set_key_value_metadata(Some(vec![parquet_58::file::metadata::KeyValue::new("geo".to_string(), geo)]));
+        }
+        DataFileWriterBuilder::new(RollingFileWriterBuilder::new(
+            ParquetWriterBuilder::new(props.build(), schema.clone()),
+            target,
+            opened.table.file_io().clone(),
+            location.clone(),
+            names.clone(),
+        ))
+    };
+    let mut files = Vec::new();
+    match geo {
+        None => {
+            let target = usize::try_from(request.target_file_bytes).unwrap_or(usize::MAX);
+            let mut writer = writer_for(None, target).build(key).await.map_err(error("start a data file"))?;
+            for batch in chunks {
+                ctx.cancel.check()?;
+                writer.write(batch).await.map_err(error("write a data file"))?;
+            }
+            files.extend(writer.close().await.map_err(error("finish a data file"))?);
+        }
+        Some(geo) => {
+            for chunk in chunks {
+                ctx.cancel.check()?;
+                let mut geo = geo.clone();
+                if let Some(columns) = geo.get_mut("columns").and_then(|c| c.as_object_mut()) {
+                    for (name, column) in columns.iter_mut() {
+                        let bbox = chunk.column_by_name(name).and_then(|array| wkb_bbox(array.as_ref()));
+                        if let Some(column) = column.as_object_mut() {
+                            match bbox {
+                                Some(bbox) => column.insert("bbox".to_string(), serde_json::json!(bbox)),
+                                None => column.remove("bbox"),
+                            };
+                        }
+                    }
+                }
+                let mut writer = writer_for(Some(geo.to_string()), usize::MAX).build(key.clone()).await.map_err(error("start a data file"))?;
+                writer.write(chunk).await.map_err(error("write a data file"))?;
+                files.extend(writer.close().await.map_err(error("finish a data file"))?);
+            }
+        }
     }
-    let files = writer.close().await.map_err(error("finish a data file"))?;
     Ok((files, rows))
+}
+
+/// The bbox `[xmin, ymin, xmax, ymax]` of a WKB column's geometries (`None` when none has one).
+fn wkb_bbox(array: &dyn Array) -> Option<[f64; 4]> {
+    use geo::BoundingRect as _;
+    let mut bbox: Option<[f64; 4]> = None;
+    for row in 0..array.len() {
+        let Some(rect) = wkb_bytes(array, row)
+            .and_then(|bytes| crate::engine::geo::wkb_read::decode_wkb(bytes).ok())
+            .and_then(|decoded| decoded.geometry.bounding_rect())
+        else {
+            continue;
+        };
+        let (min, max) = (rect.min(), rect.max());
+        bbox = Some(match bbox {
+            None => [min.x, min.y, max.x, max.y],
+            Some([a, b, c, d]) => [a.min(min.x), b.min(min.y), c.max(max.x), d.max(max.y)],
+        });
+    }
+    bbox.filter(|b| b.iter().all(|v| v.is_finite()))
 }
 
 pub async fn compact(table: &TableRef, request: &CompactionRequest, ctx: &JobContext) -> Result<CompactionReport, JobError> {
@@ -345,7 +415,8 @@ pub async fn compact(table: &TableRef, request: &CompactionRequest, ctx: &JobCon
         .into_iter()
         .map(|t| (t.data_file_path.clone(), t))
         .collect();
-    let prefix = format!("compact-{}", commit::random_uuid_text());
+    // One name generator for the whole run (its counter is shared by its clones): names never repeat.
+    let names = DefaultFileNameGenerator::new(format!("compact-{}", commit::random_uuid_text()), None, DataFileFormat::Parquet);
     let mut added: Vec<(i32, DataFile)> = Vec::new();
     let mut rewritten = HashSet::new();
     let started = std::time::Instant::now();
@@ -354,8 +425,16 @@ pub async fn compact(table: &TableRef, request: &CompactionRequest, ctx: &JobCon
         let mut written = 0u64;
         let mut written_bytes = 0u64;
         for bin in &part.bins {
-            let (files, _rows) =
-                rewrite_bin(&base.opened, &mut tasks, part, bin, request, geometry.as_deref(), &prefix, ctx).await?;
+            let (files, rows) =
+                rewrite_bin(&base.opened, &mut tasks, part, bin, request, geometry.as_deref(), &names, ctx).await?;
+            let written_rows: u64 = files.iter().map(|f| f.record_count()).sum();
+            if written_rows != rows {
+                return Err(JobError::Invalid(format!(
+                    "the rewrite of {} files of partition {:?} read {rows} rows but wrote {written_rows}; nothing was committed",
+                    bin.files.len(),
+                    part.report.partition
+                )));
+            }
             written += files.len() as u64;
             written_bytes += files.iter().map(|f| f.file_size_in_bytes()).sum::<u64>();
             added.extend(files.into_iter().map(|f| (part.spec_id, f)));
@@ -367,6 +446,21 @@ pub async fn compact(table: &TableRef, request: &CompactionRequest, ctx: &JobCon
         report.partitions[index].bytes_written = written_bytes;
     }
     report.bytes_written = added.iter().map(|(_, f)| f.file_size_in_bytes()).sum();
+    // Before committing: every new file is distinct and on disk at the size its metadata records.
+    let distinct: HashSet<&str> = added.iter().map(|(_, f)| f.file_path()).collect();
+    if distinct.len() != added.len() {
+        return Err(JobError::Invalid("the rewrite wrote two data files under the same name; nothing was committed".into()));
+    }
+    for (_, file) in &added {
+        if let Some(local) = base.opened.local_path(file.file_path())
+            && std::fs::metadata(&local).map(|m| m.len()).ok() != Some(file.file_size_in_bytes())
+        {
+            return Err(JobError::Invalid(format!(
+                "new data file {} is missing or not the size its writer reported; nothing was committed",
+                local.display()
+            )));
+        }
+    }
     let replace = Replace { rewritten, added, deletes_read: commit::live_delete_files(&manifests) };
     // Commit, rebuilding on a new base after a lost swap.
     let mut base = base;
