@@ -413,7 +413,13 @@ pub async fn compact(table: &TableRef, request: &CompactionRequest, ctx: &JobCon
         .await
         .map_err(lake)?
         .into_iter()
-        .map(|t| (t.data_file_path.clone(), t))
+        .map(|mut task| {
+            // Rows are read as the current schema (promoted types, added columns as nulls): the
+            // new files are written with it.
+            task.schema = metadata.current_schema().clone();
+            task.project_field_ids = metadata.current_schema().as_struct().fields().iter().map(|f| f.id).collect();
+            (task.data_file_path.clone(), task)
+        })
         .collect();
     // One name generator for the whole run (its counter is shared by its clones): names never repeat.
     let names = DefaultFileNameGenerator::new(format!("compact-{}", commit::random_uuid_text()), None, DataFileFormat::Parquet);

@@ -427,10 +427,33 @@ pub async fn build_replace(base: &Base, replace: &Replace) -> Result<Result<Tabl
         }
         new_manifests.push(writer.write_manifest_file().await.map_err(iceberg_error(base, "write a manifest"))?);
     }
+    // Delete files that can no longer apply to any data file are dropped with the rewrite: a
+    // position delete (sequence S) applies to data files of sequence <= S, an equality delete to
+    // those < S; the new files have a higher sequence number than every existing delete file.
+    let min_remaining_seq = manifests
+        .iter()
+        .flat_map(|m| m.entries.iter())
+        .filter(|e| e.is_alive() && e.content_type() == DataContentType::Data && !replace.rewritten.contains(e.file_path()))
+        .filter_map(|e| e.sequence_number())
+        .min();
+    let removable = |entry: &ManifestEntryRef| {
+        let Some(seq) = entry.sequence_number() else { return false };
+        match entry.content_type() {
+            DataContentType::Data => false,
+            DataContentType::PositionDeletes => min_remaining_seq.is_none_or(|m| m > seq),
+            DataContentType::EqualityDeletes => min_remaining_seq.is_none_or(|m| m >= seq),
+        }
+    };
+    let (mut removed_delete_files, mut removed_position_deletes, mut removed_equality_deletes) = (0u64, 0u64, 0u64);
     for manifest in manifests {
-        let touched = manifest.file.content == ManifestContentType::Data
-            && manifest.entries.iter().any(|e| e.is_alive() && replace.rewritten.contains(e.file_path()));
-        if !touched {
+        let drop = |e: &ManifestEntryRef| {
+            e.is_alive()
+                && match manifest.file.content {
+                    ManifestContentType::Data => replace.rewritten.contains(e.file_path()),
+                    ManifestContentType::Deletes => removable(e),
+                }
+        };
+        if !manifest.entries.iter().any(drop) {
             for entry in manifest.entries.iter().filter(|e| e.is_alive()) {
                 totals.add(entry.content_type(), entry.record_count(), entry.file_size_in_bytes());
             }
@@ -439,15 +462,31 @@ pub async fn build_replace(base: &Base, replace: &Replace) -> Result<Result<Tabl
         }
         let output = file_io.new_output(next_manifest_path()).map_err(iceberg_error(base, "write a manifest"))?;
         let spec = spec_of(manifest.file.partition_spec_id)?;
-        let mut writer = ManifestWriterBuilder::new(output, Some(snapshot_id), schema.clone(), spec).build_v2_data();
+        let builder = ManifestWriterBuilder::new(output, Some(snapshot_id), schema.clone(), spec);
+        let mut writer = match manifest.file.content {
+            ManifestContentType::Data => builder.build_v2_data(),
+            ManifestContentType::Deletes => builder.build_v2_deletes(),
+        };
         for entry in manifest.entries.iter().filter(|e| e.is_alive()) {
             let data_file = entry.data_file().clone();
             let seq = entry.sequence_number().unwrap_or(0);
             let file_seq = entry.file_sequence_number.or(Some(seq));
-            if replace.rewritten.contains(entry.file_path()) {
-                deleted_files += 1;
-                deleted_records += entry.record_count();
+            if drop(entry) {
                 removed_size += entry.file_size_in_bytes();
+                match entry.content_type() {
+                    DataContentType::Data => {
+                        deleted_files += 1;
+                        deleted_records += entry.record_count();
+                    }
+                    DataContentType::PositionDeletes => {
+                        removed_delete_files += 1;
+                        removed_position_deletes += entry.record_count();
+                    }
+                    DataContentType::EqualityDeletes => {
+                        removed_delete_files += 1;
+                        removed_equality_deletes += entry.record_count();
+                    }
+                }
                 writer.add_delete_file(data_file, seq, file_seq).map_err(iceberg_error(base, "write a manifest"))?;
             } else {
                 totals.add(entry.content_type(), entry.record_count(), entry.file_size_in_bytes());
@@ -472,6 +511,9 @@ pub async fn build_replace(base: &Base, replace: &Replace) -> Result<Result<Tabl
             ("total-files-size".to_string(), totals.files_size.to_string()),
             ("total-position-deletes".to_string(), totals.position_deletes.to_string()),
             ("total-equality-deletes".to_string(), totals.equality_deletes.to_string()),
+            ("removed-delete-files".to_string(), removed_delete_files.to_string()),
+            ("removed-position-deletes".to_string(), removed_position_deletes.to_string()),
+            ("removed-equality-deletes".to_string(), removed_equality_deletes.to_string()),
             ("engine-name".to_string(), "meshlake".to_string()),
         ]),
     };
