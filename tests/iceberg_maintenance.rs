@@ -487,3 +487,30 @@ fn spark_position_deletes_are_applied_and_dropped_by_the_rewrite() {
     assert_eq!(snapshot["summary"]["total-delete-files"], "0");
     assert_eq!(snapshot["summary"]["total-records"], expected.to_string());
 }
+
+#[test]
+fn compaction_and_expiry_commit_through_a_rest_catalog() {
+    let Some(python) = common::python() else { return };
+    let (dir, _) = make_table(&python, 10, 100);
+    let before = read(&python, dir.path(), None);
+    let server = common::rest_catalog::RestCatalogServer::start(&python, dir.path(), &["--prefix", "cat"]);
+    let table = server.table("ns.t");
+    let report = json_ok(dir.path(), &["table", "compact", &table, "--target-size", "2000000", "--json"]);
+    assert_eq!(n(&report, "files_before"), 20);
+    assert_eq!(n(&report, "files_after"), 2);
+    assert_eq!(report["rows_verified"], true);
+    // pyiceberg, straight on the SQL catalog behind the server, sees the commit.
+    let after = read(&python, dir.path(), Some(before["snapshot"].as_i64().unwrap()));
+    assert_eq!(after["operation"], "replace");
+    assert_eq!(after["snapshot"].as_i64(), report["version_after"].as_i64());
+    assert_eq!(after["hash"], before["hash"]);
+    assert_eq!(after["old_hash"], before["hash"]);
+    assert_eq!(n(&after, "files"), 2);
+    assert_ne!(after["metadata_location"], before["metadata_location"]);
+    let expired = json_ok(dir.path(), &["table", "expire", &table, "--older-than", "0s", "--keep-last", "1", "--json"]);
+    assert_eq!(n(&expired, "snapshots_after"), 1, "{expired}");
+    let final_state = read(&python, dir.path(), None);
+    assert_eq!(n(&final_state, "snapshots"), 1);
+    assert_eq!(final_state["hash"], before["hash"]);
+    assert_eq!(data_files(dir.path()).len(), 2, "only the compacted files are left");
+}

@@ -516,7 +516,7 @@ pub(crate) async fn open_metadata_file(name: &str, metadata_file: &Path) -> Resu
 
 /// Open a table from its metadata; `metadata_file` (canonical) is where that metadata lives
 /// locally, if it does: the folder holding its `metadata/` folder is the table's actual root.
-async fn open_table_metadata(
+pub(crate) async fn open_table_metadata(
     name: &str,
     metadata: TableMetadata,
     metadata_file: Option<&Path>,

@@ -126,7 +126,7 @@ async fn count_rows_at(table: &TableRef, snapshot_id: i64) -> Result<u64, JobErr
     let base = commit::load_base(table).await.map_err(lake)?;
     let current = match base.pointer {
         commit::Pointer::File { .. } => TableRef::IcebergFile { metadata_location: base.metadata_file.display().to_string() },
-        commit::Pointer::Sql { .. } => table.clone(),
+        commit::Pointer::Sql { .. } | commit::Pointer::Rest { .. } => table.clone(),
     };
     crate::engine::lake::iceberg::count_rows(&current, &crate::engine::lake::inspect::VersionSelector::Snapshot(snapshot_id))
         .await
@@ -478,7 +478,7 @@ pub async fn compact(table: &TableRef, request: &CompactionRequest, ctx: &JobCon
         })?;
         ctx.cancel.check()?;
         match commit::swap(&base, &new_metadata).await.map_err(lake)? {
-            Swap::Done(_) => break new_metadata,
+            Swap::Done(_) => break new_metadata.metadata,
             Swap::Lost(reason) => {
                 if retries >= commit::MAX_COMMIT_RETRIES {
                     return Err(lake(LakeError::CommitConflict {
@@ -633,7 +633,7 @@ pub async fn expire(table: &TableRef, request: &ExpireRequest, ctx: &JobContext)
             .build()
             .map_err(|e| lake(LakeError::iceberg(base.name().to_string(), "build the new table metadata", e)))?;
         ctx.cancel.check()?;
-        match commit::swap(&base, &built.metadata).await.map_err(lake)? {
+        match commit::swap(&base, &built).await.map_err(lake)? {
             Swap::Done(_) => {
                 let (count, bytes, failed) = delete_files(&base.opened, &only_expired, false);
                 report.files_deleted = count;

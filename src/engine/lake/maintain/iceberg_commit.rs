@@ -12,11 +12,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use ::iceberg::spec::{
     DataContentType, DataFile, FormatVersion, ManifestContentType, ManifestEntryRef, ManifestFile, ManifestListWriter,
-    ManifestWriterBuilder, Operation, Snapshot, SnapshotRef, Summary, TableMetadata, TableMetadataBuilder,
+    ManifestWriterBuilder, Operation, Snapshot, SnapshotRef, Summary, TableMetadata, TableMetadataBuildResult,
+    TableMetadataBuilder,
 };
+use ::iceberg::TableRequirement;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
-use crate::engine::lake::iceberg::{OpenedIcebergTable, open_metadata_file, resolve_catalog_location};
+use crate::engine::lake::iceberg::{OpenedIcebergTable, open_metadata_file, open_table_metadata, resolve_catalog_location};
+use crate::engine::lake::iceberg_rest::{CommitOutcome, RestCatalogClient};
 use crate::engine::lake::table_ref::latest_metadata_file;
 use crate::engine::lake::{LakeError, TableRef};
 
@@ -24,12 +27,14 @@ use crate::engine::lake::{LakeError, TableRef};
 pub const MAX_COMMIT_RETRIES: u32 = 5;
 
 /// Where the table's "current metadata" pointer lives.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub enum Pointer {
     /// A row of `iceberg_tables` in a SQLite SQL catalog.
     Sql { catalog_db: PathBuf, catalog: String, namespace: String, table: String },
     /// A table without a catalog: the newest metadata file of its `metadata/` folder.
     File { metadata_dir: PathBuf },
+    /// A table in an Iceberg REST catalog: commits are POSTed with requirements.
+    Rest { client: RestCatalogClient, namespace: String, table: String },
 }
 
 /// The table as of one metadata file: what a commit is built on and swapped against.
@@ -126,7 +131,21 @@ pub async fn load_base(table: &TableRef) -> Result<Base, LakeError> {
             let metadata_dir = root.join("metadata");
             Ok(Base { opened, metadata_location: file.display().to_string(), metadata_file: file, pointer: Pointer::File { metadata_dir } })
         }
-        TableRef::IcebergRest { .. } => Err(unsupported(table, "a table in a REST catalog")),
+        TableRef::IcebergRest { base_url, namespace, table: table_name } => {
+            let client = RestCatalogClient::connect(base_url).await?;
+            let loaded = client.load_table(namespace, table_name).await?;
+            let location = loaded.metadata_location.clone().unwrap_or_default();
+            let local = crate::engine::lake::plain_local_path(&location)
+                .filter(|path| path.is_file())
+                .and_then(|path| std::fs::canonicalize(path).ok());
+            let opened = open_table_metadata(&name, loaded.metadata, local.as_deref()).await?;
+            Ok(Base {
+                opened,
+                metadata_file: local.unwrap_or_else(|| PathBuf::from(&location)),
+                metadata_location: location,
+                pointer: Pointer::Rest { client, namespace: namespace.clone(), table: table_name.clone() },
+            })
+        }
         _ => Err(unsupported(table, "a table in object storage")),
     }
 }
@@ -253,7 +272,8 @@ fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), LakeError> {
 }
 
 /// Write `metadata` as the table's next metadata file and swap it in if the table is still at `base`.
-pub async fn swap(base: &Base, metadata: &TableMetadata) -> Result<Swap, LakeError> {
+pub async fn swap(base: &Base, built: &TableMetadataBuildResult) -> Result<Swap, LakeError> {
+    let metadata = &built.metadata;
     let bytes = serde_json::to_vec(metadata).map_err(|e| LakeError::NotAnIcebergTable {
         path: base.metadata_file.clone(),
         reason: format!("the new table metadata cannot be written as JSON: {e}"),
@@ -292,6 +312,17 @@ pub async fn swap(base: &Base, metadata: &TableMetadata) -> Result<Swap, LakeErr
                 let now = sql_metadata_location(catalog_db, catalog, namespace, table).await?.unwrap_or_default();
                 Ok(Swap::Lost(format!("the catalog now points at {now}, not {}", base.metadata_location)))
             }
+        }
+        Pointer::Rest { client, namespace, table } => {
+            // The catalog writes the metadata file; the requirements are the compare of the swap.
+            let requirements = [
+                TableRequirement::UuidMatch { uuid: base.metadata().uuid() },
+                TableRequirement::RefSnapshotIdMatch { r#ref: "main".to_string(), snapshot_id: base.metadata().current_snapshot_id() },
+            ];
+            Ok(match client.commit_table(namespace, table, &requirements, &built.changes).await? {
+                CommitOutcome::Committed { metadata_location } => Swap::Done(metadata_location.unwrap_or_default()),
+                CommitOutcome::Conflict(message) => Swap::Lost(format!("the catalog refused the commit: {message}")),
+            })
         }
         Pointer::File { metadata_dir } => {
             // The newest metadata file must still be the base (a writer naming files `NNNNN-uuid`
@@ -358,7 +389,7 @@ impl Totals {
 
 /// Build the replace snapshot on `base` (its current snapshot) and its metadata. `Err(reason)` in
 /// the `Ok` side when the base no longer has every rewritten file live or gained delete files.
-pub async fn build_replace(base: &Base, replace: &Replace) -> Result<Result<TableMetadata, String>, LakeError> {
+pub async fn build_replace(base: &Base, replace: &Replace) -> Result<Result<TableMetadataBuildResult, String>, LakeError> {
     let metadata = base.metadata();
     let Some(current) = metadata.current_snapshot().cloned() else {
         return Ok(Err("the table has no current snapshot any more".to_string()));
@@ -537,5 +568,5 @@ pub async fn build_replace(base: &Base, replace: &Replace) -> Result<Result<Tabl
         .set_branch_snapshot(snapshot, "main")
         .and_then(|builder| builder.build())
         .map_err(iceberg_error(base, "build the new table metadata"))?;
-    Ok(Ok(built.metadata))
+    Ok(Ok(built))
 }
