@@ -514,3 +514,52 @@ fn compaction_and_expiry_commit_through_a_rest_catalog() {
     assert_eq!(final_state["hash"], before["hash"]);
     assert_eq!(data_files(dir.path()).len(), 2, "only the compacted files are left");
 }
+
+/// The GeoParquet `geo` footer of every data file under `folder`: (bbox of the primary column, crs).
+fn footers(folder: &Path) -> Vec<(Option<Vec<f64>>, Value)> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    listing(folder)
+        .into_iter()
+        .filter(|(p, _, _)| p.extension().is_some_and(|e| e == "parquet"))
+        .map(|(p, _, _)| {
+            let reader = SerializedFileReader::new(std::fs::File::open(&p).unwrap()).unwrap();
+            let kv = reader.metadata().file_metadata().key_value_metadata().cloned().unwrap_or_default();
+            let geo: Value = serde_json::from_str(kv.iter().find(|kv| kv.key == "geo").and_then(|kv| kv.value.as_deref()).unwrap_or("null")).unwrap();
+            let primary = geo["primary_column"].as_str().unwrap_or_default().to_string();
+            let column = &geo["columns"][&primary];
+            let bbox = column["bbox"].as_array().map(|b| b.iter().map(|v| v.as_f64().unwrap()).collect());
+            (bbox, column.get("crs").cloned().unwrap_or(Value::String("(absent)".into())))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn geoparquet_metadata_of_the_inputs_is_kept_with_a_bbox_covering_every_input() {
+    use meshlake::engine::lake::demo_tables::{demo_parcels, write_demo_iceberg_table};
+    let dir = tempfile::tempdir().unwrap();
+    let catalog_db = dir.path().join("catalog.db");
+    let warehouse = dir.path().join("warehouse");
+    write_demo_iceberg_table(&catalog_db, &warehouse, "demo", "parcels", &demo_parcels(600, 11), 5).await.unwrap();
+    let data = warehouse.join("demo/parcels/data");
+    let inputs = footers(&data);
+    assert_eq!(inputs.len(), 5);
+    assert!(inputs.iter().all(|(bbox, _)| bbox.is_some()), "the demo writes a bbox per file");
+    let table = format!("iceberg+sqlite://{}#demo.parcels", catalog_db.display());
+    let bbox = "4.0,52.0,4.5,52.5";
+    let before = json_ok(dir.path(), &["table", "query", &table, "--bbox", bbox, "--json"]);
+    let report = json_ok(dir.path(), &["table", "compact", &table, "--json"]);
+    assert_eq!(n(&report, "files_after"), 1);
+    assert_eq!(report["rows_verified"], true);
+    let written: Vec<_> = footers(&data).into_iter().filter(|f| !inputs.contains(f)).collect();
+    assert_eq!(written.len(), 1);
+    let (Some(out), crs) = &written[0] else { panic!("the rewritten file has no bbox") };
+    assert_eq!(crs, &inputs[0].1, "the CRS of the inputs is kept");
+    let union = inputs.iter().filter_map(|(b, _)| b.clone()).fold([f64::MAX, f64::MAX, f64::MIN, f64::MIN], |u, b| {
+        [u[0].min(b[0]), u[1].min(b[1]), u[2].max(b[2]), u[3].max(b[3])]
+    });
+    assert_eq!(out.as_slice(), union.as_slice(), "the union of the inputs' bboxes");
+    let after = json_ok(dir.path(), &["table", "query", &table, "--bbox", bbox, "--json"]);
+    assert_eq!(after["rows_matched"], before["rows_matched"]);
+    assert_eq!(n(&after, "files_without_bbox"), 0);
+    assert_eq!(after["crs"], before["crs"]);
+}

@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+#[cfg(test)]
+use std::sync::Arc;
 
 use ::iceberg::scan::FileScanTask;
 use ::iceberg::spec::{DataContentType, DataFile, DataFileFormat, ManifestEntryRef, PartitionKey, TableMetadata};
@@ -231,9 +233,14 @@ async fn rewrite_bin(
     }
     let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
     // GeoParquet `geo` metadata: kept from the inputs, or declared for the sorted geometry column
-    // (WKB, CRS unknown); its bbox is recomputed for every file written, so bbox pruning stays right.
-    let geo = bin.files.first().and_then(|f| geo_metadata(opened, f.file_path())).and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok());
-    let geo = geo.or_else(|| {
+    // (WKB, CRS unknown). A spatially sorted rewrite gets each file's own bbox; a plain one the
+    // union of its inputs' bboxes (a bbox may be larger than its geometries, never smaller).
+    let input_geo: Vec<Option<serde_json::Value>> = bin
+        .files
+        .iter()
+        .map(|f| geo_metadata(opened, f.file_path()).and_then(|text| serde_json::from_str(&text).ok()))
+        .collect();
+    let geo = input_geo.first().cloned().flatten().or_else(|| {
         geometry.map(|column| {
             serde_json::json!({
                 "version": "1.1.0",
@@ -242,26 +249,27 @@ async fn rewrite_bin(
             })
         })
     });
-    let chunks: Vec<RecordBatch> = if geo.is_some() || geometry.is_some() {
-        let Some(first) = batches.first() else { return Ok((Vec::new(), 0)) };
-        let schema = first.schema();
-        let joined = arrow_select_58::concat::concat_batches(&schema, &batches)
-            .map_err(|source| lake(LakeError::ArrowIceberg { table: opened.name.clone(), source }))?;
-        let sorted = match geometry {
-            Some(geometry) => {
-                let geometry = geometry.to_string();
-                ctx.cpu(move || spatial_sort(&joined, &geometry))
-                    .await?
-                    .map_err(|e| JobError::Invalid(format!("spatial order of {}: {e}", opened.name)))?
-            }
-            None => joined,
-        };
-        // Files of about the target size: rows per file estimated from the inputs' bytes per row.
-        let bytes_per_row = (bin.bytes as f64 / rows.max(1) as f64).max(1.0);
-        let per_file = ((request.target_file_bytes as f64 / bytes_per_row) as usize).max(1);
-        (0..sorted.num_rows()).step_by(per_file).map(|offset| sorted.slice(offset, per_file.min(sorted.num_rows() - offset))).collect()
-    } else {
-        batches
+    let chunks: Vec<RecordBatch> = match geometry {
+        Some(geometry) => {
+            let Some(first) = batches.first() else { return Ok((Vec::new(), 0)) };
+            let schema = first.schema();
+            let joined = arrow_select_58::concat::concat_batches(&schema, &batches)
+                .map_err(|source| lake(LakeError::ArrowIceberg { table: opened.name.clone(), source }))?;
+            let geometry = geometry.to_string();
+            let sorted = ctx
+                .cpu(move || spatial_sort(&joined, &geometry))
+                .await?
+                .map_err(|e| JobError::Invalid(format!("spatial order of {}: {e}", opened.name)))?;
+            // Files of about the target size: rows per file estimated from the inputs' bytes per row.
+            let bytes_per_row = (bin.bytes as f64 / rows.max(1) as f64).max(1.0);
+            let per_file = ((request.target_file_bytes as f64 / bytes_per_row) as usize).max(1);
+            (0..sorted.num_rows()).step_by(per_file).map(|offset| sorted.slice(offset, per_file.min(sorted.num_rows() - offset))).collect()
+        }
+        None => batches,
+    };
+    let union_geo = match (&geo, geometry) {
+        (Some(template), None) => Some(union_bboxes(template, &input_geo)),
+        _ => None,
     };
     let schema = metadata.current_schema().clone();
     let error = |action: &'static str| move |e: ::iceberg::Error| lake(LakeError::iceberg(opened.name.clone(), action, e));
@@ -285,17 +293,8 @@ async fn rewrite_bin(
         ))
     };
     let mut files = Vec::new();
-    match geo {
-        None => {
-            let target = usize::try_from(request.target_file_bytes).unwrap_or(usize::MAX);
-            let mut writer = writer_for(None, target).build(key).await.map_err(error("start a data file"))?;
-            for batch in chunks {
-                ctx.cancel.check()?;
-                writer.write(batch).await.map_err(error("write a data file"))?;
-            }
-            files.extend(writer.close().await.map_err(error("finish a data file"))?);
-        }
-        Some(geo) => {
+    match (geometry, geo) {
+        (Some(_), Some(geo)) => {
             for chunk in chunks {
                 ctx.cancel.check()?;
                 let mut geo = geo.clone();
@@ -315,8 +314,59 @@ async fn rewrite_bin(
                 files.extend(writer.close().await.map_err(error("finish a data file"))?);
             }
         }
+        _ => {
+            let target = usize::try_from(request.target_file_bytes).unwrap_or(usize::MAX);
+            let mut writer = writer_for(union_geo.map(|g| g.to_string()), target).build(key).await.map_err(error("start a data file"))?;
+            for batch in chunks {
+                ctx.cancel.check()?;
+                writer.write(batch).await.map_err(error("write a data file"))?;
+            }
+            files.extend(writer.close().await.map_err(error("finish a data file"))?);
+        }
     }
     Ok((files, rows))
+}
+
+/// `template` with each column's bbox replaced by the union of the inputs' bboxes of that column
+/// (removed when an input has none for it).
+fn union_bboxes(template: &serde_json::Value, inputs: &[Option<serde_json::Value>]) -> serde_json::Value {
+    let mut geo = template.clone();
+    if let Some(columns) = geo.get_mut("columns").and_then(|c| c.as_object_mut()) {
+        for (name, column) in columns.iter_mut() {
+            let mut union: Option<[f64; 4]> = None;
+            let mut complete = true;
+            for input in inputs {
+                let bbox = input
+                    .as_ref()
+                    .and_then(|g| g.get("columns")?.get(name)?.get("bbox")?.as_array().cloned())
+                    .and_then(|b| {
+                        let v: Vec<f64> = b.iter().filter_map(|x| x.as_f64()).collect();
+                        // 2D bboxes only; a 3D one is [xmin, ymin, zmin, xmax, ymax, zmax].
+                        match v.as_slice() {
+                            [a, b, c, d] => Some([*a, *b, *c, *d]),
+                            [a, b, _, d, e, _] => Some([*a, *b, *d, *e]),
+                            _ => None,
+                        }
+                    });
+                match bbox {
+                    Some([a, b, c, d]) => {
+                        union = Some(match union {
+                            None => [a, b, c, d],
+                            Some([x0, y0, x1, y1]) => [x0.min(a), y0.min(b), x1.max(c), y1.max(d)],
+                        })
+                    }
+                    None => complete = false,
+                }
+            }
+            if let Some(column) = column.as_object_mut() {
+                match union.filter(|_| complete) {
+                    Some(bbox) => column.insert("bbox".to_string(), serde_json::json!(bbox)),
+                    None => column.remove("bbox"),
+                };
+            }
+        }
+    }
+    geo
 }
 
 /// The bbox `[xmin, ymin, xmax, ymax]` of a WKB column's geometries (`None` when none has one).
@@ -746,4 +796,46 @@ pub async fn vacuum(table: &TableRef, request: &VacuumRequest, ctx: &JobContext)
         report.bytes_deleted += size;
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bboxes_of_the_inputs_are_unioned_and_dropped_when_one_is_unknown() {
+        let geo = |bbox: Option<[f64; 4]>| {
+            let mut column = serde_json::json!({"encoding": "WKB", "geometry_types": []});
+            if let Some(bbox) = bbox {
+                column["bbox"] = serde_json::json!(bbox);
+            }
+            serde_json::json!({"version": "1.1.0", "primary_column": "g", "columns": {"g": column}})
+        };
+        let inputs = vec![Some(geo(Some([0.0, 0.0, 1.0, 1.0]))), Some(geo(Some([-1.0, 0.5, 0.5, 3.0])))];
+        let union = union_bboxes(&geo(Some([0.0, 0.0, 1.0, 1.0])), &inputs);
+        assert_eq!(union["columns"]["g"]["bbox"], serde_json::json!([-1.0, 0.0, 1.0, 3.0]));
+        let unknown = union_bboxes(&geo(Some([0.0, 0.0, 1.0, 1.0])), &[inputs[0].clone(), Some(geo(None))]);
+        assert!(unknown["columns"]["g"].get("bbox").is_none());
+    }
+
+    #[test]
+    fn wkb_bboxes_cover_every_geometry() {
+        let points = [(1.0, 2.0), (-3.0, 5.0), (4.0, -1.0)];
+        let wkb: Vec<Vec<u8>> = points
+            .iter()
+            .map(|(x, y)| {
+                let mut bytes = vec![1u8, 1, 0, 0, 0];
+                bytes.extend_from_slice(&f64::to_le_bytes(*x));
+                bytes.extend_from_slice(&f64::to_le_bytes(*y));
+                bytes
+            })
+            .collect();
+        let array = arrow_array_58::BinaryArray::from_iter(wkb.iter().map(|b| Some(b.as_slice())).chain([None]));
+        assert_eq!(wkb_bbox(&array), Some([-3.0, -1.0, 4.0, 5.0]));
+        let schema = Arc::new(arrow_schema_58::Schema::new(vec![arrow_schema_58::Field::new("g", DataType::Binary, true)]));
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(array)]).unwrap();
+        let sorted = spatial_sort(&batch, "g").unwrap();
+        assert_eq!(sorted.num_rows(), 4, "rows are reordered, none lost");
+        assert!(sorted.column(0).is_null(3), "null geometries sort last");
+    }
 }

@@ -570,3 +570,34 @@ pub async fn build_replace(base: &Base, replace: &Replace) -> Result<Result<Tabl
         .map_err(iceberg_error(base, "build the new table metadata"))?;
     Ok(Ok(built))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_metadata_names_follow_the_writers_scheme() {
+        assert_eq!(next_metadata_name(Path::new("/t/metadata/v7.metadata.json")), ("v8.metadata.json".to_string(), Some(8)));
+        let (name, version) = next_metadata_name(Path::new("/t/metadata/00004-6ac1d701-288d-437d-84d2-d964dbbda5d0.metadata.json"));
+        assert!(name.starts_with("00005-") && name.ends_with(".metadata.json") && name.len() == "00005-".len() + 36 + 14, "{name}");
+        assert_eq!(version, None);
+    }
+
+    #[test]
+    fn new_files_are_created_once_and_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v2.metadata.json");
+        assert!(write_new_file(&path, b"first").unwrap());
+        assert!(!write_new_file(&path, b"second").unwrap(), "a second writer loses");
+        assert_eq!(std::fs::read(&path).unwrap(), b"first");
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(leftovers.len(), 1, "no temporary files left: {leftovers:?}");
+    }
+
+    #[test]
+    fn random_ids_differ() {
+        let ids: HashSet<u64> = (0..1000).map(|_| random_u64()).collect();
+        assert_eq!(ids.len(), 1000);
+        assert_ne!(random_uuid_text(), random_uuid_text());
+    }
+}
