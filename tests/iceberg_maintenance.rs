@@ -563,3 +563,23 @@ async fn geoparquet_metadata_of_the_inputs_is_kept_with_a_bbox_covering_every_in
     assert_eq!(n(&after, "files_without_bbox"), 0);
     assert_eq!(after["crs"], before["crs"]);
 }
+
+#[test]
+fn a_rest_catalog_refusing_the_commit_after_a_concurrent_append_leads_to_a_retry() {
+    let Some(python) = common::python() else { return };
+    let (dir, _) = make_table(&python, 30, 20000);
+    let server = common::rest_catalog::RestCatalogServer::start(&python, dir.path(), &[]);
+    let table = server.table("ns.t");
+    let d = dir.path().display().to_string();
+    let compaction = spawn_compaction_and_wait_for_rewrite(dir.path(), &["table", "compact", &table, "--target-size", "1048576", "--json"]);
+    assert_eq!(common::run_python(&python, APPEND, &[&d, "2000000", "2"]).trim(), "20");
+    let out = compaction.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert!(n(&report, "commit_retries") >= 1, "the catalog answered 409 once: {report}");
+    assert!(report["notes"].to_string().contains("the catalog refused the commit"), "{report}");
+    let after = read(&python, dir.path(), None);
+    assert_eq!(after["operation"], "replace");
+    assert_eq!(n(&after, "rows"), 600_020);
+}
