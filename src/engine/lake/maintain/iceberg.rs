@@ -93,14 +93,10 @@ fn plan(metadata: &TableMetadata, live: &[(i32, ManifestEntryRef)], request: &Co
     let mut plans = Vec::new();
     for ((spec_id, _), files) in groups {
         let sample = files[0].clone();
-        let total = files.len() as u64;
         let (bins, kept) = if spatial {
-            if files.len() < 2 {
-                (Vec::new(), total)
-            } else {
-                let bytes = files.iter().map(|f| f.file_size_in_bytes()).sum();
-                (vec![Bin { files, bytes }], 0)
-            }
+            // Re-sorting rewrites every file of the partition.
+            let bytes = files.iter().map(|f| f.file_size_in_bytes()).sum();
+            (vec![Bin { files, bytes }], 0)
         } else {
             bin_pack(files, target)
         };
@@ -116,7 +112,6 @@ fn plan(metadata: &TableMetadata, live: &[(i32, ManifestEntryRef)], request: &Co
             report.files_written += bin.bytes.div_ceil(target).max(1);
             report.bytes_written += bin.bytes;
         }
-        let _ = total;
         plans.push(PartitionPlan { spec_id, sample, report, bins });
     }
     plans
@@ -437,14 +432,6 @@ pub async fn compact(table: &TableRef, request: &CompactionRequest, ctx: &JobCon
     report.bytes_after = report.bytes_before;
     report.rows_after = report.rows_before;
     report.partitions = plans.iter().map(|p| p.report.clone()).collect();
-    if rewritten_files == 0 {
-        report.notes.push("nothing to compact: no partition has two or more files below the target size".into());
-        report.rows_verified = true;
-        return Ok(report);
-    }
-    if request.dry_run {
-        return Ok(report);
-    }
     let geometry = match &request.order {
         CompactionOrder::Spatial { geometry } => Some(geometry_column(&metadata, geometry.as_deref())?),
         _ => None,
@@ -456,6 +443,18 @@ pub async fn compact(table: &TableRef, request: &CompactionRequest, ctx: &JobCon
             "partition {:?} holds {} bytes of data files, more than the sort memory bound ({} bytes); spatial compaction sorts a partition in memory: raise the bound or compact without --spatial",
             big.report.partition, big.report.bytes_rewritten, request.max_sort_memory_bytes
         )));
+    }
+    if rewritten_files == 0 {
+        report.notes.push(if matches!(request.order, CompactionOrder::Spatial { .. }) {
+            "nothing to compact: the table has no data files".into()
+        } else {
+            "nothing to compact: no partition has two or more files below the target size".into()
+        });
+        report.rows_verified = true;
+        return Ok(report);
+    }
+    if request.dry_run {
+        return Ok(report);
     }
     // Rewrite.
     let columns = page_columns(&base.opened, Some(&snapshot), &[]).map_err(lake)?;
@@ -734,6 +733,13 @@ pub async fn vacuum(table: &TableRef, request: &VacuumRequest, ctx: &JobContext)
         version: metadata.current_snapshot_id(),
         ..Default::default()
     };
+    if !base.metadata_file.is_file() {
+        return Err(lake(LakeError::MaintenanceUnsupported {
+            table: base.name().to_string(),
+            what: format!("orphan-file removal for a table whose metadata is not a local file ({})", base.metadata_location),
+            advice: "vacuum lists the table's local data/ and metadata/ folders; run it where the table's files are".into(),
+        }));
+    }
     let root = base
         .metadata_file
         .parent()

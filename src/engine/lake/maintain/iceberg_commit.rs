@@ -255,6 +255,7 @@ fn write_new_file(path: &Path, bytes: &[u8]) -> Result<bool, LakeError> {
     file.write_all(bytes).and_then(|()| file.sync_all()).map_err(|e| LakeError::io("write", &temp, e))?;
     drop(file);
     let linked = std::fs::hard_link(&temp, path);
+    // Best effort: a temporary file left behind is an orphan that vacuum removes.
     let _ = std::fs::remove_file(&temp);
     match linked {
         Ok(()) => Ok(true),
