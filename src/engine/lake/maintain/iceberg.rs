@@ -591,10 +591,21 @@ pub async fn compact(table: &TableRef, request: &CompactionRequest, ctx: &JobCon
 
 /// Everything a set of snapshots reaches: manifest lists, manifests, live data and delete files
 /// (recorded paths).
-async fn reachable(opened: &OpenedIcebergTable, metadata: &TableMetadata, snapshot_ids: &[i64]) -> Result<HashSet<String>, LakeError> {
+///
+/// With `skip_missing`, a snapshot whose manifest list is gone (already cleaned up) is skipped
+/// instead of failing: what it reached cannot be listed, and is then not deleted either.
+async fn reachable(
+    opened: &OpenedIcebergTable,
+    metadata: &TableMetadata,
+    snapshot_ids: &[i64],
+    skip_missing: bool,
+) -> Result<HashSet<String>, LakeError> {
     let mut paths = HashSet::new();
     for id in snapshot_ids {
         let Some(snapshot) = metadata.snapshot_by_id(*id) else { continue };
+        if skip_missing && opened.local_path(snapshot.manifest_list()).is_some_and(|path| !path.exists()) {
+            continue;
+        }
         paths.insert(snapshot.manifest_list().to_string());
         let list = opened
             .table
@@ -668,17 +679,28 @@ pub async fn expire(table: &TableRef, request: &ExpireRequest, ctx: &JobContext)
             return Ok(report);
         }
         ctx.progress.report(0, 2, "finding files only expired snapshots use");
-        let kept_files = reachable(&base.opened, &metadata, &kept).await.map_err(lake)?;
-        let expired_files = reachable(&base.opened, &metadata, &expired).await.map_err(lake)?;
-        let only_expired: BTreeSet<String> = expired_files.difference(&kept_files).cloned().collect();
+        let kept_files = reachable(&base.opened, &metadata, &kept, false).await.map_err(lake)?;
+        let expired_files = reachable(&base.opened, &metadata, &expired, true).await.map_err(lake)?;
+        let mut only_expired: BTreeSet<String> = expired_files.difference(&kept_files).cloned().collect();
+        only_expired.extend(
+            metadata
+                .statistics_iter()
+                .filter(|s| expired.contains(&s.snapshot_id))
+                .map(|s| s.statistics_path.clone())
+                .chain(metadata.partition_statistics_iter().filter(|s| expired.contains(&s.snapshot_id)).map(|s| s.statistics_path.clone())),
+        );
         if request.dry_run {
             let (count, bytes, _) = delete_files(&base.opened, &only_expired, true);
             report.files_deleted = count;
             report.bytes_deleted = bytes;
             return Ok(report);
         }
-        let built = ::iceberg::spec::TableMetadataBuilder::new_from_metadata(metadata.clone(), Some(base.metadata_location.clone()))
-            .remove_snapshots(&expired)
+        let mut builder = ::iceberg::spec::TableMetadataBuilder::new_from_metadata(metadata.clone(), Some(base.metadata_location.clone()))
+            .remove_snapshots(&expired);
+        for id in &expired {
+            builder = builder.remove_statistics(*id).remove_partition_statistics(*id);
+        }
+        let built = builder
             .build()
             .map_err(|e| lake(LakeError::iceberg(base.name().to_string(), "build the new table metadata", e)))?;
         ctx.cancel.check()?;
@@ -772,7 +794,7 @@ pub async fn vacuum(table: &TableRef, request: &VacuumRequest, ctx: &JobContext)
                 .and_then(|s| opened.local_path(s.manifest_list()))
                 .is_some_and(|p| p.exists())
         }).collect();
-        recorded.extend(reachable(opened, old, &ids).await.map_err(lake)?);
+        recorded.extend(reachable(opened, old, &ids, false).await.map_err(lake)?);
         recorded.extend(old.statistics_iter().map(|s| s.statistics_path.clone()));
         recorded.extend(old.partition_statistics_iter().map(|s| s.statistics_path.clone()));
     }
