@@ -399,6 +399,7 @@ pub async fn compact(table: &TableRef, request: &CompactionRequest, ctx: &JobCon
         target_file_bytes: request.target_file_bytes,
         ..Default::default()
     };
+    report.notes.extend(commit::pointer_note(&base));
     let Some(snapshot) = metadata.current_snapshot().cloned() else {
         report.notes.push("the table has no snapshot: nothing to compact".into());
         report.rows_verified = true;
@@ -648,6 +649,7 @@ fn delete_files(opened: &OpenedIcebergTable, paths: &BTreeSet<String>, dry_run: 
 pub async fn expire(table: &TableRef, request: &ExpireRequest, ctx: &JobContext) -> Result<ExpireReport, JobError> {
     let mut report = ExpireReport { dry_run: request.dry_run, format: "iceberg", ..Default::default() };
     let mut base = commit::load_base(table).await.map_err(lake)?;
+    report.notes.extend(commit::pointer_note(&base));
     let mut retries = 0;
     loop {
         commit::check_format(&base).map_err(lake)?;

@@ -150,6 +150,20 @@ pub async fn load_base(table: &TableRef) -> Result<Base, LakeError> {
     }
 }
 
+/// A warning for file tables whose metadata files are named the way catalogs name them
+/// (`NNNNN-uuid.metadata.json`, no `version-hint.text`): a catalog that tracks the table does not
+/// see a commit made through the folder.
+pub fn pointer_note(base: &Base) -> Option<String> {
+    let Pointer::File { metadata_dir } = &base.pointer else { return None };
+    let (_, version) = next_metadata_name(&base.metadata_file);
+    (version.is_none() && !metadata_dir.join("version-hint.text").exists()).then(|| {
+        format!(
+            "{} was opened through its folder but its metadata files are named like a catalog's: if a catalog tracks this table, it still points at its own metadata file; run maintenance through the catalog (iceberg+sqlite://… or iceberg+http://…) instead",
+            base.name()
+        )
+    })
+}
+
 /// A random id (snapshot ids, file names): the process's random hasher keys, the time and a counter.
 pub fn random_u64() -> u64 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
