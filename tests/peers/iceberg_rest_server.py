@@ -7,6 +7,9 @@ It follows the Iceberg REST catalog OpenAPI spec for what meshlake reads:
 - GET  {base}/v1/{prefix}/namespaces/{namespace}
 - GET  {base}/v1/{prefix}/namespaces/{namespace}/tables[?pageToken=&pageSize=]
 - GET  {base}/v1/{prefix}/namespaces/{namespace}/tables/{table}  -> {"metadata-location", "metadata", "config"}
+- POST {base}/v1/{prefix}/namespaces/{namespace}/tables/{table}  {"requirements": [...], "updates": [...]}
+       -> pyiceberg's catalog commit_table -> {"metadata-location", "metadata"}; 409 CommitFailedException
+          when a requirement fails (the commit is then not made)
 
 Multipart namespaces travel joined with the unit separator (0x1F, "%1F" in URLs). Listings are paged
 (`next-page-token`; the server's page size is small on purpose so clients must follow pages). Errors
@@ -36,7 +39,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from pyiceberg.catalog.sql import SqlCatalog
-from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
+from pyiceberg.exceptions import CommitFailedException, NoSuchNamespaceError, NoSuchTableError
 
 SEPARATOR = "\x1f"
 
@@ -122,7 +125,38 @@ def make_handler(catalog, base_path, prefix, page_size, load_delay, required_tok
                 traceback.print_exc(file=sys.stderr)
                 self.send_json(500, {"error": {"message": str(err), "type": type(err).__name__, "code": 500}})
 
-        def route(self):
+        def do_POST(self):
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                self.send_json(200, self.route(body))
+            except ApiError as err:
+                self.send_json(err.code, {"error": {"message": err.message, "type": err.kind, "code": err.code}})
+            except Exception as err:  # noqa: BLE001 - a server must answer something
+                traceback.print_exc(file=sys.stderr)
+                self.send_json(500, {"error": {"message": str(err), "type": type(err).__name__, "code": 500}})
+
+        def commit(self, namespace, name, body):
+            from pyiceberg.table import CommitTableRequest
+
+            request = CommitTableRequest.model_validate(
+                {
+                    "identifier": {"namespace": list(namespace), "name": name},
+                    "requirements": body.get("requirements", []),
+                    "updates": body.get("updates", []),
+                }
+            )
+            try:
+                table = catalog.load_table(namespace + (name,))
+            except NoSuchTableError:
+                raise ApiError(404, "NoSuchTableException", f"Table does not exist: {'.'.join(namespace)}.{name}")
+            try:
+                response = catalog.commit_table(table, request.requirements, request.updates)
+            except CommitFailedException as err:
+                raise ApiError(409, "CommitFailedException", str(err))
+            return {"metadata-location": response.metadata_location, "metadata": json.loads(response.metadata.model_dump_json(by_alias=True, exclude_none=True))}
+
+        def route(self, body=None):
             with unavailable_lock:
                 if unavailable["left"] > 0:
                     unavailable["left"] -= 1
@@ -169,6 +203,8 @@ def make_handler(catalog, base_path, prefix, page_size, load_delay, required_tok
                 namespace = decode_namespace(segments[1])
                 name = unquote(segments[3])
                 self.require_namespace(namespace)
+                if body is not None:
+                    return self.commit(namespace, name, body)
                 with stats:
                     try:
                         table = catalog.load_table(namespace + (name,))

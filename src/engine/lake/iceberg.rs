@@ -404,7 +404,7 @@ impl OpenedIcebergTable {
     }
 
     /// A metadata file (manifest list, manifest) that could not be read: missing, or damaged.
-    fn metadata_file_error(&self, path: &str, what: &str, source: ::iceberg::Error) -> LakeError {
+    pub(crate) fn metadata_file_error(&self, path: &str, what: &str, source: ::iceberg::Error) -> LakeError {
         let missing = self.local_path(path).is_some_and(|local| !local.exists());
         LakeError::IcebergFile {
             table: self.name.clone(),
@@ -419,7 +419,7 @@ impl OpenedIcebergTable {
     }
 
     /// A data or delete file that could not be read: missing, or damaged (e.g. a corrupt Parquet footer).
-    fn data_file_error(&self, path: &str, source: ::iceberg::Error) -> LakeError {
+    pub(crate) fn data_file_error(&self, path: &str, source: ::iceberg::Error) -> LakeError {
         match self.local_path(path) {
             Some(local) if !local.exists() => LakeError::MissingDataFile { table: self.name.clone(), file: local },
             _ => LakeError::IcebergFile {
@@ -502,7 +502,7 @@ pub async fn open(table: &TableRef) -> Result<OpenedIcebergTable, LakeError> {
 }
 
 /// Open the table whose metadata file is `metadata_file`, remapping a moved location.
-async fn open_metadata_file(name: &str, metadata_file: &Path) -> Result<OpenedIcebergTable, LakeError> {
+pub(crate) async fn open_metadata_file(name: &str, metadata_file: &Path) -> Result<OpenedIcebergTable, LakeError> {
     let metadata_file = std::fs::canonicalize(metadata_file)
         .map_err(|e| LakeError::io("resolve", metadata_file, e))?;
     let text = std::fs::read(&metadata_file).map_err(|e| LakeError::io("read", &metadata_file, e))?;
@@ -516,7 +516,7 @@ async fn open_metadata_file(name: &str, metadata_file: &Path) -> Result<OpenedIc
 
 /// Open a table from its metadata; `metadata_file` (canonical) is where that metadata lives
 /// locally, if it does: the folder holding its `metadata/` folder is the table's actual root.
-async fn open_table_metadata(
+pub(crate) async fn open_table_metadata(
     name: &str,
     metadata: TableMetadata,
     metadata_file: Option<&Path>,
@@ -636,7 +636,7 @@ async fn catalog_metadata_file(
 
 /// A metadata location recorded in a SQLite catalog as an existing local file: as recorded, or
 /// (relative) against the catalog's folder and its parents.
-fn resolve_catalog_location(catalog_db: &Path, location: &str) -> Option<PathBuf> {
+pub(crate) fn resolve_catalog_location(catalog_db: &Path, location: &str) -> Option<PathBuf> {
     let recorded = super::plain_local_path(location)?;
     if recorded.is_file() {
         return Some(recorded);
@@ -925,7 +925,7 @@ async fn live_files(opened: &OpenedIcebergTable, snapshot: &SnapshotRef) -> Resu
 }
 
 /// A partition value as text; day/month/hour transform results and dates as calendar text.
-fn render_partition_value(value: &Literal, field_type: Option<&Type>) -> String {
+pub(crate) fn render_partition_value(value: &Literal, field_type: Option<&Type>) -> String {
     let Literal::Primitive(primitive) = value else {
         return format!("{value:?}");
     };
@@ -1226,7 +1226,7 @@ pub async fn files(table: &TableRef, at: &VersionSelector) -> Result<TableFiles,
 }
 
 /// The scan tasks (one per live data file, with its deletes) of a snapshot, in path order.
-async fn scan_tasks(
+pub(crate) async fn scan_tasks(
     opened: &OpenedIcebergTable,
     snapshot: &SnapshotRef,
     columns: &[String],
@@ -1266,7 +1266,7 @@ fn size_on_disk(opened: &OpenedIcebergTable, recorded_path: &str) -> Option<u64>
 /// The Parquet footer is located from the file size, so sizes are taken from the files on disk
 /// (some writers record wrong sizes in manifests). Deletion vectors (Puffin) are refused with a
 /// clear error: iceberg-rust 0.10 would read them as Parquet.
-fn read_task(
+pub(crate) fn read_task(
     opened: &OpenedIcebergTable,
     mut task: FileScanTask,
 ) -> Result<::iceberg::scan::ArrowRecordBatchStream, LakeError> {
@@ -1311,7 +1311,7 @@ fn schema_at(opened: &OpenedIcebergTable, snapshot: Option<&SnapshotRef>) -> Res
     }
 }
 
-fn page_columns(
+pub(crate) fn page_columns(
     opened: &OpenedIcebergTable,
     snapshot: Option<&SnapshotRef>,
     requested: &[String],

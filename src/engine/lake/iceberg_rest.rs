@@ -199,6 +199,18 @@ pub fn namespace_parts(dotted: &str) -> Vec<String> {
     dotted.split('.').map(str::to_string).collect()
 }
 
+/// What a table commit came to.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CommitOutcome {
+    /// The catalog took the commit.
+    Committed {
+        /// The new metadata file, when the catalog says.
+        metadata_location: Option<String>,
+    },
+    /// A requirement failed (HTTP 409): someone else committed first; the catalog's message.
+    Conflict(String),
+}
+
 /// A client for one REST catalog, configured from its `/v1/config`.
 #[derive(Clone)]
 pub struct RestCatalogClient {
@@ -574,6 +586,45 @@ impl RestCatalogClient {
             metadata,
             config: response.config,
         })
+    }
+
+    /// Commit `updates` to `namespace.table` if `requirements` hold (the spec's
+    /// `POST …/namespaces/{ns}/tables/{table}`). A failed requirement (409) is a
+    /// [`CommitOutcome::Conflict`], not an error: nothing changed and the caller may rebuild on the
+    /// new table state.
+    pub async fn commit_table(
+        &self,
+        namespace: &str,
+        table: &str,
+        requirements: &[::iceberg::TableRequirement],
+        updates: &[::iceberg::TableUpdate],
+    ) -> Result<CommitOutcome, LakeError> {
+        let parts = namespace_parts(namespace);
+        let joined = parts.join(NAMESPACE_SEPARATOR);
+        let url = self.url(true, &["namespaces", &joined, "tables", table])?;
+        let action = "commit to the table";
+        let body = serde_json::json!({
+            "identifier": {"namespace": parts, "name": table},
+            "requirements": requirements,
+            "updates": updates,
+        });
+        match self.send(Method::POST, url.clone(), Some(&body)).await {
+            Ok(bytes) => {
+                let answer: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| LakeError::RestCatalog {
+                    url: url.to_string(),
+                    action,
+                    message: format!("the answer cannot be read: {e}"),
+                    hint: String::new(),
+                })?;
+                Ok(CommitOutcome::Committed {
+                    metadata_location: answer.get("metadata-location").and_then(|l| l.as_str()).map(str::to_string),
+                })
+            }
+            Err(RequestError::Http(failure)) if failure.status == StatusCode::CONFLICT => Ok(CommitOutcome::Conflict(
+                failure.error.as_ref().map(|e| e.message.clone()).unwrap_or_else(|| truncate(&failure.body, 300)),
+            )),
+            Err(err) => Err(self.lake_error(err, action)),
+        }
     }
 
     /// The error for a 404 on a table: what the namespace (or the catalog) has instead.

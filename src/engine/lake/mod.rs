@@ -402,6 +402,25 @@ pub enum LakeError {
         #[source]
         source: object_store::Error,
     },
+    /// A maintenance commit lost the compare-and-swap against a concurrent commit that changed what
+    /// it rewrote (or it ran out of retries); the table is unchanged by it.
+    #[error("Iceberg table {table}: the commit was not made: {reason}; the table is unchanged (files this run wrote are unreferenced and `meshlake table vacuum` removes them); run the maintenance again")]
+    CommitConflict {
+        /// Which table.
+        table: String,
+        /// What changed concurrently (naming the conflicting snapshot or metadata file).
+        reason: String,
+    },
+    /// A table that maintenance cannot safely change (format version, storage, catalog kind).
+    #[error("Iceberg table {table}: {what} cannot be maintained by MeshLake yet; {advice}")]
+    MaintenanceUnsupported {
+        /// Which table.
+        table: String,
+        /// What stands in the way.
+        what: String,
+        /// What to do instead.
+        advice: String,
+    },
     /// Geometry encoding or GeoParquet metadata problems.
     #[error(transparent)]
     Geo(#[from] GeoError),

@@ -16,6 +16,7 @@ use crate::engine::lake::TableRef;
 
 pub mod delta;
 pub mod iceberg;
+pub mod iceberg_commit;
 pub mod spatial_order;
 
 /// The default target size of a compacted data file (the Delta and Iceberg default, 128 MiB).
