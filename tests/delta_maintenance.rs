@@ -366,3 +366,78 @@ fn bad_maintenance_requests_are_refused_with_what_to_do() {
     let error = json_error(&["table", "compact", table, "--target-size", "100", "--json"]);
     assert!(error.contains("below 1 MiB"), "{error}");
 }
+
+/// For every live data file: whether its footer has GeoParquet `geo` metadata naming `geometry`,
+/// its `geo` bbox (or None), and the bounds of its geometries (shapely), as JSON lines.
+const FILE_GEO: &str = r#"
+import sys, json, deltalake, pyarrow.parquet as pq, shapely, os
+dt = deltalake.DeltaTable(sys.argv[1])
+for f in dt.file_uris():
+    path = f.replace("file://", "")
+    meta = pq.read_metadata(path).metadata or {}
+    geo = json.loads(meta[b"geo"]) if b"geo" in meta else None
+    col = geo["columns"].get("geometry") if geo else None
+    geoms = shapely.from_wkb([g for g in pq.read_table(path, columns=["geometry"]).column("geometry").to_pylist() if g is not None], on_invalid="ignore")
+    bounds = shapely.total_bounds(geoms).tolist()
+    print(json.dumps({"geo": geo is not None, "bbox": col.get("bbox") if col else None, "bounds": bounds}))
+"#;
+
+fn file_geo(python: &Path, root: &Path) -> Vec<Value> {
+    common::run_python(python, FILE_GEO, &[root.to_str().unwrap()]).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn geoparquet_metadata_survives_compaction_and_spatial_order() {
+    let Some(python) = common::python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("parcels");
+    let parcels = meshlake::engine::lake::demo_parcels(400, 3);
+    meshlake::engine::lake::write_demo_delta_table(&root, &parcels, 12).await.unwrap();
+    let table = root.to_str().unwrap();
+    let (rows, hash) = peer_read_by(&python, &root, "parcel_id");
+    let info = json(&["table", "info", table, "--json"]);
+    let geometry_columns = without_bbox(&info["geometry_columns"]);
+    assert!(!geometry_columns.as_array().unwrap().is_empty(), "{info}");
+
+    // Bin-packing through delta-rs keeps the `geo` metadata (without the stale per-file bbox).
+    let report = json(&["table", "compact", table, "--json"]);
+    assert_eq!(report["files_after"], 1, "{report}");
+    assert_eq!(report["rows_verified"], true, "{report}");
+    let files = file_geo(&python, &root);
+    assert!(files.iter().all(|f| f["geo"] == true && f["bbox"].is_null()), "{files:?}");
+    assert_eq!(without_bbox(&json(&["table", "info", table, "--json"])["geometry_columns"]), geometry_columns);
+    assert_eq!(peer_read_by(&python, &root, "parcel_id"), (rows, hash.clone()));
+
+    // Spatial order writes a `geo` bbox per file that covers the file's geometries.
+    let report = json(&["table", "compact", table, "--spatial", "--json"]);
+    assert_eq!(report["rows_verified"], true, "{report}");
+    for file in file_geo(&python, &root) {
+        let bbox: Vec<f64> = serde_json::from_value(file["bbox"].clone()).unwrap_or_else(|_| panic!("no geo bbox: {file}"));
+        let bounds: Vec<f64> = serde_json::from_value(file["bounds"].clone()).unwrap();
+        let eps = 1e-9;
+        assert!(bbox[0] <= bounds[0] + eps && bbox[1] <= bounds[1] + eps && bbox[2] + eps >= bounds[2] && bbox[3] + eps >= bounds[3], "{file}");
+    }
+    let after = json(&["table", "info", table, "--json"]);
+    assert!(after["geometry_columns"][0]["bbox"].is_array(), "{after}");
+    assert_eq!(without_bbox(&after["geometry_columns"]), geometry_columns);
+    assert_eq!(peer_read_by(&python, &root, "parcel_id"), (rows, hash));
+}
+
+/// Rows and content hash as Python deltalake reads the table, rows sorted by `key`.
+fn peer_read_by(python: &Path, root: &Path, key: &str) -> (u64, String) {
+    let code = format!("{}\nt = deltalake.DeltaTable(sys.argv[1]).to_pyarrow_table()\nprint(t.num_rows, content_hash(t))", HASH.replace("sort_by(\"id\")", "sort_by(sys.argv[2])"));
+    let out = common::run_python(python, &code, &[root.to_str().unwrap(), key]);
+    let mut parts = out.split_whitespace();
+    (parts.next().unwrap().parse().unwrap(), parts.next().unwrap().to_string())
+}
+
+/// Geometry column summaries without their (per-file) bbox.
+fn without_bbox(columns: &Value) -> Value {
+    let mut columns = columns.clone();
+    for column in columns.as_array_mut().into_iter().flatten() {
+        if let Some(column) = column.as_object_mut() {
+            column.remove("bbox");
+        }
+    }
+    columns
+}

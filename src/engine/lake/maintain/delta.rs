@@ -701,6 +701,7 @@ async fn spatial_rewrite(
                     .map_err(|e| LakeError::delta(location, "start writing", e))?
                     .with_writer_properties(properties.build())
                     .with_target_file_size(u64::MAX / 2);
+                let chunk = conform(&chunk, &writer.arrow_schema(), &partition_map).map_err(|e| arrow_failed(location, e))?;
                 writer
                     .write_partition(chunk, &partition_map, deltalake::writer::WriteMode::Default)
                     .await
@@ -734,6 +735,31 @@ async fn spatial_rewrite(
         version: i64::try_from(finalized.version).unwrap_or(i64::MAX),
         retries: u32::try_from(finalized.metrics.num_retries).unwrap_or(u32::MAX),
     })
+}
+
+/// `batch` with the columns of the table's `schema` (partition columns left out) in its order and
+/// types: files read back may carry other physical Arrow types (e.g. `Utf8View` after a delta-rs
+/// rewrite) than the writer expects.
+fn conform<V>(
+    batch: &RecordBatch,
+    schema: &arrow::datatypes::SchemaRef,
+    partition: &indexmap::IndexMap<String, V>,
+) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let mut fields = Vec::new();
+    let mut columns = Vec::new();
+    for field in schema.fields().iter().filter(|f| !partition.contains_key(f.name())) {
+        let column = batch.column_by_name(field.name()).ok_or_else(|| {
+            arrow::error::ArrowError::SchemaError(format!("the data files have no column {}", field.name()))
+        })?;
+        let column = if column.data_type() == field.data_type() {
+            column.clone()
+        } else {
+            arrow::compute::cast(column.as_ref(), field.data_type())?
+        };
+        fields.push(field.clone());
+        columns.push(column);
+    }
+    RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), columns)
 }
 
 fn arrow_failed(location: &str, error: arrow::error::ArrowError) -> LakeError {
