@@ -170,6 +170,12 @@ fn compaction_is_read_back_by_deltalake_with_time_travel_and_vacuum() {
     assert_eq!(peer_read(&python, &root, None), (rows, hash));
 
     // Expire: every commit before the latest goes behind a checkpoint; the peer still reads the table.
+    let planned = json(&["table", "expire", table, "--older-than", "0s", "--keep-last", "10", "--dry-run", "--json"]);
+    let latest = planned["version"].as_i64().unwrap();
+    let expected: Vec<i64> = (0..latest - 9).collect();
+    assert_eq!(planned["expired"], serde_json::json!(expected), "keeps the last 10: {planned}");
+    let kept_by_age = json(&["table", "expire", table, "--older-than", "7d", "--keep-last", "1", "--dry-run", "--json"]);
+    assert_eq!(kept_by_age["expired"], serde_json::json!([]), "nothing is a week old: {kept_by_age}");
     let expired = json(&["table", "expire", table, "--older-than", "0s", "--keep-last", "1", "--json"]);
     let latest = expired["version"].as_u64().unwrap();
     assert!(latest >= 50, "{expired}");
@@ -440,4 +446,24 @@ fn without_bbox(columns: &Value) -> Value {
         }
     }
     columns
+}
+
+#[test]
+fn zorder_rewrites_each_partition_and_keeps_the_rows() {
+    let Some(python) = common::python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("zorder");
+    write_table(&python, &root, 10, 50, 2, 9);
+    let table = root.to_str().unwrap();
+    let (rows, hash) = peer_read(&python, &root, None);
+    let report = json(&["table", "compact", table, "--zorder", "value,id", "--json"]);
+    assert_eq!(report["order"], "zorder(value, id)", "{report}");
+    assert_eq!(report["rows_verified"], true, "{report}");
+    assert_eq!(report["files_before"], 20, "{report}");
+    assert_eq!(report["files_after"], 2, "{report}");
+    assert_eq!(report["partitions"].as_array().unwrap().len(), 2, "{report}");
+    assert_eq!(peer_read(&python, &root, None), (rows, hash));
+    assert_eq!(peer_history(&python, &root).first().map(String::as_str), Some("OPTIMIZE"));
+    let error = json_error(&["table", "compact", table, "--zorder", "nope", "--json"]);
+    assert!(error.contains("nope"), "{error}");
 }

@@ -786,17 +786,14 @@ pub async fn expire(location: &str, request: &ExpireRequest, ctx: &JobContext) -
     let cutoff_ms = cutoff.timestamp_millis();
     // The oldest version that must stay: the last `keep_last`, and every commit newer than the cutoff.
     let keep_from_count = latest - i64::from(request.keep_last.max(1)) + 1;
-    let newest_inside = commits.iter().filter(|(_, modified)| **modified >= cutoff_ms).map(|(v, _)| *v).min();
-    let keep_version = newest_inside.map_or(keep_from_count, |v| v.min(keep_from_count)).max(0);
-    let checkpoint = listing.checkpoints.iter().copied().filter(|v| *v <= keep_version).max();
+    let oldest_recent = commits.iter().filter(|(_, modified)| **modified >= cutoff_ms).map(|(v, _)| *v).min();
+    let keep_version = oldest_recent.map_or(keep_from_count, |v| v.min(keep_from_count)).max(0);
     let expirable = |checkpoint: i64| -> Vec<i64> {
         commits.iter().filter(|(v, modified)| **v < checkpoint && **modified <= cutoff_ms).map(|(v, _)| *v).collect()
     };
-    // Without a checkpoint at or before the oldest kept version, one is written there.
-    let (checkpoint_version, needs_checkpoint) = match checkpoint {
-        Some(v) if !expirable(v).is_empty() || keep_version == v => (v, false),
-        _ => (keep_version, true),
-    };
+    // Readers of the oldest kept version start at a checkpoint there (written when missing).
+    let checkpoint_version = keep_version;
+    let needs_checkpoint = !listing.checkpoints.contains(&keep_version);
     report.expired = expirable(checkpoint_version);
     if report.expired.is_empty() {
         report.snapshots_after = report.snapshots_before;
