@@ -7,8 +7,8 @@
 //! a later vacuum removes. A dry run plans the same work and writes nothing.
 //!
 //! Spatial order bounds its memory by range-partitioning each partition's rows into Hilbert-key
-//! buckets chosen from key quantiles so that each bucket's decoded rows fit in
-//! `max_sort_memory_bytes`; each bucket is read (files re-read once per bucket), sorted and written
+//! buckets chosen from key quantiles so that each bucket's decoded rows, twice (read and reordered),
+//! fit in `max_sort_memory_bytes`; each bucket is read (files re-read once per bucket), sorted and written
 //! on its own. Only the keys and bboxes of all rows (40 bytes a row) are held across buckets.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -51,6 +51,8 @@ use crate::engine::storage::ParquetObjectReader;
 
 /// Row groups per spatially ordered file: each covers about an eighth of the file's area.
 const ROW_GROUPS_PER_FILE: u64 = 8;
+/// Copies of a bucket's rows alive while it is sorted (the read rows and the reordered ones).
+const SORT_COPIES: u64 = 2;
 /// How often a commit is retried on a new base after concurrent commits.
 const MAX_COMMIT_RETRIES: usize = 20;
 /// In-memory (decoded) bytes are estimated as this many times the compressed bytes when a footer
@@ -599,8 +601,9 @@ async fn spatial_rewrite(
             offset += n;
         }
         drop(centres);
-        // Buckets of keys (quantiles) whose decoded rows each fit in the memory bound.
-        let buckets = decoded_bytes.div_ceil(request.max_sort_memory_bytes.max(1)).max(1);
+        // Buckets of keys (quantiles) whose decoded rows each fit in the memory bound; a bucket is
+        // held twice while it is reordered (the rows and their sorted copy).
+        let buckets = (decoded_bytes * SORT_COPIES).div_ceil(request.max_sort_memory_bytes.max(1)).max(1);
         let mut sorted_keys: Vec<u64> = per_file.iter().flat_map(|f| f.keys.iter().copied()).collect();
         sorted_keys.sort_unstable();
         let mut bounds: Vec<u64> = (1..buckets)
