@@ -603,7 +603,7 @@ pub(crate) struct LiveFile {
     /// Whether it is there.
     pub(crate) exists: bool,
     /// The prefix replaced when the log named the file under another root.
-    remapped_from: Option<String>,
+    pub(crate) remapped_from: Option<String>,
     pub(crate) partition: BTreeMap<String, Option<String>>,
     pub(crate) bytes: u64,
     pub(crate) rows: Option<u64>,

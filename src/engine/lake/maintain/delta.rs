@@ -172,13 +172,22 @@ fn plan(location: &str, loaded: &Loaded, files: Vec<LiveFile>, request: &Compact
 pub async fn compact(location: &str, request: &CompactionRequest, ctx: &JobContext) -> Result<CompactionReport, JobError> {
     ctx.progress.report(0, 1, "reading the table");
     let loaded = load(location, &VersionSelector::Latest).await?;
-    let files = live_files(&loaded).await?;
-    if files.iter().any(|file| file.live_rows().is_none()) && !request.dry_run {
-        // Row verification counts rows from the log's file statistics.
-        return Err(JobError::Invalid(format!(
-            "{location}: some data files have no numRecords statistics, so the rewrite could not be verified; rewrite them with a writer that records statistics first"
-        )));
+    let mut files = live_files(&loaded).await?;
+    if !request.dry_run {
+        // delta-rs reads the files by the log's paths: files that are gone or only found under
+        // another root (a moved table) are refused before anything is written.
+        if let Some(file) = files.iter().find(|f| !f.exists) {
+            return Err(LakeError::MissingDataFile { table: location.to_string(), file: file.shown.clone() }.into());
+        }
+        if let Some(file) = files.iter().find(|f| f.remapped_from.is_some()) {
+            return Err(JobError::Invalid(format!(
+                "{location}: the log names data files under another root ({}, found at {}): the table was moved; rewrite it in place (or copy it with a writer that relativizes paths) before compacting",
+                file.remapped_from.as_deref().unwrap_or_default(),
+                file.shown.display()
+            )));
+        }
     }
+    count_rows_without_stats(location, &loaded, &mut files).await?;
     let Plan { partitions, mut report } = plan(location, &loaded, files, request)?;
     if request.dry_run {
         return Ok(report);
@@ -200,6 +209,16 @@ pub async fn compact(location: &str, request: &CompactionRequest, ctx: &JobConte
     ctx.progress.report(1, 1, "verifying the new version");
     verify(location, &loaded_before_files(&partitions), &committed, &mut report).await?;
     Ok(report)
+}
+
+/// Files the log has no `numRecords` for get their row count from their Parquet footer.
+async fn count_rows_without_stats(location: &str, loaded: &Loaded, files: &mut [LiveFile]) -> Result<(), LakeError> {
+    for file in files.iter_mut().filter(|f| f.rows.is_none() && f.exists) {
+        let opened = open_file(location, loaded, file).await?;
+        let deleted = file.deletion_vector.as_ref().map_or(0, |dv| dv.cardinality.max(0) as u64);
+        file.rows = Some(opened.live_rows + deleted);
+    }
+    Ok(())
 }
 
 /// What a compaction committed.
@@ -252,7 +271,8 @@ async fn verify(
             rows_removed += before.get(&path).map_or(0, |(rows, _)| *rows);
         }
     }
-    let files = live_files(&after).await?;
+    let mut files = live_files(&after).await?;
+    count_rows_without_stats(location, &after, &mut files).await?;
     report.files_after = files.len() as u64;
     report.rows_after = files.iter().map(|f| f.live_rows().unwrap_or(0)).sum();
     report.bytes_after = files.iter().map(|f| f.bytes).sum();
