@@ -545,7 +545,7 @@ fn spatial_compaction_and_vacuum_work_in_s3() {
     let vacuumed = s3(&["table", "vacuum", url, "--retention", "0s", "--allow-short-retention", "--json"]);
     assert_eq!(vacuumed["files_deleted"], 8, "{vacuumed}");
     let read = format!(
-        "{HASH}\nopts = {{'AWS_ACCESS_KEY_ID': 'k', 'AWS_SECRET_ACCESS_KEY': 's', 'AWS_ENDPOINT_URL': sys.argv[2], 'AWS_REGION': 'us-east-1', 'AWS_ALLOW_HTTP': 'true'}}\nt = deltalake.DeltaTable(sys.argv[1], storage_options=opts)\nrows = t.to_pyarrow_table()\nprint(rows.num_rows, content_hash(rows), ','.join(c['operation'] for c in t.history()))"
+        "{HASH}\nopts = {{'AWS_ACCESS_KEY_ID': 'k', 'AWS_SECRET_ACCESS_KEY': 's', 'AWS_ENDPOINT_URL': sys.argv[2], 'AWS_REGION': 'us-east-1', 'AWS_ALLOW_HTTP': 'true'}}\nt = deltalake.DeltaTable(sys.argv[1], storage_options=opts)\nrows = t.to_pyarrow_table()\nprint(rows.num_rows, content_hash(rows), ','.join(c['operation'].replace(' ', '_') for c in t.history()))"
     );
     let out = common::run_python(&python, &read, &[url, &endpoint]);
     let fields: Vec<&str> = out.split_whitespace().collect();
