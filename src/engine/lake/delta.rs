@@ -176,15 +176,15 @@ async fn list_log(root: &Root) -> Result<LogListing, LakeError> {
 }
 
 /// A Delta table root: a local folder or an `s3://` prefix, and its store.
-struct Root {
+pub(crate) struct Root {
     /// As the caller gave it (for messages).
-    location: String,
+    pub(crate) location: String,
     /// How the root is shown: the canonical local folder, or the URL without a trailing `/`.
-    shown: String,
+    pub(crate) shown: String,
     /// The canonical local folder (local tables only).
-    local: Option<PathBuf>,
+    pub(crate) local: Option<PathBuf>,
     /// The store and the root's path in it.
-    store: Located,
+    pub(crate) store: Located,
 }
 
 impl Root {
@@ -222,7 +222,7 @@ impl Root {
         })
     }
 
-    fn url(&self) -> Result<url::Url, LakeError> {
+    pub(crate) fn url(&self) -> Result<url::Url, LakeError> {
         let url = match &self.local {
             Some(dir) => url::Url::from_directory_path(dir).ok(),
             None => url::Url::parse(&format!("{}/", self.shown)).ok(),
@@ -457,15 +457,15 @@ async fn reader_features_up_to(
 }
 
 /// A table loaded at a resolved version.
-struct Loaded {
-    root: Root,
-    table: DeltaTable,
-    version: i64,
+pub(crate) struct Loaded {
+    pub(crate) root: Root,
+    pub(crate) table: DeltaTable,
+    pub(crate) version: i64,
     listing: LogListing,
 }
 
 /// Resolve the selector against the log and load that version with delta-rs.
-async fn load(location: &str, at: &VersionSelector) -> Result<Loaded, LakeError> {
+pub(crate) async fn load(location: &str, at: &VersionSelector) -> Result<Loaded, LakeError> {
     let root = Root::resolve(location)?;
     let listing = list_log(&root).await?;
     let (oldest, latest) = listing.range(location)?;
@@ -595,26 +595,28 @@ fn broken_checkpoint(location: &str, log_dir: &Path, version: i64) -> Option<Lak
 }
 
 /// One live data file with what we need of it.
-struct LiveFile {
+pub(crate) struct LiveFile {
     /// Where the file actually is, as shown (a local path or an `s3://` URL).
-    shown: PathBuf,
+    pub(crate) shown: PathBuf,
     /// Its path in the table's store.
-    object: Option<ObjectPath>,
+    pub(crate) object: Option<ObjectPath>,
     /// Whether it is there.
-    exists: bool,
+    pub(crate) exists: bool,
     /// The prefix replaced when the log named the file under another root.
-    remapped_from: Option<String>,
-    partition: BTreeMap<String, Option<String>>,
-    bytes: u64,
-    rows: Option<u64>,
-    stats: Option<String>,
+    pub(crate) remapped_from: Option<String>,
+    pub(crate) partition: BTreeMap<String, Option<String>>,
+    pub(crate) bytes: u64,
+    pub(crate) rows: Option<u64>,
+    pub(crate) stats: Option<String>,
     /// Rows of the data file its deletion vector deletes (`rows` counts them still).
-    deletion_vector: Option<DeletionVector>,
+    pub(crate) deletion_vector: Option<DeletionVector>,
+    /// The file's path as the log names it.
+    pub(crate) log_path: String,
 }
 
 impl LiveFile {
     /// Rows still in the table: `numRecords` minus the deletion vector's cardinality.
-    fn live_rows(&self) -> Option<u64> {
+    pub(crate) fn live_rows(&self) -> Option<u64> {
         let deleted = self.deletion_vector.as_ref().map_or(0, |dv| dv.cardinality.max(0) as u64);
         self.rows.map(|rows| rows.saturating_sub(deleted))
     }
@@ -710,7 +712,7 @@ fn files_under(root: &Path) -> HashSet<PathBuf> {
 }
 
 /// The live files of the loaded version, sorted by path (the order [`head`] reads them in).
-async fn live_files(loaded: &Loaded) -> Result<Vec<LiveFile>, LakeError> {
+pub(crate) async fn live_files(loaded: &Loaded) -> Result<Vec<LiveFile>, LakeError> {
     // In a bucket, one listing of the table tells which files exist (not one request per file).
     let local_existing: HashSet<PathBuf> = match &loaded.root.local {
         Some(dir) => files_under(dir),
@@ -773,6 +775,7 @@ async fn live_files(loaded: &Loaded) -> Result<Vec<LiveFile>, LakeError> {
                 bytes: file.size().max(0) as u64,
                 rows: file.num_records().map(|n| n as u64),
                 stats: file.stats(),
+                log_path: file.path().to_string(),
                 deletion_vector: file.deletion_vector_descriptor().map(|dv| DeletionVector {
                     storage_type: match dv.storage_type {
                         deltalake::kernel::StorageType::UuidRelativePath => 'u',
@@ -804,7 +807,7 @@ fn sorted_by_shown_path(files: Vec<LiveFile>) -> Vec<LiveFile> {
 }
 
 /// The deleted row indexes of a data file.
-async fn read_deletion_vector(
+pub(crate) async fn read_deletion_vector(
     location: &str,
     root: &Root,
     file: &LiveFile,
@@ -1160,7 +1163,7 @@ fn cell_json(
 
 /// The file's Arrow schema with top-level INT96 timestamps read as microseconds (Delta's precision;
 /// the default nanoseconds overflow for dates outside 1677–2262), or `None` when it has none.
-fn int96_as_micros(metadata: &ArrowReaderMetadata) -> Option<arrow::datatypes::SchemaRef> {
+pub(crate) fn int96_as_micros(metadata: &ArrowReaderMetadata) -> Option<arrow::datatypes::SchemaRef> {
     let roots = metadata.parquet_schema().root_schema().get_fields();
     let schema = metadata.schema();
     let mut changed = false;

@@ -290,6 +290,20 @@ pub enum LakeError {
         /// What is wrong (missing file, bad magic, checksum mismatch…).
         reason: String,
     },
+    /// A compaction's commit added other rows than it removed.
+    #[error(
+        "Delta table {location}: the compaction committed as version {version} removed files holding {removed} rows but added files holding {added}; restore the version before it (meshlake reads older versions with --version) and report this"
+    )]
+    CompactionRowsDiffer {
+        /// Table root.
+        location: String,
+        /// The version the compaction committed.
+        version: i64,
+        /// Rows of the files the commit removed.
+        removed: u64,
+        /// Rows of the files it added.
+        added: u64,
+    },
     /// A data file the log names is not on disk.
     #[error(
         "table {table}: data file {file} named in the table's log or manifests is missing; restore the table's data files (or copy the whole table folder) before reading rows"
