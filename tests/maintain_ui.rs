@@ -51,7 +51,7 @@ fn compact_in_the_gui(harness: &mut Harness<'_, MeshlakeApp>, table: &str) {
     assert!(plan.dry_run && plan.version_after.is_none());
     assert_eq!(plan.files_before, files_before);
     assert!(plan.files_after < plan.files_before, "{plan:?}");
-    assert!(harness.query_all_by_label_contains(&format!("{} → {}", plan.files_before, plan.files_after)).next().is_some());
+    assert!(harness.query_all_by_label_contains(&format!("{} to {}", plan.files_before, plan.files_after)).next().is_some());
     let version_before = harness.state().model.tables[index].overview.value().unwrap().current_version.clone();
 
     click(harness, "spatial (Hilbert)");

@@ -325,13 +325,13 @@ fn compaction_report_ui(ui: &mut Ui, id: &str, report: &CompactionReport) {
         };
         row("Order", report.order.clone());
         row("Target size", format_bytes(report.target_file_bytes));
-        row("Version", format!("{} → {}", version(report.version_before), version(report.version_after)));
-        row("Files", format!("{} → {}", report.files_before, report.files_after));
+        row("Version", format!("{} to {}", version(report.version_before), version(report.version_after)));
+        row("Files", format!("{} to {}", report.files_before, report.files_after));
         row(
             "Rows",
-            format!("{} → {}{}", report.rows_before, report.rows_after, if report.rows_verified { " (verified)" } else { "" }),
+            format!("{} to {}{}", report.rows_before, report.rows_after, if report.rows_verified { " (verified)" } else { "" }),
         );
-        row("Size", format!("{} → {}", format_bytes(report.bytes_before), format_bytes(report.bytes_after)));
+        row("Size", format!("{} to {}", format_bytes(report.bytes_before), format_bytes(report.bytes_after)));
         row("Read / written", format!("{} / {}", format_bytes(report.bytes_read), format_bytes(report.bytes_written)));
         if report.commit_retries > 0 {
             row("Commit retries", format!("{} (concurrent commits)", report.commit_retries));
@@ -447,7 +447,7 @@ fn confirm_window(ui: &mut Ui, index: usize, entry: &TableEntry, form: &mut Main
             let planned = entry.maintenance.plan.value().map(|plan| {
                 let rewritten: u64 = plan.partitions.iter().map(|p| p.files_rewritten).sum();
                 let written: u64 = plan.partitions.iter().map(|p| p.files_written).sum();
-                format!("\n\nThe last plan rewrites {rewritten} files into {written} ({} → {} files).", plan.files_before, plan.files_after)
+                format!("\n\nThe last plan rewrites {rewritten} files into {written} ({} to {} files).", plan.files_before, plan.files_after)
             });
             (
                 "Compact table?",
