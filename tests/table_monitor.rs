@@ -57,6 +57,16 @@ fn monitor_records_changes_and_alerts_over_the_threshold() {
     let error: Value = serde_json::from_str(stderr.trim().lines().last().unwrap()).unwrap();
     assert!(error["error"].as_str().unwrap().contains("health alert"), "{stderr}");
 
+    // A compaction changes the figures: the next look adds an observation with fewer small files.
+    let compacted = json(&data, &["table", "compact", &table, "--json"]);
+    assert!(compacted["files_after"].as_u64().unwrap() < files, "{compacted}");
+    let after = json(&data, &["table", "monitor", &table, "--json"]);
+    let observations = after["observations"].as_array().unwrap();
+    assert_eq!(observations.len(), 2, "{after}");
+    assert_eq!(observations[1]["files"], compacted["files_after"]);
+    assert!(observations[1]["small_files"].as_u64().unwrap() < observations[0]["small_files"].as_u64().unwrap());
+    assert_eq!(observations[1]["versions"].as_u64().unwrap(), observations[0]["versions"].as_u64().unwrap() + 1);
+
     // Iceberg tables are monitored into their own log.
     let iceberg_series = json(&data, &["table", "monitor", &iceberg, "--json"]);
     assert_eq!(iceberg_series["observations"].as_array().unwrap().len(), 1);
