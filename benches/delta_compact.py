@@ -115,7 +115,7 @@ def check(python: str, table: Path, expected_rows: int, who: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--meshlake", default="/root/.cache/meshlake/target-delta/release/meshlake")
+    parser.add_argument("--meshlake", default=str(Path(os.environ.get("CARGO_TARGET_DIR", str(Path.home() / ".cache/meshlake/target"))) / "release/meshlake"))
     parser.add_argument("--reps", type=int, default=3)
     args = parser.parse_args()
     if not Path(args.meshlake).exists():
