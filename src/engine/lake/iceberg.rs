@@ -859,11 +859,7 @@ async fn live_files(opened: &OpenedIcebergTable, snapshot: &SnapshotRef) -> Resu
         .schema(metadata)
         .unwrap_or_else(|_| metadata.current_schema().clone());
     let bbox_ids = ["bbox.xmin", "bbox.ymin", "bbox.xmax", "bbox.ymax"].map(|name| schema.field_id_by_name(name));
-    let manifest_list = table
-        .manifest_list_reader(snapshot)
-        .load()
-        .await
-        .map_err(|e| opened.metadata_file_error(snapshot.manifest_list(), "the manifest list", e))?;
+    let manifest_list = load_manifest_list(opened, snapshot).await?;
     let mut contexts: HashMap<i32, Arc<ManifestContext>> = HashMap::new();
     let mut cache = super::manifest_cache::ManifestCache::<LiveFile>::load(&opened.location());
     // Per manifest, in manifest-list order: its files when cached, else what to read.
@@ -1174,14 +1170,22 @@ pub async fn summary_overview(table: &TableRef) -> Result<Option<super::overview
     }))
 }
 
-/// The recorded path of the first live data file of the first data manifest that has one.
-async fn first_data_file(opened: &OpenedIcebergTable, snapshot: &SnapshotRef) -> Result<Option<String>, LakeError> {
-    let manifest_list = opened
+/// A snapshot's manifest list; an unreadable one is named in the error.
+pub(crate) async fn load_manifest_list(
+    opened: &OpenedIcebergTable,
+    snapshot: &SnapshotRef,
+) -> Result<::iceberg::spec::ManifestList, LakeError> {
+    opened
         .table
         .manifest_list_reader(snapshot)
         .load()
         .await
-        .map_err(|e| opened.metadata_file_error(snapshot.manifest_list(), "the manifest list", e))?;
+        .map_err(|e| opened.metadata_file_error(snapshot.manifest_list(), "the manifest list", e))
+}
+
+/// The recorded path of the first live data file of the first data manifest that has one.
+async fn first_data_file(opened: &OpenedIcebergTable, snapshot: &SnapshotRef) -> Result<Option<String>, LakeError> {
+    let manifest_list = load_manifest_list(opened, snapshot).await?;
     let candidates = manifest_list.entries().iter().filter(|m| {
         m.content == ::iceberg::spec::ManifestContentType::Data
             && (m.added_files_count.unwrap_or(1) + m.existing_files_count.unwrap_or(1)) > 0

@@ -608,12 +608,7 @@ async fn reachable(
             continue;
         }
         paths.insert(snapshot.manifest_list().to_string());
-        let list = opened
-            .table
-            .manifest_list_reader(snapshot)
-            .load()
-            .await
-            .map_err(|e| opened.metadata_file_error(snapshot.manifest_list(), "the manifest list", e))?;
+        let list = crate::engine::lake::iceberg::load_manifest_list(opened, snapshot).await?;
         for file in list.entries() {
             if !paths.insert(file.manifest_path.clone()) {
                 continue;

@@ -198,12 +198,7 @@ pub struct LoadedManifest {
 
 /// Every manifest of `snapshot`, loaded.
 pub async fn load_manifests(opened: &OpenedIcebergTable, snapshot: &SnapshotRef) -> Result<Vec<LoadedManifest>, LakeError> {
-    let list = opened
-        .table
-        .manifest_list_reader(snapshot)
-        .load()
-        .await
-        .map_err(|e| opened.metadata_file_error(snapshot.manifest_list(), "the manifest list", e))?;
+    let list = crate::engine::lake::iceberg::load_manifest_list(opened, snapshot).await?;
     let mut manifests = Vec::new();
     let files: Vec<ManifestFile> = list.consume_entries().into_iter().collect();
     for file in files {
