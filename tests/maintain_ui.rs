@@ -69,6 +69,7 @@ fn compact_in_the_gui(harness: &mut Harness<'_, MeshlakeApp>, table: &str) {
     assert!(report.rows_verified);
     assert_eq!(report.files_after, plan.files_after, "the run does what the plan said");
     assert!(report.order.contains("spatial"), "{}", report.order);
+    assert!(matches!(harness.state().model.tables[index].maintenance.plan, Requested::NotRequested), "the old version's plan is gone");
     // The table is read again: the Overview shows the new version and fewer files.
     step_until(harness, Duration::from_secs(120), "the reloaded overview", |app| {
         app.model.tables[index].overview.value().is_some_and(|o| o.current_version != version_before)

@@ -61,6 +61,10 @@ impl MeshlakeApp {
                 changed = report.version_after.is_some();
                 let versions = report.version_before.zip(report.version_after);
                 entry.maintenance.compaction = Requested::Ready(report);
+                if changed {
+                    // The plan was made on the version before: it no longer describes the table.
+                    entry.maintenance.plan = Requested::NotRequested;
+                }
                 if let Some((before, after)) = versions {
                     self.request_before_after(index, before, after);
                 }

@@ -188,12 +188,23 @@ pub fn maintain_tab_ui(ui: &mut Ui, index: usize, entry: &TableEntry, form: &mut
                 error_text(ui, error);
             }
             Requested::Ready(report) => {
-                ui.label(RichText::new("Last compaction").strong());
-                compaction_report_ui(ui, "done", report);
+                let version = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_else(|| "none".to_owned());
+                ui.label(RichText::new(format!(
+                    "Last compaction: version {} to {}, {} to {} files, {} rows{}",
+                    version(report.version_before),
+                    version(report.version_after),
+                    report.files_before,
+                    report.files_after,
+                    report.rows_after,
+                    if report.rows_verified { " (verified)" } else { "" }
+                )).strong());
+                if let Some(before_after) = &entry.maintenance.before_after {
+                    before_after_ui(ui, before_after);
+                }
+                egui::CollapsingHeader::new("Details").id_salt("last_compaction_details").show(ui, |ui| {
+                    compaction_report_ui(ui, "done", report);
+                });
             }
-        }
-        if let Some(before_after) = &entry.maintenance.before_after {
-            before_after_ui(ui, before_after);
         }
 
         ui.separator();
@@ -377,7 +388,7 @@ fn compaction_report_ui(ui: &mut Ui, id: &str, report: &CompactionReport) {
 
 /// The data files' bboxes of both versions next to each other.
 fn before_after_ui(ui: &mut Ui, before_after: &BeforeAfter) {
-    ui.label(RichText::new("File bboxes before and after").strong());
+    ui.label("File bboxes before and after");
     ui.columns(2, |columns| {
         let sides = [
             ("before", before_after.before_version, &before_after.before),
@@ -388,8 +399,9 @@ fn before_after_ui(ui: &mut Ui, before_after: &BeforeAfter) {
                 Requested::Ready(files) => {
                     let share = mean_bbox_share(files).map(|s| format!("{:.1} %", s * 100.0)).unwrap_or_else(|| "no bboxes".to_owned());
                     let data = files.files.iter().filter(|f| f.kind == FileKind::Data).count();
-                    ui.label(format!("{side} (version {version}): {data} files · mean bbox {share} of the extent"));
-                    Plot::new(("file_bboxes", side)).height(220.0).data_aspect(1.0).allow_scroll(false).show(ui, |plot| {
+                    ui.label(RichText::new(format!("{side}, version {version}: {data} files, mean bbox {share}")).small())
+                        .on_hover_text("The mean area of the files' bboxes as a share of the extent of all of them: smaller means each file covers a more compact area, so spatial queries skip more files");
+                    Plot::new(("file_bboxes", side)).height(180.0).data_aspect(1.0).allow_scroll(false).show(ui, |plot| {
                         for bbox in files.files.iter().filter(|f| f.kind == FileKind::Data).filter_map(|f| f.bbox) {
                             let ring = vec![[bbox[0], bbox[1]], [bbox[2], bbox[1]], [bbox[2], bbox[3]], [bbox[0], bbox[3]]];
                             plot.polygon(Polygon::new(side, PlotPoints::from(ring)).fill_color(egui::Color32::from_rgba_unmultiplied(70, 130, 200, 25)));
