@@ -1127,7 +1127,7 @@ fn partition_columns(metadata: &TableMetadata, schema: &::iceberg::spec::Schema)
 /// What opening an Iceberg table shows, read from its metadata alone when the current snapshot's
 /// summary carries the totals (`total-data-files`, `total-files-size`, `total-records`): one open,
 /// the history from the same metadata, and the geometry columns from the footer of the first data
-/// file of the first data manifest (one manifest read, not all of them). `None` when the summary
+/// file of the first data manifest (one manifest read, not all of them; none when no column is binary). `None` when the summary
 /// lacks a total, so the caller counts the live files instead.
 pub async fn summary_overview(table: &TableRef) -> Result<Option<super::overview::TableOverview>, LakeError> {
     let opened = open(table).await?;
@@ -1146,8 +1146,15 @@ pub async fn summary_overview(table: &TableRef) -> Result<Option<super::overview
     if snapshot.as_ref().and_then(|s| summary_number(s, "total-delete-files")).is_some_and(|n| n > 0) {
         warnings.push("rows are the snapshot summary's total-records; rows removed by delete files are not subtracted (`table head` applies them)".to_owned());
     }
+    // GeoParquet geometry columns are WKB, i.e. binary: a schema without a binary column has none,
+    // and no manifest needs to be read to look for a data file's footer.
+    let may_hold_geometry = schema
+        .as_struct()
+        .fields()
+        .iter()
+        .any(|field| matches!(*field.field_type, Type::Primitive(PrimitiveType::Binary)));
     let first_data_file = match &snapshot {
-        Some(snapshot) if files > 0 => first_data_file(&opened, snapshot).await?,
+        Some(snapshot) if files > 0 && may_hold_geometry => first_data_file(&opened, snapshot).await?,
         _ => None,
     };
     let geometry_columns = geometry_columns_of(&opened, first_data_file.as_deref(), &mut warnings).await;
