@@ -1,13 +1,12 @@
 //! `meshlake table info|history|files|head` on the demo's Delta and Iceberg tables, with time travel,
 //! and clear errors for bad input.
 
-use std::process::Command;
+mod common;
 
 use serde_json::Value;
 
 fn meshlake(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_meshlake")).args(args).env("RUST_LOG", "error").output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    common::run_meshlake(args, &[])
 }
 
 fn json(args: &[&str]) -> Value {

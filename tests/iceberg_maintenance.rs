@@ -88,14 +88,8 @@ print(done)
 "#;
 
 fn meshlake(dir: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_meshlake"))
-        .args(args)
-        .env("RUST_LOG", "error")
-        .env("MESHLAKE_DATA_DIR", dir.join("app-data"))
-        .env("MESHLAKE_CACHE_DIR", dir.join("app-cache"))
-        .output()
-        .unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let (data, cache) = (dir.join("app-data"), dir.join("app-cache"));
+    common::run_meshlake(args, &[("MESHLAKE_DATA_DIR", &data), ("MESHLAKE_CACHE_DIR", &cache)])
 }
 
 fn json_ok(dir: &Path, args: &[&str]) -> Value {
@@ -396,7 +390,7 @@ fn equality_deletes_are_applied_by_the_rewrite() {
     let source = fixtures.join("iceberg/duckdb-iceberg/data/persistent/equality_deletes/warehouse/mydb/mytable");
     let dir = tempfile::tempdir().unwrap();
     let table_dir = dir.path().join("mytable");
-    copy_dir(&source, &table_dir);
+    common::copy_dir(&source, &table_dir);
     let t = table_dir.display().to_string();
     let head_before = json_ok(dir.path(), &["table", "head", &t, "--json"]);
     let report = json_ok(dir.path(), &["table", "compact", &t, "--json"]);
@@ -423,18 +417,6 @@ fn equality_deletes_are_applied_by_the_rewrite() {
     assert_eq!(std::fs::read_to_string(table_dir.join("metadata/version-hint.text")).unwrap().trim(), "8");
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
 
 /// Hash of all rows (sorted by their text form) of a file table's metadata file, read by pyiceberg
 /// from `cwd` (the fixture records a relative location); optionally at a snapshot.
@@ -464,7 +446,7 @@ fn spark_position_deletes_are_applied_and_dropped_by_the_rewrite() {
     let dir = tempfile::tempdir().unwrap();
     // The table records the relative location data/iceberg/generated_spec2_0_001/pyspark_iceberg_table.
     let table_dir = dir.path().join("data/iceberg/generated_spec2_0_001/pyspark_iceberg_table");
-    copy_dir(&base.join("pyspark_iceberg_table"), &table_dir);
+    common::copy_dir(&base.join("pyspark_iceberg_table"), &table_dir);
     let v9 = table_dir.join("metadata/v9.metadata.json").display().to_string();
     let before = python_in(&python, dir.path(), HASH_STATIC, &[&v9]);
     assert!(before.starts_with(&format!("{expected} ")), "pyiceberg reads {before}, expected {expected} rows");

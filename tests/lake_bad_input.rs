@@ -101,22 +101,6 @@ fn corrupt_footer(file: &Path) {
     handle.write_all(&[0xde; 64]).unwrap();
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-            let mut perms = std::fs::metadata(&target).unwrap().permissions();
-            #[allow(clippy::permissions_set_readonly_false)]
-            perms.set_readonly(false);
-            std::fs::set_permissions(&target, perms).unwrap();
-        }
-    }
-}
 
 fn assert_names(message: &str, file: &Path, advice: &str) {
     assert!(message.contains(&file.display().to_string()), "the error names {}: {message}", file.display());
@@ -147,7 +131,7 @@ fn delta_checkpoint_truncated() {
     let Some(fixtures) = common::fixtures() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let table = tmp.path().join("simple_table_with_checkpoint");
-    copy_dir(&fixtures.join("delta-rs/tables/simple_table_with_checkpoint"), &table);
+    common::copy_dir(&fixtures.join("delta-rs/tables/simple_table_with_checkpoint"), &table);
     let checkpoint = table.join("_delta_log/00000000000000000010.checkpoint.parquet");
     let len = std::fs::metadata(&checkpoint).unwrap().len();
     let file = std::fs::OpenOptions::new().write(true).open(&checkpoint).unwrap();

@@ -4,27 +4,14 @@
 
 mod common;
 
-use common::ui::{options, step_until};
+use common::ui::{click, open_tab, options, step_until};
 
 use std::time::Duration;
 
 use egui_kittest::Harness;
-use egui_kittest::kittest::{NodeT, Queryable};
+use egui_kittest::kittest::Queryable;
 use meshlake::ui::model::Requested;
 use meshlake::ui::MeshlakeApp;
-
-fn click(harness: &mut Harness<'_, MeshlakeApp>, text: &str) {
-    harness.query_all_by_label_contains(text).next().unwrap_or_else(|| panic!("no widget labelled {text:?}")).click();
-    harness.step();
-    harness.step();
-}
-
-fn open_tab(harness: &mut Harness<'_, MeshlakeApp>, name: &str) {
-    let tab = harness.query_all_by_label(name).find(|n| n.accesskit_node().toggled().is_some()).unwrap_or_else(|| panic!("{name} tab"));
-    tab.click();
-    harness.step();
-    harness.step();
-}
 
 fn compact_in_the_gui(harness: &mut Harness<'_, MeshlakeApp>, table: &str) {
     click(harness, "Tables");

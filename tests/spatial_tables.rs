@@ -4,13 +4,11 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::process::Command;
 
 use serde_json::Value;
 
 fn meshlake(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_meshlake")).args(args).env("RUST_LOG", "error").output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    common::run_meshlake(args, &[])
 }
 
 fn json(args: &[&str]) -> (Value, String) {

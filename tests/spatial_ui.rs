@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::ui::{options, step_until};
+use common::ui::{click, open_tab, options, step_until};
 
 use std::time::Duration;
 
@@ -14,15 +14,8 @@ use meshlake::ui::commands::Command;
 use meshlake::ui::model::Requested;
 use meshlake::ui::MeshlakeApp;
 
-fn click(harness: &mut Harness<'_, MeshlakeApp>, text: &str) {
-    harness.query_all_by_label_contains(text).next().unwrap_or_else(|| panic!("no widget labelled {text:?}")).click();
-    harness.step();
-    harness.step();
-}
-
 #[test]
 fn spatial_tab_validates_and_queries_the_demo_table() {
-    use egui_kittest::kittest::NodeT;
     let tmp = tempfile::tempdir().unwrap();
     let opts = options(tmp.path());
     let mut harness = Harness::builder()
@@ -35,10 +28,7 @@ fn spatial_tab_validates_and_queries_the_demo_table() {
     click(&mut harness, "Tables");
     click(&mut harness, "parcels_delta");
     let index = harness.state().model.tables.iter().position(|t| t.reference.contains("parcels_delta")).unwrap();
-    let tab = harness.query_all_by_label("Spatial").find(|n| n.accesskit_node().toggled().is_some()).expect("Spatial tab");
-    tab.click();
-    harness.step();
-    harness.step();
+    open_tab(&mut harness, "Spatial");
 
     click(&mut harness, "Validate");
     step_until(&mut harness, Duration::from_secs(60), "the validation", |app| {

@@ -2,19 +2,13 @@
 //! under the data folder; an unchanged table adds nothing, a changed one adds an observation, and
 //! `--fail-on-alert` fails when a partition holds more small files than allowed.
 
-use std::process::Command;
+mod common;
 
 use serde_json::Value;
 
 fn meshlake(data_dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_meshlake"))
-        .args(args)
-        .env("RUST_LOG", "error")
-        .env("MESHLAKE_DATA_DIR", data_dir)
-        .env("MESHLAKE_CACHE_DIR", data_dir.join("cache"))
-        .output()
-        .unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let cache = data_dir.join("cache");
+    common::run_meshlake(args, &[("MESHLAKE_DATA_DIR", data_dir), ("MESHLAKE_CACHE_DIR", &cache)])
 }
 
 fn json(data_dir: &std::path::Path, args: &[&str]) -> Value {

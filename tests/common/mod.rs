@@ -72,3 +72,33 @@ pub fn run_python(python: &std::path::Path, code: &str, args: &[&str]) -> String
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Run the `meshlake` binary with `args` (logging only errors) and extra environment variables:
+/// whether it succeeded, its stdout and its stderr.
+pub fn run_meshlake(args: &[&str], env: &[(&str, &std::path::Path)]) -> (bool, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_meshlake"));
+    command.args(args).env("RUST_LOG", "error");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let out = command.output().expect("the meshlake binary runs");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Copy a folder tree; the copies are writable (fixtures may be read-only).
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+            let mut perms = std::fs::metadata(&target).unwrap().permissions();
+            #[allow(clippy::permissions_set_readonly_false)]
+            perms.set_readonly(false);
+            std::fs::set_permissions(&target, perms).unwrap();
+        }
+    }
+}

@@ -30,3 +30,20 @@ pub fn step_until(harness: &mut Harness<'_, MeshlakeApp>, timeout: Duration, wha
     harness.step();
     harness.step();
 }
+
+/// Click the first widget whose label contains `text`, then let the UI handle it.
+pub fn click(harness: &mut Harness<'_, MeshlakeApp>, text: &str) {
+    use egui_kittest::kittest::Queryable;
+    harness.query_all_by_label_contains(text).next().unwrap_or_else(|| panic!("no widget labelled {text:?}")).click();
+    harness.step();
+    harness.step();
+}
+
+/// Select the table tab (a toggle) named `name`.
+pub fn open_tab(harness: &mut Harness<'_, MeshlakeApp>, name: &str) {
+    use egui_kittest::kittest::{NodeT, Queryable};
+    let tab = harness.query_all_by_label(name).find(|n| n.accesskit_node().toggled().is_some()).unwrap_or_else(|| panic!("{name} tab"));
+    tab.click();
+    harness.step();
+    harness.step();
+}

@@ -3,7 +3,6 @@
 //! the data folder (`monitor/<table hash>.json`, rewritten atomically, the last
 //! [`MAX_OBSERVATIONS`] kept), so the Overview can chart growth and alert when a threshold is crossed.
 
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -49,11 +48,11 @@ fn log_error(path: &Path, action: &'static str, source: std::io::Error) -> LakeE
 /// The log file of a table under `dir`.
 pub fn log_path(dir: &Path, table: &TableRef) -> PathBuf {
     let text = table.to_string();
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    text.hash(&mut hasher);
+    // A hash that stays the same across Rust releases (std's DefaultHasher does not promise that).
+    let hash = crc32fast::hash(text.as_bytes());
     let last = text.rsplit(['/', '#']).find(|part| !part.is_empty()).unwrap_or("table");
     let name: String = last.chars().take(40).map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' }).collect();
-    dir.join(format!("{name}-{:016x}.json", hasher.finish()))
+    dir.join(format!("{name}-{hash:08x}.json"))
 }
 
 /// The alerts an observation raises under a policy.

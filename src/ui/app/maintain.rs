@@ -4,11 +4,10 @@
 
 use super::{JobPurpose, MeshlakeApp};
 use crate::engine::jobs::{JobResult, JobSpec};
-use crate::engine::lake::inspect::VersionSelector;
-use crate::engine::lake::maintain::CompactionReport;
 use crate::ui::commands::{Command, MaintenanceAction};
 use crate::ui::model::Requested;
-use crate::ui::panels::maintain::BeforeAfter;
+use crate::ui::panels::maintain::{BeforeAfter, mean_bbox_share};
+use crate::ui::panels::tables::{history_selector, is_iceberg};
 
 /// What a maintenance job was for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,35 +83,28 @@ impl MeshlakeApp {
     pub(super) fn maintenance_failed(&mut self, reference: &str, kind: MaintenanceKind, error: String) {
         let Some(entry) = self.model.tables.iter_mut().find(|t| t.reference == reference) else { return };
         let results = &mut entry.maintenance;
-        let slot = match kind {
-            MaintenanceKind::Plan => &mut results.plan,
-            MaintenanceKind::Compact => &mut results.compaction,
-            MaintenanceKind::Expire => {
-                results.expire = Requested::Failed(error);
-                return;
-            }
-            MaintenanceKind::Vacuum => {
-                results.vacuum = Requested::Failed(error);
-                return;
-            }
-        };
-        *slot = Requested::<Box<CompactionReport>>::Failed(error);
+        match kind {
+            MaintenanceKind::Plan => results.plan = Requested::Failed(error),
+            MaintenanceKind::Compact => results.compaction = Requested::Failed(error),
+            MaintenanceKind::Expire => results.expire = Requested::Failed(error),
+            MaintenanceKind::Vacuum => results.vacuum = Requested::Failed(error),
+        }
     }
 
     /// Read the live files of the version a compaction started from and the one it committed.
     fn request_before_after(&mut self, index: usize, before: i64, after: i64) {
         let Some((reference, table)) = self.table_ref(index) else { return };
         let Some(entry) = self.model.tables.get_mut(index) else { return };
-        let iceberg = reference.starts_with("iceberg+") || entry.overview.value().is_some_and(|o| matches!(o.format, crate::engine::lake::TableFormat::Iceberg));
-        let selector = |version| if iceberg { VersionSelector::Snapshot(version) } else { VersionSelector::Version(version) };
+        let iceberg = is_iceberg(entry);
         entry.maintenance.before_after = Some(BeforeAfter {
             before_version: before,
             after_version: after,
             before: Requested::Pending { previous: None },
             after: Requested::Pending { previous: None },
+            shares: [None, None],
         });
         for (version, after_side) in [(before, false), (after, true)] {
-            let spec = JobSpec::TableFiles { table: table.clone(), at: selector(version) };
+            let spec = JobSpec::TableFiles { table: table.clone(), at: history_selector(iceberg, version) };
             self.submit(spec, JobPurpose::MaintainFiles { reference: reference.clone(), version, after: after_side });
         }
     }
@@ -121,10 +113,17 @@ impl MeshlakeApp {
     pub(super) fn show_before_after_files(&mut self, reference: &str, version: i64, after: bool, files: Result<crate::engine::lake::inspect::TableFiles, String>) {
         let Some(entry) = self.model.tables.iter_mut().find(|t| t.reference == reference) else { return };
         let Some(view) = &mut entry.maintenance.before_after else { return };
-        let (expected, slot) = if after { (view.after_version, &mut view.after) } else { (view.before_version, &mut view.before) };
+        let (expected, slot, share) = if after {
+            (view.after_version, &mut view.after, &mut view.shares[1])
+        } else {
+            (view.before_version, &mut view.before, &mut view.shares[0])
+        };
         if expected == version {
             *slot = match files {
-                Ok(files) => Requested::Ready(files),
+                Ok(files) => {
+                    *share = mean_bbox_share(&files);
+                    Requested::Ready(files)
+                }
                 Err(error) => Requested::Failed(error),
             };
         }

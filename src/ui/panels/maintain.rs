@@ -116,6 +116,8 @@ pub struct BeforeAfter {
     pub after_version: i64,
     pub before: Requested<TableFiles>,
     pub after: Requested<TableFiles>,
+    /// [`mean_bbox_share`] of the before and after files, computed when they arrive.
+    pub shares: [Option<f64>; 2],
 }
 
 /// How spread out a version's data files are: the mean area of the files' bboxes as a share of the
@@ -391,13 +393,13 @@ fn before_after_ui(ui: &mut Ui, before_after: &BeforeAfter) {
     ui.label("File bboxes before and after");
     ui.columns(2, |columns| {
         let sides = [
-            ("before", before_after.before_version, &before_after.before),
-            ("after", before_after.after_version, &before_after.after),
+            ("before", before_after.before_version, &before_after.before, before_after.shares[0]),
+            ("after", before_after.after_version, &before_after.after, before_after.shares[1]),
         ];
-        for (ui, (side, version, files)) in columns.iter_mut().zip(sides) {
+        for (ui, (side, version, files, share)) in columns.iter_mut().zip(sides) {
             match files {
                 Requested::Ready(files) => {
-                    let share = mean_bbox_share(files).map(|s| format!("{:.1} %", s * 100.0)).unwrap_or_else(|| "no bboxes".to_owned());
+                    let share = share.map(|s| format!("{:.1} %", s * 100.0)).unwrap_or_else(|| "no bboxes".to_owned());
                     let data = files.files.iter().filter(|f| f.kind == FileKind::Data).count();
                     ui.label(RichText::new(format!("{side}, version {version}: {data} files, mean bbox {share}")).small())
                         .on_hover_text("The mean area of the files' bboxes as a share of the extent of all of them: smaller means each file covers a more compact area, so spatial queries skip more files");

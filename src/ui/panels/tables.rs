@@ -98,7 +98,7 @@ pub fn tables_ui(ui: &mut Ui, model: &AppModel, view: &mut TablesView, commands:
 }
 
 /// Whether a table is an Iceberg table (its history rows are snapshots, not versions).
-fn is_iceberg(entry: &TableEntry) -> bool {
+pub fn is_iceberg(entry: &TableEntry) -> bool {
     match entry.overview.value() {
         Some(overview) => matches!(overview.format, TableFormat::Iceberg),
         None => entry.reference.starts_with("iceberg+") || entry.reference.ends_with(".metadata.json"),

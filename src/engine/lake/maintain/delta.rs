@@ -29,7 +29,6 @@ use deltalake::protocol::DeltaOperation;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
-use geo::BoundingRect;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
 use serde_json::Value;
@@ -40,13 +39,12 @@ use super::{
     VacuumRequest,
 };
 use crate::engine::geo::geoparquet::GEO_METADATA_KEY;
-use crate::engine::geo::wkb_read::decode_wkb;
+use crate::engine::geo::wkb::union_bbox;
 use crate::engine::jobs::{JobContext, JobError};
 use crate::engine::lake::LakeError;
 use crate::engine::lake::delta::{LiveFile, Loaded, int96_as_micros, live_files, load, read_deletion_vector};
 use crate::engine::lake::deletion_vectors::live_row_selection;
 use crate::engine::lake::inspect::VersionSelector;
-use crate::engine::lake::spatial::wkb_at;
 use crate::engine::storage::ParquetObjectReader;
 
 /// Row groups per spatially ordered file: each covers about an eighth of the file's area.
@@ -506,25 +504,6 @@ async fn open_file(location: &str, loaded: &Loaded, file: &LiveFile) -> Result<O
     Ok(OpenedFile { builder, live_rows, decoded_bytes })
 }
 
-/// Each row's geometry bbox (`None` for nulls and unreadable geometries).
-fn row_bboxes(array: &dyn Array) -> Vec<Option<[f64; 4]>> {
-    (0..array.len())
-        .map(|row| {
-            let decoded = decode_wkb(wkb_at(array, row)?).ok()?;
-            let rect = decoded.geometry.bounding_rect()?;
-            let bbox = [rect.min().x, rect.min().y, rect.max().x, rect.max().y];
-            bbox.iter().all(|v| v.is_finite()).then_some(bbox)
-        })
-        .collect()
-}
-
-fn union(a: Option<[f64; 4]>, b: [f64; 4]) -> [f64; 4] {
-    match a {
-        None => b,
-        Some(a) => [a[0].min(b[0]), a[1].min(b[1]), a[2].max(b[2]), a[3].max(b[3])],
-    }
-}
-
 /// The Hilbert key and bbox of every live row of one file (pass 1).
 struct FileKeys {
     keys: Vec<u64>,
@@ -602,7 +581,7 @@ async fn spatial_rewrite(
             let mut bboxes = Vec::new();
             while let Some(batch) = stream.try_next().await.map_err(read_error)? {
                 let array = batch.column(0).clone();
-                bboxes.extend(ctx.cpu(move || row_bboxes(array.as_ref())).await?);
+                bboxes.extend(ctx.cpu(move || spatial_order::row_bboxes(array.as_ref())).await?);
             }
             per_file.push(FileKeys { keys: Vec::new(), bboxes });
             done += 1;
@@ -611,7 +590,7 @@ async fn spatial_rewrite(
         let centres: Vec<Option<(f64, f64)>> = per_file
             .iter()
             .flat_map(|f| f.bboxes.iter())
-            .map(|b| b.map(|b| ((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0)))
+            .map(|b| b.map(spatial_order::centre))
             .collect();
         let extent = spatial_order::extent_of(&centres).unwrap_or([0.0, 0.0, 1.0, 1.0]);
         let mut offset = 0;
@@ -709,7 +688,7 @@ async fn spatial_rewrite(
                 ctx.cancel.check()?;
                 let len = (rows_per_file as usize).min(sorted.num_rows() - start);
                 let chunk = sorted.slice(start, len);
-                let chunk_bbox = sorted_bboxes[start..start + len].iter().flatten().fold(None, |acc, b| Some(union(acc, *b)));
+                let chunk_bbox = sorted_bboxes[start..start + len].iter().flatten().fold(None, |acc, b| Some(union_bbox(acc, *b)));
                 let row_group_rows = (len as u64).div_ceil(ROW_GROUPS_PER_FILE).max(1) as usize;
                 let mut properties = WriterProperties::builder()
                     .set_compression(Compression::ZSTD(zstd_level()?))

@@ -149,13 +149,7 @@ fn spatial_sort(batch: &RecordBatch, geometry: &str) -> Result<RecordBatch, Stri
         return Err(format!("no geometry column {geometry:?}"));
     };
     let centres: Vec<Option<(f64, f64)>> = (0..batch.num_rows())
-        .map(|row| {
-            use geo::BoundingRect as _;
-            let bytes = wkb_bytes(array.as_ref(), row)?;
-            let decoded = crate::engine::geo::wkb_read::decode_wkb(bytes).ok()?;
-            let centre = decoded.geometry.bounding_rect()?.center();
-            (centre.x.is_finite() && centre.y.is_finite()).then_some((centre.x, centre.y))
-        })
+        .map(|row| wkb_bytes(array.as_ref(), row).and_then(spatial_order::wkb_bbox).map(spatial_order::centre))
         .collect();
     let Some(extent) = spatial_order::extent_of(&centres) else { return Ok(batch.clone()) };
     let order = spatial_order::order_by_keys(&spatial_order::keys(&centres, extent));
@@ -366,22 +360,9 @@ fn union_bboxes(template: &serde_json::Value, inputs: &[Option<serde_json::Value
 
 /// The bbox `[xmin, ymin, xmax, ymax]` of a WKB column's geometries (`None` when none has one).
 fn wkb_bbox(array: &dyn Array) -> Option<[f64; 4]> {
-    use geo::BoundingRect as _;
-    let mut bbox: Option<[f64; 4]> = None;
-    for row in 0..array.len() {
-        let Some(rect) = wkb_bytes(array, row)
-            .and_then(|bytes| crate::engine::geo::wkb_read::decode_wkb(bytes).ok())
-            .and_then(|decoded| decoded.geometry.bounding_rect())
-        else {
-            continue;
-        };
-        let (min, max) = (rect.min(), rect.max());
-        bbox = Some(match bbox {
-            None => [min.x, min.y, max.x, max.y],
-            Some([a, b, c, d]) => [a.min(min.x), b.min(min.y), c.max(max.x), d.max(max.y)],
-        });
-    }
-    bbox.filter(|b| b.iter().all(|v| v.is_finite()))
+    (0..array.len())
+        .filter_map(|row| wkb_bytes(array, row).and_then(spatial_order::wkb_bbox))
+        .fold(None, |bbox, row| Some(crate::engine::geo::wkb::union_bbox(bbox, row)))
 }
 
 pub async fn compact(table: &TableRef, request: &CompactionRequest, ctx: &JobContext) -> Result<CompactionReport, JobError> {

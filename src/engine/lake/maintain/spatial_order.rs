@@ -11,18 +11,22 @@ use crate::engine::lake::spatial::wkb_at;
 /// Bits per axis of the Hilbert grid (a 65,536 × 65,536 grid; keys fit in a `u32`).
 pub const HILBERT_BITS: u32 = 16;
 
-/// The bbox centre of every row's WKB geometry (`None` for nulls, empty and unreadable geometries,
-/// which sort last). Each geometry is decoded once.
-pub fn bbox_centres(array: &dyn Array) -> Vec<Option<(f64, f64)>> {
-    (0..array.len())
-        .map(|row| {
-            let bytes = wkb_at(array, row)?;
-            let decoded = decode_wkb(bytes).ok()?;
-            let rect = decoded.geometry.bounding_rect()?;
-            let centre = rect.center();
-            (centre.x.is_finite() && centre.y.is_finite()).then_some((centre.x, centre.y))
-        })
-        .collect()
+/// The bbox `[xmin, ymin, xmax, ymax]` of one WKB geometry (`None` for empty, unreadable or
+/// non-finite geometries, which sort last).
+pub fn wkb_bbox(bytes: &[u8]) -> Option<[f64; 4]> {
+    let rect = decode_wkb(bytes).ok()?.geometry.bounding_rect()?;
+    let bbox = [rect.min().x, rect.min().y, rect.max().x, rect.max().y];
+    bbox.iter().all(|v| v.is_finite()).then_some(bbox)
+}
+
+/// Every row's WKB bbox (nulls: `None`); each geometry is decoded once.
+pub fn row_bboxes(array: &dyn Array) -> Vec<Option<[f64; 4]>> {
+    (0..array.len()).map(|row| wkb_at(array, row).and_then(wkb_bbox)).collect()
+}
+
+/// The centre of a bbox.
+pub fn centre(bbox: [f64; 4]) -> (f64, f64) {
+    ((bbox[0] + bbox[2]) / 2.0, (bbox[1] + bbox[3]) / 2.0)
 }
 
 /// The extent `[xmin, ymin, xmax, ymax]` of the centres that exist.
@@ -119,7 +123,7 @@ mod tests {
         };
         let values: Vec<Option<Vec<u8>>> = vec![Some(point(10.0, 10.0)), None, Some(vec![1, 2, 3]), Some(point(0.0, 0.0))];
         let array = BinaryArray::from_iter(values.iter().map(|v| v.as_deref()));
-        let centres = bbox_centres(&array);
+        let centres: Vec<Option<(f64, f64)>> = row_bboxes(&array).into_iter().map(|b| b.map(centre)).collect();
         assert_eq!(centres, vec![Some((10.0, 10.0)), None, None, Some((0.0, 0.0))]);
         let extent = extent_of(&centres).unwrap();
         assert_eq!(extent, [0.0, 0.0, 10.0, 10.0]);
