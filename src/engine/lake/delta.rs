@@ -276,6 +276,13 @@ struct FileAction<'a> {
     /// The stats JSON as a string (escaped inside the line, hence `Cow`).
     #[serde(borrow)]
     stats: Option<std::borrow::Cow<'a, str>>,
+    /// `false` when the file only rearranges existing data (OPTIMIZE, Z-order).
+    #[serde(rename = "dataChange", default = "data_change_default")]
+    data_change: bool,
+}
+
+fn data_change_default() -> bool {
+    true
 }
 
 #[derive(serde::Deserialize)]
@@ -321,6 +328,8 @@ fn parse_commit_text(
         rows_added: Some(0),
         rows_removed: Some(0),
     };
+    // Whether every add and remove only rearranges data (`dataChange: false`).
+    let mut rearranges_only = true;
     for (line_number, line) in text
         .lines()
         .enumerate()
@@ -340,12 +349,18 @@ fn parse_commit_text(
                 entry.operation = operation.into_owned();
             }
         } else if let Some(add) = action.add {
+            rearranges_only &= !add.data_change;
             entry.files_added += 1;
             entry.rows_added = entry.rows_added.zip(add.records()).map(|(a, b)| a + b);
         } else if let Some(remove) = action.remove {
+            rearranges_only &= !remove.data_change;
             entry.files_removed += 1;
             entry.rows_removed = entry.rows_removed.zip(remove.records()).map(|(a, b)| a + b);
         }
+    }
+    if rearranges_only && entry.files_removed > 0 && entry.rows_removed.is_none() {
+        // Removes carry no stats, but a rewrite without data change removes the rows it adds.
+        entry.rows_removed = entry.rows_added;
     }
     if entry.timestamp.is_none() {
         // The Delta protocol's commit time without in-commit timestamps: the file's modification time.
@@ -1401,6 +1416,20 @@ mod tests {
             .await
             .unwrap()
             .location
+    }
+
+    #[test]
+    fn a_rewrite_without_data_change_removes_the_rows_it_adds() {
+        let stats = r#"{\"numRecords\":40}"#;
+        let optimize = format!(
+            "{{\"commitInfo\":{{\"timestamp\":1,\"operation\":\"OPTIMIZE\"}}}}\n{{\"add\":{{\"path\":\"n.parquet\",\"dataChange\":false,\"stats\":\"{stats}\"}}}}\n{{\"remove\":{{\"path\":\"a.parquet\",\"dataChange\":false}}}}\n"
+        );
+        let entry = parse_commit_text("t", Path::new("t/_delta_log/1.json"), 1, None, &optimize).unwrap();
+        assert_eq!((entry.rows_added, entry.rows_removed), (Some(40), Some(40)));
+        // A delete (data change) whose removes carry no stats keeps its removed rows unknown.
+        let delete = optimize.replace("\"dataChange\":false}}", "\"dataChange\":true}}").replace("OPTIMIZE", "DELETE");
+        let entry = parse_commit_text("t", Path::new("t/_delta_log/1.json"), 1, None, &delete).unwrap();
+        assert_eq!(entry.rows_removed, None);
     }
 
     #[tokio::test(flavor = "multi_thread")]
