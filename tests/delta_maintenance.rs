@@ -411,12 +411,21 @@ async fn geoparquet_metadata_survives_compaction_and_spatial_order() {
     let geometry_columns = without_bbox(&info["geometry_columns"]);
     assert!(!geometry_columns.as_array().unwrap().is_empty(), "{info}");
 
-    // Bin-packing through delta-rs keeps the `geo` metadata (without the stale per-file bbox).
+    // Bin-packing keeps the `geo` metadata, the new file's bbox the union of its inputs' bboxes:
+    // the exact bounds of its geometries (as shapely computes them) when the inputs' were exact.
     let report = json(&["table", "compact", table, "--json"]);
     assert_eq!(report["files_after"], 1, "{report}");
     assert_eq!(report["rows_verified"], true, "{report}");
     let files = file_geo(&python, &root);
-    assert!(files.iter().all(|f| f["geo"] == true && f["bbox"].is_null()), "{files:?}");
+    assert_eq!(files.len(), 1, "{files:?}");
+    for file in &files {
+        assert_eq!(file["geo"], true, "{file}");
+        let bbox: Vec<f64> = serde_json::from_value(file["bbox"].clone()).unwrap();
+        let bounds: Vec<f64> = serde_json::from_value(file["bounds"].clone()).unwrap();
+        for (a, b) in bbox.iter().zip(&bounds) {
+            assert!((a - b).abs() < 1e-9, "bbox {bbox:?} against the geometries' bounds {bounds:?}");
+        }
+    }
     assert_eq!(without_bbox(&json(&["table", "info", table, "--json"])["geometry_columns"]), geometry_columns);
     assert_eq!(peer_read_by(&python, &root, "parcel_id"), (rows, hash.clone()));
 

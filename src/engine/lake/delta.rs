@@ -610,6 +610,7 @@ fn broken_checkpoint(location: &str, log_dir: &Path, version: i64) -> Option<Lak
 }
 
 /// One live data file with what we need of it.
+#[derive(Clone)]
 pub(crate) struct LiveFile {
     /// Where the file actually is, as shown (a local path or an `s3://` URL).
     pub(crate) shown: PathBuf,

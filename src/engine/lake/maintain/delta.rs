@@ -27,13 +27,13 @@ use deltalake::parquet::file::metadata::KeyValue;
 use deltalake::parquet::file::properties::WriterProperties;
 use deltalake::protocol::DeltaOperation;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
 use serde_json::Value;
 
-use super::spatial_order;
+use super::{merged_geo_metadata, spatial_order};
 use super::{
     CompactionOrder, CompactionReport, CompactionRequest, ExpireReport, ExpireRequest, PartitionCompaction, VacuumReport,
     VacuumRequest,
@@ -197,7 +197,8 @@ pub async fn compact(location: &str, request: &CompactionRequest, ctx: &JobConte
     }
     ctx.cancel.check()?;
     let committed = match &request.order {
-        CompactionOrder::None | CompactionOrder::ZOrder { .. } => optimize(location, loaded, &partitions, request, ctx).await?,
+        CompactionOrder::None => binpack_rewrite(location, loaded, &partitions, request, ctx).await?,
+        CompactionOrder::ZOrder { .. } => optimize(location, loaded, &partitions, request, ctx).await?,
         CompactionOrder::Spatial { geometry } => {
             spatial_rewrite(location, &loaded, &partitions, geometry.as_deref(), request, &mut report, ctx).await?
         }
@@ -380,6 +381,182 @@ async fn optimize(
     Ok(Committed { version, retries })
 }
 
+/// One bin of a plain compaction: files of one partition rewritten into one file.
+struct BinToRewrite {
+    files: Vec<LiveFile>,
+    partition_values: indexmap::IndexMap<String, delta_kernel::expressions::Scalar>,
+}
+
+/// Footers read ahead of the file being copied.
+const FOOTERS_AHEAD: usize = 8;
+
+/// Bin-packing: our own streaming rewrite, committed as one `OPTIMIZE` commit with
+/// `dataChange: false` (the rows keep the order of the files they come from). Bins run
+/// concurrently on the I/O runtime's threads (as many as the memory bound allows, at most one per
+/// core); each streams its files' record batches into one new file, so memory per bin is about a
+/// row group being encoded. The new file's GeoParquet `geo` metadata is the union of its inputs'
+/// (bboxes and geometry types), kept only where every input declares it.
+async fn binpack_rewrite(
+    location: &str,
+    loaded: Loaded,
+    partitions: &[(PartitionFiles, Vec<Vec<usize>>)],
+    request: &CompactionRequest,
+    ctx: &JobContext,
+) -> Result<Committed, JobError> {
+    let loaded = Arc::new(loaded);
+    let snapshot = loaded.table.snapshot().map_err(|e| LakeError::delta(location, "read the snapshot", e))?;
+    let log_files = log_files(snapshot);
+    let mut removes: Vec<Action> = Vec::new();
+    let mut bins: Vec<BinToRewrite> = Vec::new();
+    for (group, group_bins) in partitions {
+        for bin in group_bins {
+            let files: Vec<LiveFile> = bin.iter().map(|&i| group.files[i].clone()).collect();
+            let mut partition_values = None;
+            for file in &files {
+                let (remove, values) = log_files
+                    .get(&file.log_path)
+                    .ok_or_else(|| JobError::Invalid(format!("{} is not in the table's log", file.log_path)))?;
+                removes.push(Action::Remove(remove.clone()));
+                partition_values.get_or_insert_with(|| values.clone());
+            }
+            if let Some(partition_values) = partition_values {
+                bins.push(BinToRewrite { files, partition_values });
+            }
+        }
+    }
+    drop(log_files);
+    let tasks = (request.max_sort_memory_bytes / request.target_file_bytes.max(1)).clamp(1, num_cpus_here() as u64) as usize;
+    let total_files: u64 = bins.iter().map(|bin| bin.files.len() as u64).sum();
+    ctx.progress.report(0, total_files, format!("rewriting {total_files} files in {} bins", bins.len()));
+    // Each bin is its own task, so bins are encoded on different cores; dropping the set (an error,
+    // a cancel) aborts the bins still running, leaving only unreferenced files.
+    let mut pending = bins.into_iter();
+    let mut running = tokio::task::JoinSet::new();
+    let mut adds: Vec<Action> = Vec::new();
+    let mut done = 0u64;
+    loop {
+        while running.len() < tasks {
+            let Some(bin) = pending.next() else { break };
+            let (loaded, location, ctx) = (loaded.clone(), location.to_string(), ctx.clone());
+            running.spawn(rewrite_bin(location, loaded, bin, ctx));
+        }
+        let Some(outcome) = running.join_next().await else { break };
+        let (bin_adds, files) = outcome.map_err(|e| JobError::Invalid(format!("{location}: a compaction task failed: {e}")))??;
+        done += files;
+        ctx.progress.report(done, total_files, format!("rewrote {done} of {total_files} files"));
+        adds.extend(bin_adds.into_iter().map(Action::Add));
+    }
+    ctx.cancel.check()?;
+    let mut actions = adds;
+    actions.extend(removes);
+    let target_size = i64::try_from(request.target_file_bytes).unwrap_or(i64::MAX);
+    let finalized = CommitBuilder::default()
+        .with_actions(actions)
+        .with_max_retries(MAX_COMMIT_RETRIES)
+        .build(Some(snapshot), loaded.table.log_store(), DeltaOperation::Optimize { predicate: None, target_size })
+        .await
+        .map_err(|e| LakeError::delta(location, "commit the compacted files", e))?;
+    Ok(Committed {
+        version: i64::try_from(finalized.version).unwrap_or(i64::MAX),
+        retries: u32::try_from(finalized.metrics.num_retries).unwrap_or(u32::MAX),
+    })
+}
+
+/// Rewrite one bin into one new file: its `add` actions and the number of files read.
+async fn rewrite_bin(location: String, loaded: Arc<Loaded>, bin: BinToRewrite, ctx: JobContext) -> Result<(Vec<deltalake::kernel::Add>, u64), JobError> {
+    let location = location.as_str();
+    // Every footer first (read ahead, a few at a time): their `geo` metadata decides the new file's.
+    let footers = bin.files.clone().into_iter().map(|file| {
+        let (loaded, location) = (loaded.clone(), location.to_string());
+        async move { open_file(&location, &loaded, &file).await }
+    });
+    let opened: Vec<OpenedFile> = futures::stream::iter(footers)
+        .buffered(FOOTERS_AHEAD)
+        .try_collect()
+        .await?;
+    let geos: Vec<Option<String>> = opened.iter().map(|file| geo_of(file.builder.metadata())).collect();
+    let writer = RecordBatchWriter::for_table(&loaded.table).map_err(|e| LakeError::delta(location, "start writing", e))?;
+    let schema = writer.arrow_schema();
+    let properties = writer_properties(&schema, merged_geo(&geos), None)?;
+    let mut writer = writer.with_writer_properties(properties).with_target_file_size(0);
+    for (file, opened) in bin.files.iter().zip(opened) {
+        ctx.cancel.check()?;
+        let read_error = |source| LakeError::ParquetRead { table: location.to_string(), file: file.shown.clone(), source };
+        let mut stream = opened.builder.build().map_err(read_error)?;
+        while let Some(batch) = stream.try_next().await.map_err(read_error)? {
+            let batch = conform(&batch, &schema, &bin.partition_values).map_err(|e| arrow_failed(location, e))?;
+            writer
+                .write_partition(batch, &bin.partition_values, deltalake::writer::WriteMode::Default)
+                .await
+                .map_err(|e| LakeError::delta(location, "write a compacted file", e))?;
+        }
+    }
+    let mut adds = writer.flush().await.map_err(|e| LakeError::delta(location, "write a compacted file", e))?;
+    for add in &mut adds {
+        add.data_change = false;
+    }
+    Ok((adds, bin.files.len() as u64))
+}
+
+/// Properties of the files our rewrites write: zstd, the `geo` metadata, and no dictionary for the
+/// geometry columns and floating-point columns — their values are nearly all distinct, so a
+/// dictionary only costs a hash of every value before the writer falls back to plain encoding
+/// (and makes the file larger while it does not).
+fn writer_properties(
+    schema: &arrow::datatypes::Schema,
+    geo: Option<String>,
+    row_group_rows: Option<usize>,
+) -> Result<WriterProperties, JobError> {
+    let geometry_columns: Vec<String> = geo
+        .as_deref()
+        .and_then(|geo| serde_json::from_str::<Value>(geo).ok())
+        .and_then(|geo| geo.get("columns").and_then(Value::as_object).map(|columns| columns.keys().cloned().collect()))
+        .unwrap_or_default();
+    let mut properties = WriterProperties::builder().set_compression(Compression::ZSTD(zstd_level()?));
+    if let Some(rows) = row_group_rows {
+        properties = properties.set_max_row_group_row_count(Some(rows));
+    }
+    let mut leaves = Vec::new();
+    for field in schema.fields() {
+        let geometry = geometry_columns.iter().any(|name| name == field.name());
+        collect_plain_leaves(field, &mut vec![field.name().clone()], geometry, &mut leaves);
+    }
+    for path in leaves {
+        properties = properties.set_column_dictionary_enabled(parquet::schema::types::ColumnPath::new(path), false);
+    }
+    if let Some(geo) = geo {
+        properties = properties.set_key_value_metadata(Some(vec![KeyValue::new(GEO_METADATA_KEY.to_string(), geo)]));
+    }
+    Ok(properties.build())
+}
+
+/// Parquet leaf paths under `field` (at `path`) to write without a dictionary: every leaf of a
+/// geometry column, and floating-point leaves.
+fn collect_plain_leaves(field: &arrow::datatypes::Field, path: &mut Vec<String>, geometry: bool, leaves: &mut Vec<Vec<String>>) {
+    use arrow::datatypes::DataType;
+    match field.data_type() {
+        DataType::Struct(children) => {
+            for child in children {
+                path.push(child.name().clone());
+                collect_plain_leaves(child, path, geometry, leaves);
+                path.pop();
+            }
+        }
+        DataType::Float16 | DataType::Float32 | DataType::Float64 => leaves.push(path.clone()),
+        _ if geometry => leaves.push(path.clone()),
+        _ => {}
+    }
+}
+
+/// The `geo` metadata of a file merged from files with these `geo` metadata (see
+/// [`merged_geo_metadata`]); `None` when some input has none.
+fn merged_geo(geos: &[Option<String>]) -> Option<String> {
+    let parsed: Vec<Value> = geos.iter().map(|geo| geo.as_deref().and_then(|g| serde_json::from_str(g).ok())).collect::<Option<_>>()?;
+    let template = parsed.first()?.clone();
+    let inputs: Vec<Option<Value>> = parsed.into_iter().map(Some).collect();
+    Some(merged_geo_metadata(&template, &inputs).to_string())
+}
+
 /// The commitInfo key that marks our compaction's commit.
 const MARKER_KEY: &str = "meshlakeCompaction";
 
@@ -510,6 +687,28 @@ struct FileKeys {
     bboxes: Vec<Option<[f64; 4]>>,
 }
 
+/// What the log says of each live file, by its log path: the `remove` action that retires it and
+/// its typed partition values (what the writer needs).
+type LogFiles = HashMap<String, (Remove, indexmap::IndexMap<String, delta_kernel::expressions::Scalar>)>;
+
+fn log_files(snapshot: &deltalake::table::state::DeltaTableState) -> LogFiles {
+    let mut log_files = HashMap::new();
+    for file in snapshot.log_data().iter() {
+        let values: indexmap::IndexMap<String, _> = match file.partition_values() {
+            Some(values) => values
+                .fields()
+                .iter()
+                .zip(values.values())
+                .map(|(field, value)| (field.name().to_string(), value.clone()))
+                .collect(),
+            None => indexmap::IndexMap::new(),
+        };
+        let remove: Remove = file.remove_action(false);
+        log_files.insert(file.path().to_string(), (remove, values));
+    }
+    log_files
+}
+
 /// Spatial order: read each partition's rows, sort by the Hilbert key of their bbox centre, write
 /// files of about the target size and commit them with the removal of the old ones.
 async fn spatial_rewrite(
@@ -539,21 +738,7 @@ async fn spatial_rewrite(
             known.join(", ")
         )));
     }
-    // Removes for the old files and typed partition values for the writer, from the log itself.
-    let mut log_files = HashMap::new();
-    for file in snapshot.log_data().iter() {
-        let values: indexmap::IndexMap<String, _> = match file.partition_values() {
-            Some(values) => values
-                .fields()
-                .iter()
-                .zip(values.values())
-                .map(|(field, value)| (field.name().to_string(), value.clone()))
-                .collect(),
-            None => indexmap::IndexMap::new(),
-        };
-        let remove: Remove = file.remove_action(false);
-        log_files.insert(file.path().to_string(), (remove, values));
-    }
+    let log_files = log_files(&snapshot);
     let total_files: u64 = partitions.iter().map(|(group, _)| group.files.len() as u64).sum();
     let mut done = 0u64;
     let mut actions: Vec<Action> = Vec::new();
@@ -690,20 +875,12 @@ async fn spatial_rewrite(
                 let chunk = sorted.slice(start, len);
                 let chunk_bbox = sorted_bboxes[start..start + len].iter().flatten().fold(None, |acc, b| Some(union_bbox(acc, *b)));
                 let row_group_rows = (len as u64).div_ceil(ROW_GROUPS_PER_FILE).max(1) as usize;
-                let mut properties = WriterProperties::builder()
-                    .set_compression(Compression::ZSTD(zstd_level()?))
-                    .set_max_row_group_row_count(Some(row_group_rows));
-                if let Some(geo) = &geo {
-                    properties = properties.set_key_value_metadata(Some(vec![KeyValue::new(
-                        GEO_METADATA_KEY.to_string(),
-                        with_bbox(geo, Some(&column), chunk_bbox),
-                    )]));
-                }
-                let mut writer = RecordBatchWriter::for_table(&loaded.table)
-                    .map_err(|e| LakeError::delta(location, "start writing", e))?
-                    .with_writer_properties(properties.build())
-                    .with_target_file_size(u64::MAX / 2);
-                let chunk = conform(&chunk, &writer.arrow_schema(), &partition_map).map_err(|e| arrow_failed(location, e))?;
+                let writer = RecordBatchWriter::for_table(&loaded.table).map_err(|e| LakeError::delta(location, "start writing", e))?;
+                let schema = writer.arrow_schema();
+                let geo = geo.as_deref().map(|geo| with_bbox(geo, Some(&column), chunk_bbox));
+                let properties = writer_properties(&schema, geo, Some(row_group_rows))?;
+                let mut writer = writer.with_writer_properties(properties).with_target_file_size(0);
+                let chunk = conform(&chunk, &schema, &partition_map).map_err(|e| arrow_failed(location, e))?;
                 writer
                     .write_partition(chunk, &partition_map, deltalake::writer::WriteMode::Default)
                     .await
@@ -956,6 +1133,42 @@ mod tests {
         assert_eq!(files_for(0, 10), 0);
         assert_eq!(files_for(10, 10), 1);
         assert_eq!(files_for(11, 10), 2);
+    }
+
+    #[test]
+    fn merged_geo_unions_bboxes_and_types_and_drops_what_some_input_lacks() {
+        let a = r#"{"version":"1.1.0","primary_column":"g","columns":{"g":{"encoding":"WKB","bbox":[0,0,2,2],"geometry_types":["Point"]},"h":{"encoding":"WKB","bbox":[5,5,6,6],"geometry_types":[]}}}"#;
+        let b = r#"{"version":"1.1.0","primary_column":"g","columns":{"g":{"encoding":"WKB","bbox":[-1,1,1,3],"geometry_types":["Polygon","Point"]},"h":{"encoding":"WKB","geometry_types":["Point"]}}}"#;
+        let merged: Value = serde_json::from_str(&merged_geo(&[Some(a.into()), Some(b.into())]).unwrap()).unwrap();
+        assert_eq!(merged["columns"]["g"]["bbox"], serde_json::json!([-1.0, 0.0, 2.0, 3.0]));
+        assert_eq!(merged["columns"]["g"]["geometry_types"], serde_json::json!(["Point", "Polygon"]));
+        assert!(merged["columns"]["h"].get("bbox").is_none(), "b has no bbox for h");
+        assert_eq!(merged["columns"]["h"]["geometry_types"], serde_json::json!([]), "a allows any type");
+        assert_eq!(merged["version"], "1.1.0");
+        assert!(merged_geo(&[Some(a.into()), None]).is_none(), "an input without geo metadata");
+        assert!(merged_geo(&[]).is_none());
+    }
+
+    #[test]
+    fn geometry_and_float_leaves_are_written_without_dictionary() {
+        use arrow::datatypes::{DataType, Field, Fields, Schema};
+        let bbox = Fields::from(vec![Field::new("xmin", DataType::Float64, true), Field::new("label", DataType::Utf8, true)]);
+        let schema = Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("value", DataType::Float32, true),
+            Field::new("geometry", DataType::Binary, true),
+            Field::new("bbox", DataType::Struct(bbox), true),
+            Field::new("name", DataType::Utf8, true),
+        ]);
+        let geo = r#"{"primary_column":"geometry","columns":{"geometry":{"encoding":"WKB"}}}"#.to_string();
+        let properties = writer_properties(&schema, Some(geo), Some(1000)).unwrap();
+        let dictionary = |path: &[&str]| {
+            properties.dictionary_enabled(&parquet::schema::types::ColumnPath::new(path.iter().map(|p| p.to_string()).collect()))
+        };
+        assert!(dictionary(&["id"]) && dictionary(&["name"]) && dictionary(&["bbox", "label"]));
+        assert!(!dictionary(&["value"]) && !dictionary(&["geometry"]) && !dictionary(&["bbox", "xmin"]));
+        assert_eq!(properties.max_row_group_row_count(), Some(1000));
+        assert!(properties.key_value_metadata().is_some_and(|kv| kv[0].key == GEO_METADATA_KEY));
     }
 
     #[test]

@@ -257,7 +257,7 @@ async fn rewrite_bin(
         None => batches,
     };
     let union_geo = match (&geo, geometry) {
-        (Some(template), None) => Some(union_bboxes(template, &input_geo)),
+        (Some(template), None) => Some(super::merged_geo_metadata(template, &input_geo)),
         _ => None,
     };
     let schema = metadata.current_schema().clone();
@@ -314,48 +314,6 @@ async fn rewrite_bin(
         }
     }
     Ok((files, rows))
-}
-
-/// `template` with each column's bbox replaced by the union of the inputs' bboxes of that column
-/// (removed when an input has none for it).
-fn union_bboxes(template: &serde_json::Value, inputs: &[Option<serde_json::Value>]) -> serde_json::Value {
-    let mut geo = template.clone();
-    if let Some(columns) = geo.get_mut("columns").and_then(|c| c.as_object_mut()) {
-        for (name, column) in columns.iter_mut() {
-            let mut union: Option<[f64; 4]> = None;
-            let mut complete = true;
-            for input in inputs {
-                let bbox = input
-                    .as_ref()
-                    .and_then(|g| g.get("columns")?.get(name)?.get("bbox")?.as_array().cloned())
-                    .and_then(|b| {
-                        let v: Vec<f64> = b.iter().filter_map(|x| x.as_f64()).collect();
-                        // 2D bboxes only; a 3D one is [xmin, ymin, zmin, xmax, ymax, zmax].
-                        match v.as_slice() {
-                            [a, b, c, d] => Some([*a, *b, *c, *d]),
-                            [a, b, _, d, e, _] => Some([*a, *b, *d, *e]),
-                            _ => None,
-                        }
-                    });
-                match bbox {
-                    Some([a, b, c, d]) => {
-                        union = Some(match union {
-                            None => [a, b, c, d],
-                            Some([x0, y0, x1, y1]) => [x0.min(a), y0.min(b), x1.max(c), y1.max(d)],
-                        })
-                    }
-                    None => complete = false,
-                }
-            }
-            if let Some(column) = column.as_object_mut() {
-                match union.filter(|_| complete) {
-                    Some(bbox) => column.insert("bbox".to_string(), serde_json::json!(bbox)),
-                    None => column.remove("bbox"),
-                };
-            }
-        }
-    }
-    geo
 }
 
 /// The bbox `[xmin, ymin, xmax, ymax]` of a WKB column's geometries (`None` when none has one).
@@ -818,9 +776,9 @@ mod tests {
             serde_json::json!({"version": "1.1.0", "primary_column": "g", "columns": {"g": column}})
         };
         let inputs = vec![Some(geo(Some([0.0, 0.0, 1.0, 1.0]))), Some(geo(Some([-1.0, 0.5, 0.5, 3.0])))];
-        let union = union_bboxes(&geo(Some([0.0, 0.0, 1.0, 1.0])), &inputs);
+        let union = crate::engine::lake::maintain::merged_geo_metadata(&geo(Some([0.0, 0.0, 1.0, 1.0])), &inputs);
         assert_eq!(union["columns"]["g"]["bbox"], serde_json::json!([-1.0, 0.0, 1.0, 3.0]));
-        let unknown = union_bboxes(&geo(Some([0.0, 0.0, 1.0, 1.0])), &[inputs[0].clone(), Some(geo(None))]);
+        let unknown = crate::engine::lake::maintain::merged_geo_metadata(&geo(Some([0.0, 0.0, 1.0, 1.0])), &[inputs[0].clone(), Some(geo(None))]);
         assert!(unknown["columns"]["g"].get("bbox").is_none());
     }
 

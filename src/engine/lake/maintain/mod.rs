@@ -287,6 +287,54 @@ pub async fn vacuum(table: &TableRef, request: &VacuumRequest, ctx: &JobContext)
     }
 }
 
+/// GeoParquet `geo` metadata for a file merged from files with the `inputs` metadata: `template`'s,
+/// with each column's bbox the union of the inputs' bboxes of that column (removed when an input has
+/// none: a bbox may be larger than its geometries, never smaller; 3D bboxes count by x/y) and its
+/// geometry types the union of theirs (an empty list, "any type", or a missing one wins).
+pub(crate) fn merged_geo_metadata(template: &serde_json::Value, inputs: &[Option<serde_json::Value>]) -> serde_json::Value {
+    use serde_json::Value;
+    let mut geo = template.clone();
+    let Some(columns) = geo.get_mut("columns").and_then(Value::as_object_mut) else { return geo };
+    for (name, column) in columns.iter_mut() {
+        let specs: Vec<Option<&Value>> = inputs.iter().map(|input| input.as_ref()?.get("columns")?.get(name)).collect();
+        let bboxes: Option<Vec<[f64; 4]>> = specs
+            .iter()
+            .map(|spec| {
+                let values: Vec<f64> = (*spec)?.get("bbox")?.as_array()?.iter().filter_map(Value::as_f64).collect();
+                match values.as_slice() {
+                    [a, b, c, d] => Some([*a, *b, *c, *d]),
+                    [a, b, _, d, e, _] => Some([*a, *b, *d, *e]),
+                    _ => None,
+                }
+            })
+            .collect();
+        let bbox = bboxes.and_then(|bboxes| bboxes.into_iter().fold(None, |acc, b| Some(crate::engine::geo::wkb::union_bbox(acc, b))));
+        let mut types: Vec<String> = Vec::new();
+        let mut any_type = false;
+        for spec in &specs {
+            match spec.and_then(|s| s.get("geometry_types")).and_then(Value::as_array) {
+                Some(list) if !list.is_empty() => {
+                    for kind in list.iter().filter_map(Value::as_str) {
+                        if !types.iter().any(|t| t == kind) {
+                            types.push(kind.to_string());
+                        }
+                    }
+                }
+                _ => any_type = true,
+            }
+        }
+        let Some(column) = column.as_object_mut() else { continue };
+        match bbox {
+            Some(bbox) => column.insert("bbox".into(), serde_json::json!(bbox)),
+            None => column.remove("bbox"),
+        };
+        if !inputs.is_empty() {
+            column.insert("geometry_types".into(), serde_json::json!(if any_type { Vec::new() } else { types }));
+        }
+    }
+    geo
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
