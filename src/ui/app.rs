@@ -99,6 +99,8 @@ enum JobPurpose {
     MaintainFiles { reference: String, version: i64, after: bool },
     StacConnect,
     StacSearch { generation: u64 },
+    /// The STAC validation of the catalog node read from this file.
+    StacValidate { path: PathBuf },
     Other,
 }
 
@@ -642,6 +644,13 @@ impl MeshlakeApp {
             (JobPurpose::StacSearch { generation }, JobResult::StacSearch(result)) => {
                 self.layers_dirty |= self.model.stac.finish(generation, *result);
             }
+            (JobPurpose::StacValidate { path }, JobResult::StacValidation(report)) => {
+                if let Some((shown, result)) = &mut self.model.stac_validation
+                    && *shown == path
+                {
+                    *result = Requested::Ready(*report);
+                }
+            }
             (JobPurpose::Health { reference }, JobResult::Health(series)) => {
                 if let Some(entry) = self.model.tables.iter_mut().find(|t| t.reference == reference) {
                     entry.health = Requested::Ready(series);
@@ -758,6 +767,13 @@ impl MeshlakeApp {
                 self.model.stac.api = Some(Err(error));
             }
             JobPurpose::StacSearch { generation } => self.model.stac.fail(generation, error),
+            JobPurpose::StacValidate { path } => {
+                if let Some((shown, result)) = &mut self.model.stac_validation
+                    && *shown == path
+                {
+                    *result = Requested::Failed(error);
+                }
+            }
             JobPurpose::Other => {}
         }
     }
@@ -796,6 +812,14 @@ impl MeshlakeApp {
             Command::SelectCatalogNode { catalog, node } => {
                 self.model.selected_node = Some((catalog, node));
                 self.layers_dirty = true;
+            }
+            Command::ValidateCatalogNode { catalog, node } => {
+                let path = self.model.catalogs.get(catalog).and_then(|c| c.tree.value()).and_then(|t| t.nodes.get(node)).map(|n| n.path.clone());
+                if let Some(path) = path {
+                    self.model.stac_validation = Some((path.clone(), Requested::Pending { previous: None }));
+                    let spec = JobSpec::StacValidate { href: path.display().to_string() };
+                    self.submit(spec, JobPurpose::StacValidate { path });
+                }
             }
             Command::SelectTable(index) => self.model.selected_table = Some(index),
             Command::LoadTableTab { table, tab } => self.load_table_tab(table, tab),

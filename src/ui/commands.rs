@@ -25,6 +25,8 @@ pub enum Command {
     /// Read a table's overview again.
     ReloadTable(usize),
     SelectCatalogNode { catalog: usize, node: usize },
+    /// Validate a catalog node's JSON against the STAC schemas (core and its extensions).
+    ValidateCatalogNode { catalog: usize, node: usize },
     SelectTable(usize),
     /// Request what a table's tab shows (when not yet requested for the selected version).
     LoadTableTab { table: usize, tab: TableTab },

@@ -286,6 +286,8 @@ pub struct AppModel {
     pub stac: crate::ui::panels::stac_search::StacResults,
     /// NDVI products made in this session, newest last (shown on the map and in the Catalog panel).
     pub ndvi_products: Vec<crate::ui::panels::ndvi::NdviProductView>,
+    /// The last STAC validation asked for in the Catalog panel: the node's JSON file and the verdict.
+    pub stac_validation: Option<(PathBuf, Requested<crate::engine::stac::validate::StacValidation>)>,
 }
 
 /// Map layer id of a table's file footprints.

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod job;
 pub mod search;
+pub mod validate;
 
 use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};

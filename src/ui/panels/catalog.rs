@@ -65,6 +65,7 @@ pub fn catalog_ui(ui: &mut Ui, model: &AppModel, commands: &mut Vec<Command>) {
     egui::ScrollArea::vertical().id_salt("catalog_details").auto_shrink([false, false]).show(ui, |ui| match selected {
         Some((catalog, node_index, tree, node)) => {
             node_details_ui(ui, tree, node, commands, |ui, commands| {
+                validation_ui(ui, model, node, catalog, node_index, commands);
                 if node.kind == NodeKind::Item {
                     preview_button_ui(ui, node, catalog, node_index, &model.shown_raster_layers, commands);
                 }
@@ -142,6 +143,51 @@ fn value_text(value: &Value) -> String {
             let text = other.to_string();
             if text.len() > 240 { format!("{}…", &text[..text.floor_char_boundary(240)]) } else { text }
         }
+    }
+}
+
+/// *Validate* for the selected node and, once asked, its verdict and problems (JSON pointer + message).
+fn validation_ui(ui: &mut Ui, model: &AppModel, node: &CatalogNode, catalog: usize, node_index: usize, commands: &mut Vec<Command>) {
+    let shown = model.stac_validation.as_ref().filter(|(path, _)| *path == node.path).map(|(_, result)| result);
+    ui.horizontal(|ui| {
+        let pending = shown.is_some_and(Requested::is_pending);
+        let hint = "Check this JSON against the STAC schemas of its stac_version and the extension schemas it declares";
+        if ui.add_enabled(!pending, egui::Button::new("Validate")).on_hover_text(hint).clicked() {
+            commands.push(Command::ValidateCatalogNode { catalog, node: node_index });
+        }
+        match shown {
+            Some(Requested::Pending { .. }) => {
+                ui.spinner();
+                ui.label("validating…");
+            }
+            Some(Requested::Ready(report)) if report.valid => {
+                ui.colored_label(egui::Color32::from_rgb(60, 160, 60), format!("✔ valid ({} schema(s))", report.schemas.len()));
+            }
+            Some(Requested::Ready(report)) => {
+                ui.colored_label(ui.visuals().error_fg_color, format!("⚠ invalid: {} problem(s)", report.problems.len()));
+            }
+            Some(Requested::Failed(error)) => {
+                ui.colored_label(ui.visuals().error_fg_color, format!("⚠ {error}"));
+            }
+            Some(Requested::NotRequested) | None => {}
+        }
+    });
+    if let Some(Requested::Ready(report)) = shown
+        && !report.problems.is_empty()
+    {
+        egui::CollapsingHeader::new(format!("Validation problems ({})", report.problems.len())).default_open(true).show(ui, |ui| {
+            egui::Grid::new("stac_validation_problems").striped(true).num_columns(2).show(ui, |ui| {
+                for problem in &report.problems {
+                    let path = if problem.path.is_empty() { "/" } else { problem.path.as_str() };
+                    ui.label(RichText::new(path).monospace());
+                    let label = ui.add(egui::Label::new(&problem.message).wrap());
+                    if let Some(schema) = &problem.schema {
+                        label.on_hover_text(schema);
+                    }
+                    ui.end_row();
+                }
+            });
+        });
     }
 }
 
