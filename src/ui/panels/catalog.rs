@@ -1,5 +1,5 @@
-//! The Catalog panel: a tree of opened static STAC catalogs, and the selected node's details
-//! (properties, assets, thumbnail, footprint on the map).
+//! The Catalog panel: a tree of opened static STAC catalogs and stac-geoparquet files, and the selected
+//! node's details (properties, assets, thumbnail, footprint on the map, schema validation).
 
 use egui::{RichText, Ui};
 use serde_json::Value;
@@ -13,7 +13,7 @@ const MAX_ITEMS_PER_NODE: usize = 2000;
 
 pub fn catalog_ui(ui: &mut Ui, model: &AppModel, commands: &mut Vec<Command>) {
     ui.horizontal(|ui| {
-        if ui.button("Open…").on_hover_text("Open a STAC catalog, collection or item JSON (Ctrl+Shift+O)").clicked() {
+        if ui.button("Open…").on_hover_text("Open a STAC catalog, collection or item JSON, or a stac-geoparquet file (Ctrl+Shift+O)").clicked() {
             commands.push(Command::PickFile);
         }
         let items: usize = model.catalogs.iter().filter_map(|c| c.tree.value()).map(|t| t.count(NodeKind::Item)).sum();
@@ -21,7 +21,7 @@ pub fn catalog_ui(ui: &mut Ui, model: &AppModel, commands: &mut Vec<Command>) {
     });
     ui.separator();
     if model.catalogs.is_empty() {
-        ui.label("No STAC catalog open. Open a catalog.json (File › Open file…) or drop one onto the window.");
+        ui.label("No STAC catalog open. Open a catalog.json or a stac-geoparquet .parquet (File › Open file…) or drop one onto the window.");
         return;
     }
     let tree_height = (ui.available_height() * 0.45).max(120.0);
@@ -148,6 +148,10 @@ fn value_text(value: &Value) -> String {
 
 /// *Validate* for the selected node and, once asked, its verdict and problems (JSON pointer + message).
 fn validation_ui(ui: &mut Ui, model: &AppModel, node: &CatalogNode, catalog: usize, node_index: usize, commands: &mut Vec<Command>) {
+    if crate::engine::stac::geoparquet::is_parquet_path(&node.path) {
+        // Validation reads the node's own JSON file; rows of a stac-geoparquet file have none.
+        return;
+    }
     let shown = model.stac_validation.as_ref().filter(|(path, _)| *path == node.path).map(|(_, result)| result);
     ui.horizontal(|ui| {
         let pending = shown.is_some_and(Requested::is_pending);
