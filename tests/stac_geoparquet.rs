@@ -192,4 +192,25 @@ fn a_geoparquet_file_opens_in_the_catalog_panel_with_its_items_browsable() {
     harness.step();
     harness.get_by_label("eo:cloud_cover");
     harness.get_by_label_contains("Assets (");
+
+    // Hovering the footprints on the map marks the node under the pointer; leaving clears it.
+    let bbox = harness.state().model.catalogs[0].tree.value().unwrap().nodes[index].bbox.unwrap();
+    harness.state_mut().queue_command(Command::ZoomToBbox(bbox));
+    harness.step();
+    harness.step();
+    let (lon, lat) = ((bbox[0] + bbox[2]) / 2.0, (bbox[1] + bbox[3]) / 2.0);
+    let p = harness.state().map.screen_pos_of(lon, lat).expect("the map is shown");
+    harness.hover_at(p);
+    harness.step();
+    harness.step();
+    let (catalog, node) = harness.state().model.hovered_node.expect("a footprint under the pointer");
+    let hovered = &harness.state().model.catalogs[catalog].tree.value().unwrap().nodes[node];
+    let b = hovered.bbox.unwrap();
+    assert!(b[0] <= lon && lon <= b[2] && b[1] <= lat && lat <= b[3], "{} {b:?}", hovered.id);
+    let far = harness.state().map.screen_pos_of(bbox[2] + 5.0, bbox[3] + 5.0);
+    let rect = harness.state().map.map_rect().unwrap();
+    harness.hover_at(far.filter(|p| rect.contains(*p)).unwrap_or(rect.left_top() + egui::vec2(2.0, 2.0)));
+    harness.step();
+    harness.step();
+    assert_eq!(harness.state().model.hovered_node, None);
 }

@@ -141,6 +141,23 @@ fn stac_api_search_streams_into_the_table_and_the_map_and_can_be_cancelled() {
     harness.get_by_label("platform");
     harness.get_by_label("Assets (1)");
 
+    // Hovering a footprint on the map highlights its row (the model's hovered result); leaving clears it.
+    let bbox = harness.state().model.stac.items[7].bbox.unwrap();
+    harness.state_mut().queue_command(Command::ZoomToBbox(bbox));
+    harness.step();
+    harness.step();
+    let centre = ((bbox[0] + bbox[2]) / 2.0, (bbox[1] + bbox[3]) / 2.0);
+    let p = harness.state().map.screen_pos_of(centre.0, centre.1).expect("the map is shown");
+    harness.hover_at(p);
+    harness.step();
+    harness.step();
+    assert_eq!(harness.state().model.stac.hovered, Some(7));
+    let rect = harness.state().map.map_rect().unwrap();
+    harness.hover_at(rect.left_top() + egui::vec2(2.0, 2.0));
+    harness.step();
+    harness.step();
+    assert_eq!(harness.state().model.stac.hovered, None);
+
     // A long search (2000 items, 10 a page) streams pages in; Cancel stops it.
     let params = SearchParams { limit: Some(10), max_items: Some(100_000), ..Default::default() };
     harness.state_mut().queue_command(Command::StacSearch { source: url.clone(), params });
@@ -179,6 +196,14 @@ fn validate_in_the_catalog_panel_lists_the_problems_and_the_app_keeps_running() 
         .build_eframe(|cc| MeshlakeApp::new(cc, options(&tmp.path().join("data"), &folder)).expect("app starts"));
     harness.state_mut().queue_command(Command::FocusPane(Pane::Catalog));
     step_until(&mut harness, "the catalog to load", |app| app.model.catalogs.first().is_some_and(|c| c.tree.value().is_some()));
+    // The opened folder is remembered and offered again by the panel's Recent sources menu.
+    assert_eq!(harness.state().model.recent_sources.first(), Some(&folder));
+    harness.get_by_label("Recent sources").click();
+    harness.step();
+    harness.step();
+    harness.get_by_label(&folder.display().to_string());
+    harness.key_press(egui::Key::Escape);
+    harness.step();
     let index_of = |app: &MeshlakeApp, id: &str| app.model.catalogs[0].tree.value().unwrap().nodes.iter().position(|n| n.id == id).unwrap();
 
     let broken_index = index_of(harness.state(), "broken-item");

@@ -220,6 +220,7 @@ impl MeshlakeApp {
         crate::engine::storage::set_s3_settings(app.persisted.s3.clone());
         app.s3_draft = app.persisted.s3.clone();
         app.model.stac.recent = app.persisted.recent_stac_sources.clone();
+        app.model.recent_sources = app.persisted.recent_sources.clone();
         tracing::info!("meshlake {} started", env!("CARGO_PKG_VERSION"));
         match options.open_path {
             Some(path) => app.open_path(path),
@@ -288,6 +289,7 @@ impl MeshlakeApp {
         let dir_text = dir.display().to_string();
         self.model.tables.retain(|t| !t.reference.contains(&dir_text));
         self.model.selected_node = None;
+        self.model.hovered_node = None;
         self.model.selected_table = None;
         self.layers_dirty = true;
     }
@@ -305,6 +307,7 @@ impl MeshlakeApp {
     /// found by a workspace scan.
     fn open_table(&mut self, reference: String) {
         self.persisted.remember(&PathBuf::from(&reference));
+        self.model.recent_sources = self.persisted.recent_sources.clone();
         let index = match self.model.tables.iter().position(|t| t.reference == reference) {
             Some(index) => index,
             None => {
@@ -320,6 +323,7 @@ impl MeshlakeApp {
         let is_demo = self.model.demo_dir.as_ref().is_some_and(|d| requested.starts_with(d));
         if !is_demo {
             self.persisted.remember(&requested);
+            self.model.recent_sources = self.persisted.recent_sources.clone();
         }
         for catalog in workspace.stac_catalogs {
             if self.model.catalogs.iter().any(|c| c.path == catalog) {
@@ -790,6 +794,7 @@ impl MeshlakeApp {
                     let entry = self.model.catalogs.remove(index);
                     self.persisted.open_sources.retain(|p| !entry.path.starts_with(p) && *p != entry.path);
                     self.model.selected_node = None;
+                    self.model.hovered_node = None;
                     self.layers_dirty = true;
                 }
             }
@@ -906,6 +911,8 @@ impl MeshlakeApp {
                 self.model.stac.selected = index;
                 self.layers_dirty = true;
             }
+            Command::StacHoverResult(index) => self.model.stac.hovered = index,
+            Command::HoverCatalogNode(node) => self.model.hovered_node = node,
             Command::CancelJob(id) => {
                 if let Some(job) = self.model.job_mut(id) {
                     job.cancel.cancel();
@@ -1558,6 +1565,21 @@ impl egui_tiles::Behavior<Pane> for PaneBehavior<'_> {
                             if let Some(item) = self.model.stac.layer_items.get(index) {
                                 self.commands.push(Command::StacSelectResult(Some(*item)));
                                 self.commands.push(Command::FocusPane(Pane::Catalog));
+                            }
+                        }
+                        MapAction::HoverChanged(hovered) => {
+                            let node = hovered
+                                .as_ref()
+                                .filter(|(layer_id, _)| layer_id == FOOTPRINTS_LAYER_ID)
+                                .and_then(|(_, index)| self.footprint_nodes.get(*index).copied());
+                            if node != self.model.hovered_node {
+                                self.commands.push(Command::HoverCatalogNode(node));
+                            }
+                            let item = hovered
+                                .filter(|(layer_id, _)| layer_id == panels::stac_search::STAC_RESULTS_LAYER_ID)
+                                .and_then(|(_, index)| self.model.stac.layer_items.get(index).copied());
+                            if item != self.model.stac.hovered {
+                                self.commands.push(Command::StacHoverResult(item));
                             }
                         }
                         MapAction::Clicked { lon, lat } if !self.model.ndvi_products.is_empty() => {

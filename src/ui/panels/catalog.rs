@@ -13,6 +13,7 @@ const MAX_ITEMS_PER_NODE: usize = 2000;
 
 pub fn catalog_ui(ui: &mut Ui, model: &AppModel, commands: &mut Vec<Command>) {
     ui.horizontal(|ui| {
+        recent_menu_ui(ui, model, commands);
         if ui.button("Open…").on_hover_text("Open a STAC catalog, collection or item JSON, or a stac-geoparquet file (Ctrl+Shift+O)").clicked() {
             commands.push(Command::PickFile);
         }
@@ -47,7 +48,7 @@ pub fn catalog_ui(ui: &mut Ui, model: &AppModel, commands: &mut Vec<Command>) {
                     }
                     other => {
                         if let Some(tree) = other.value() {
-                            node_tree_ui(ui, tree, catalog_index, 0, model.selected_node, commands);
+                            node_tree_ui(ui, tree, catalog_index, 0, (model.selected_node, model.hovered_node), commands);
                             for problem in &tree.problems {
                                 ui.colored_label(ui.visuals().warn_fg_color, format!("⚠ {problem}"));
                             }
@@ -80,6 +81,31 @@ pub fn catalog_ui(ui: &mut Ui, model: &AppModel, commands: &mut Vec<Command>) {
     });
 }
 
+/// *Recent*: the files and folders opened before and the STAC APIs connected to (persisted between runs).
+fn recent_menu_ui(ui: &mut Ui, model: &AppModel, commands: &mut Vec<Command>) {
+    ui.menu_button("Recent sources", |ui| {
+        if model.recent_sources.is_empty() && model.stac.recent.is_empty() {
+            ui.label("nothing opened yet");
+        }
+        for path in &model.recent_sources {
+            if ui.button(path.display().to_string()).on_hover_text("Open again").clicked() {
+                commands.push(Command::OpenPath(path.clone()));
+                ui.close();
+            }
+        }
+        let apis: Vec<&String> = model.stac.recent.iter().filter(|s| crate::engine::stac::job::is_remote(s)).collect();
+        if !apis.is_empty() {
+            ui.separator();
+            for url in apis {
+                if ui.button(url).on_hover_text("Connect to this STAC API (STAC search tab)").clicked() {
+                    commands.push(Command::StacConnect(url.clone()));
+                    ui.close();
+                }
+            }
+        }
+    });
+}
+
 fn kind_icon(kind: NodeKind) -> &'static str {
     match kind {
         NodeKind::Catalog => "📚",
@@ -101,13 +127,16 @@ fn node_tree_ui(
     tree: &CatalogTree,
     catalog_index: usize,
     node_index: usize,
-    selected: Option<(usize, usize)>,
+    (selected, hovered): (Option<(usize, usize)>, Option<(usize, usize)>),
     commands: &mut Vec<Command>,
 ) {
     let Some(node) = tree.nodes.get(node_index) else { return };
     let is_selected = selected == Some((catalog_index, node_index));
     if node.kind == NodeKind::Item {
-        if ui.selectable_label(is_selected, item_row_text(node)).clicked() {
+        let row = ui.selectable_label(is_selected, item_row_text(node));
+        // Its footprint is under the map pointer.
+        let row = if hovered == Some((catalog_index, node_index)) { row.highlight() } else { row };
+        if row.clicked() {
             commands.push(Command::SelectCatalogNode { catalog: catalog_index, node: node_index });
         }
         return;
@@ -125,7 +154,7 @@ fn node_tree_ui(
         })
         .body(|ui| {
             for child in node.children.iter().take(MAX_ITEMS_PER_NODE) {
-                node_tree_ui(ui, tree, catalog_index, *child, selected, commands);
+                node_tree_ui(ui, tree, catalog_index, *child, (selected, hovered), commands);
             }
             if node.children.len() > MAX_ITEMS_PER_NODE {
                 ui.label(format!("… {} more", node.children.len() - MAX_ITEMS_PER_NODE));
