@@ -258,6 +258,24 @@ fn clicking_a_feature_reports_it() {
 }
 
 #[test]
+fn hovering_a_feature_reports_it_and_leaving_it_reports_none() {
+    let mut map = MapState::default();
+    map.http_tiles_enabled = false;
+    map.set_view([5.0, 52.25], 6.0);
+    let mut harness = harness_with(map);
+    harness.run_ok();
+    let p = harness.state().map.screen_pos_of(5.0, 52.25).unwrap();
+    harness.hover_at(p);
+    harness.run_ok();
+    let hovered = MapAction::HoverChanged(Some(("footprints".into(), 0)));
+    assert_eq!(harness.state().actions.iter().filter(|a| **a == hovered).count(), 1, "{:?}", harness.state().actions);
+    let away = harness.state().map.screen_pos_of(-20.0, 30.0).unwrap();
+    harness.hover_at(away);
+    harness.run_ok();
+    assert_eq!(harness.state().actions.last(), Some(&MapAction::HoverChanged(None)), "{:?}", harness.state().actions);
+}
+
+#[test]
 fn raster_overlay_is_listed_and_uploaded() {
     let mut harness = harness();
     let image = image::RgbaImage::from_pixel(8, 4, image::Rgba([0, 200, 0, 160]));

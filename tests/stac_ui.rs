@@ -141,6 +141,23 @@ fn stac_api_search_streams_into_the_table_and_the_map_and_can_be_cancelled() {
     harness.get_by_label("platform");
     harness.get_by_label("Assets (1)");
 
+    // Hovering a footprint on the map highlights its row (the model's hovered result); leaving clears it.
+    let bbox = harness.state().model.stac.items[7].bbox.unwrap();
+    harness.state_mut().queue_command(Command::ZoomToBbox(bbox));
+    harness.step();
+    harness.step();
+    let centre = ((bbox[0] + bbox[2]) / 2.0, (bbox[1] + bbox[3]) / 2.0);
+    let p = harness.state().map.screen_pos_of(centre.0, centre.1).expect("the map is shown");
+    harness.hover_at(p);
+    harness.step();
+    harness.step();
+    assert_eq!(harness.state().model.stac.hovered, Some(7));
+    let rect = harness.state().map.map_rect().unwrap();
+    harness.hover_at(rect.left_top() + egui::vec2(2.0, 2.0));
+    harness.step();
+    harness.step();
+    assert_eq!(harness.state().model.stac.hovered, None);
+
     // A long search (2000 items, 10 a page) streams pages in; Cancel stops it.
     let params = SearchParams { limit: Some(10), max_items: Some(100_000), ..Default::default() };
     harness.state_mut().queue_command(Command::StacSearch { source: url.clone(), params });
@@ -152,4 +169,69 @@ fn stac_api_search_streams_into_the_table_and_the_map_and_can_be_cancelled() {
     assert!(stac.items.len() < 2000, "cancelled before the end: {}", stac.items.len());
     let job = harness.state().model.jobs.iter().rev().find(|j| j.title.starts_with("STAC search")).unwrap();
     assert!(matches!(job.state, JobState::Cancelled), "{:?}", job.state);
+}
+
+#[test]
+fn validate_in_the_catalog_panel_lists_the_problems_and_the_app_keeps_running() {
+    let Some(fixtures) = common::fixtures() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    // A real 1.1.0 item (valid), and a copy whose datetime is null without start/end and whose
+    // created time is not RFC 3339 (both still load as STAC).
+    let folder = tmp.path().join("items");
+    std::fs::create_dir_all(&folder).unwrap();
+    let good: Value = serde_json::from_slice(&std::fs::read(fixtures.join("rustac/spec-examples/v1.1.0/core-item.json")).unwrap()).unwrap();
+    let mut broken = good.clone();
+    broken["id"] = json!("broken-item");
+    broken["properties"]["created"] = json!("last tuesday");
+    std::fs::write(folder.join("good-item.json"), good.to_string()).unwrap();
+    std::fs::write(folder.join("broken-item.json"), broken.to_string()).unwrap();
+    let catalog = json!({
+        "type": "Catalog", "stac_version": "1.1.0", "id": "validate-test", "description": "two items to validate",
+        "links": [{"rel": "item", "href": "./good-item.json"}, {"rel": "item", "href": "./broken-item.json"}]
+    });
+    std::fs::write(folder.join("catalog.json"), catalog.to_string()).unwrap();
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1400.0, 900.0))
+        .with_max_steps(10_000)
+        .build_eframe(|cc| MeshlakeApp::new(cc, options(&tmp.path().join("data"), &folder)).expect("app starts"));
+    harness.state_mut().queue_command(Command::FocusPane(Pane::Catalog));
+    step_until(&mut harness, "the catalog to load", |app| app.model.catalogs.first().is_some_and(|c| c.tree.value().is_some()));
+    // The opened folder is remembered and offered again by the panel's Recent sources menu.
+    assert_eq!(harness.state().model.recent_sources.first(), Some(&folder));
+    harness.get_by_label("Recent sources").click();
+    harness.step();
+    harness.step();
+    harness.get_by_label(&folder.display().to_string());
+    harness.key_press(egui::Key::Escape);
+    harness.step();
+    let index_of = |app: &MeshlakeApp, id: &str| app.model.catalogs[0].tree.value().unwrap().nodes.iter().position(|n| n.id == id).unwrap();
+
+    let broken_index = index_of(harness.state(), "broken-item");
+    harness.state_mut().queue_command(Command::SelectCatalogNode { catalog: 0, node: broken_index });
+    harness.step();
+    harness.step();
+    harness.get_by_label("Validate").click();
+    step_until(&mut harness, "the validation", |app| {
+        app.model.stac_validation.as_ref().is_some_and(|(_, r)| !r.is_pending())
+    });
+    let (_, result) = harness.state().model.stac_validation.as_ref().unwrap();
+    let report = result.value().expect("a report");
+    assert!(!report.valid);
+    assert!(report.problems.iter().any(|p| p.path == "/properties/created"), "{:#?}", report.problems);
+    harness.get_by_label_contains("invalid: ");
+    let rows = harness.query_all_by_label("/properties/created").count();
+    assert_eq!(rows, report.problems.iter().filter(|p| p.path == "/properties/created").count());
+    assert!(harness.query_all_by_label_contains("is not a \"date-time\"").count() >= 1);
+
+    // The valid item: its own verdict, and the broken one's problems are gone from the panel.
+    let good_index = index_of(harness.state(), "20201211_223832_CS2");
+    harness.state_mut().queue_command(Command::SelectCatalogNode { catalog: 0, node: good_index });
+    harness.step();
+    harness.step();
+    assert!(harness.query_by_label("/properties/created").is_none());
+    harness.get_by_label("Validate").click();
+    step_until(&mut harness, "the second validation", |app| {
+        app.model.stac_validation.as_ref().is_some_and(|(_, r)| matches!(r, meshlake::ui::model::Requested::Ready(v) if v.valid))
+    });
+    harness.get_by_label_contains("valid (1 schema(s))");
 }

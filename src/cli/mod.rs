@@ -58,7 +58,7 @@ pub enum Command {
         #[command(subcommand)]
         command: TableCommand,
     },
-    /// Search a STAC API or a static STAC catalog.
+    /// Search a STAC API or a static STAC catalog; validate a STAC document.
     Stac {
         #[command(subcommand)]
         command: crate::cli::stac::StacCommand,
@@ -351,7 +351,7 @@ pub fn wants_json(command: &Command) -> bool {
             | TableCommand::Expire { json, .. }
             | TableCommand::Vacuum { json, .. } => *json,
         },
-        Command::Stac { command: crate::cli::stac::StacCommand::Search { json, .. } } => *json,
+        Command::Stac { command } => command.json(),
         Command::Ndvi(args) => args.json,
         Command::Bench { command } => command.json(),
     }
@@ -366,6 +366,7 @@ pub fn error_line(err: &anyhow::Error, json: bool) -> String {
 /// Run a headless subcommand.
 pub fn run(command: Command) -> anyhow::Result<()> {
     let fail_on_alert = matches!(&command, Command::Table { command: TableCommand::Monitor { fail_on_alert: true, .. } });
+    // `stac validate` prints its report, then fails when the document is invalid.
     let (spec, json) = match command {
         Command::Demo { dir, json } => (JobSpec::WriteDemo { dir, reuse_existing: false }, json),
         Command::Scan { path, json } => (JobSpec::ScanWorkspace { path }, json),
@@ -388,6 +389,9 @@ pub fn run(command: Command) -> anyhow::Result<()> {
     crate::cli::spatial::warn(&result);
     let alerts = match &result {
         JobResult::Health(series) if fail_on_alert => series.alerts.join("; "),
+        JobResult::StacValidation(report) if !report.valid => {
+            format!("{} is not valid STAC: {} problem(s)", report.href, report.problems.len())
+        }
         _ => String::new(),
     };
     let mut stdout = std::io::stdout().lock();
@@ -404,6 +408,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             JobResult::Query(report) => serde_json::to_value(report),
             JobResult::StacSearch(result) => serde_json::to_value(result),
             JobResult::StacApi(info) => serde_json::to_value(info),
+            JobResult::StacValidation(report) => serde_json::to_value(report),
             JobResult::Ndvi(product) => serde_json::to_value(product),
             JobResult::Compaction(report) => serde_json::to_value(report),
             JobResult::Health(series) => serde_json::to_value(series),
@@ -524,6 +529,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             JobResult::Validation(report) => crate::cli::spatial::print_validation(&mut stdout, &report)?,
             JobResult::Query(report) => crate::cli::spatial::print_query(&mut stdout, &report)?,
             JobResult::StacSearch(result) => crate::cli::stac::print_search(&mut stdout, &result)?,
+            JobResult::StacValidation(report) => crate::cli::stac::print_validation(&mut stdout, &report)?,
             JobResult::Ndvi(product) => write!(stdout, "{}", ndvi::describe(&product))?,
             JobResult::Compaction(report) => maintain::print_compaction(&mut stdout, &report)?,
             JobResult::Health(series) => maintain::print_health(&mut stdout, &series)?,
@@ -533,6 +539,9 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         }
     }
     if !alerts.is_empty() {
+        if alerts.contains("is not valid STAC") {
+            anyhow::bail!("{alerts}");
+        }
         anyhow::bail!("health alert: {alerts}");
     }
     Ok(())

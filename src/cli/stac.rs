@@ -1,4 +1,4 @@
-//! `meshlake stac …`: item search over a STAC API or a static catalog.
+//! `meshlake stac …`: item search over a STAC API or a static catalog; validation of one STAC document.
 
 use std::io::Write;
 
@@ -7,6 +7,7 @@ use clap::Subcommand;
 
 use crate::engine::jobs::JobSpec;
 use crate::engine::stac::job::StacSearchResult;
+use crate::engine::stac::validate::StacValidation;
 use crate::engine::stac::search::{SearchParams, normalize_datetime, parse_bbox, parse_filter, parse_query};
 
 #[derive(Debug, Subcommand)]
@@ -49,6 +50,14 @@ pub enum StacCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Validate a STAC item, collection or catalog JSON (path or http(s) URL) against the core schema of its
+    /// `stac_version` and the extension schemas in its `stac_extensions`; exits non-zero when invalid.
+    /// JSON: {"valid", "problems": [{"path", "message", "schema"}], "schemas", "stac_version", "kind", "href"}.
+    Validate {
+        href: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn text_or_file(value: &str) -> anyhow::Result<String> {
@@ -59,6 +68,12 @@ fn text_or_file(value: &str) -> anyhow::Result<String> {
 }
 
 impl StacCommand {
+    pub fn json(&self) -> bool {
+        match self {
+            StacCommand::Search { json, .. } | StacCommand::Validate { json, .. } => *json,
+        }
+    }
+
     pub fn spec(self) -> anyhow::Result<(JobSpec, bool)> {
         match self {
             StacCommand::Search {
@@ -94,6 +109,7 @@ impl StacCommand {
                 };
                 Ok((JobSpec::StacSearch { source, params }, json))
             }
+            StacCommand::Validate { href, json } => Ok((JobSpec::StacValidate { href }, json)),
         }
     }
 }
@@ -120,6 +136,18 @@ pub fn print_search(out: &mut impl Write, result: &StacSearchResult) -> anyhow::
             item.datetime.as_deref().unwrap_or(""),
             cloud
         )?;
+    }
+    Ok(())
+}
+
+pub fn print_validation(out: &mut impl Write, report: &StacValidation) -> anyhow::Result<()> {
+    let kind = report.kind.as_deref().unwrap_or("document");
+    let version = report.stac_version.as_deref().unwrap_or("unknown version");
+    let verdict = if report.valid { "valid" } else { "INVALID" };
+    writeln!(out, "{}: {verdict} ({kind}, STAC {version}, {} schema(s))", report.href, report.schemas.len())?;
+    for problem in &report.problems {
+        let path = if problem.path.is_empty() { "/" } else { problem.path.as_str() };
+        writeln!(out, "  {path}: {}", problem.message)?;
     }
     Ok(())
 }

@@ -89,6 +89,9 @@ pub enum JobSpec {
     /// An item search over a STAC API URL or a local static catalog / item collection; each page is
     /// sent as a [`JobEvent::Partial`] ([`JobResult::StacSearchPage`]) as it arrives.
     StacSearch { source: String, params: crate::engine::stac::search::SearchParams },
+    /// Validate a STAC item / collection / catalog JSON (path or URL) against the core schema of its
+    /// version and its extension schemas.
+    StacValidate { href: String },
     /// Wait, checking the cancel token every 100 ms (used to prove the UI stays responsive).
     Wait { secs: f64 },
     /// Compute an NDVI product from STAC items into a Zarr store (optionally published as a STAC item).
@@ -127,6 +130,7 @@ impl JobSpec {
             JobSpec::TableMonitor { table, .. } => format!("Health of {table}"),
             JobSpec::StacConnect { url } => format!("Connect to STAC API {url}"),
             JobSpec::StacSearch { source, .. } => format!("STAC search {source}"),
+            JobSpec::StacValidate { href } => format!("Validate STAC {href}"),
             JobSpec::Wait { secs } => format!("Wait {secs} s"),
             JobSpec::Ndvi(request) => format!("NDVI into {}", request.out.display()),
             JobSpec::NdviInspect { lon, lat, .. } => format!("NDVI at {lon:.5}, {lat:.5}"),
@@ -165,6 +169,7 @@ pub enum JobResult {
     StacApi(Box<crate::engine::stac::api::ApiInfo>),
     StacSearchPage(crate::engine::stac::job::StacSearchPage),
     StacSearch(Box<crate::engine::stac::job::StacSearchResult>),
+    StacValidation(Box<crate::engine::stac::validate::StacValidation>),
     Waited { secs: f64 },
     Ndvi(Box<crate::engine::ndvi::NdviProduct>),
     NdviPixel(crate::engine::ndvi::tiles::NdviPixel),
@@ -539,6 +544,17 @@ pub async fn run_job(spec: JobSpec, ctx: &JobContext) -> Result<JobResult, JobEr
         }
         JobSpec::StacSearch { source, params } => {
             Ok(JobResult::StacSearch(Box::new(crate::engine::stac::job::run_search(&source, &params, ctx).await?)))
+        }
+        JobSpec::StacValidate { href } => {
+            use crate::engine::stac::api::StacApiError;
+            use crate::engine::stac::validate::{SchemaSource, StacValidateError, validate_href};
+            let mut source = SchemaSource::from_env();
+            match validate_href(&href, &mut source, &ctx.cancel).await {
+                Ok(report) => Ok(JobResult::StacValidation(Box::new(report))),
+                Err(StacValidateError::Api(StacApiError::Cancelled)) => Err(JobError::Cancelled),
+                Err(StacValidateError::Api(err)) => Err(JobError::Stac(StacError::Api(err))),
+                Err(err) => Err(JobError::Invalid(err.to_string())),
+            }
         }
         JobSpec::Wait { secs } => {
             let started = Instant::now();

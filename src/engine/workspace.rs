@@ -187,6 +187,11 @@ fn classify_file(path: &Path) -> Result<Option<FileKind>, WorkspaceError> {
             })
         };
     }
+    if crate::engine::stac::geoparquet::is_parquet_path(path) {
+        let stac = crate::engine::stac::geoparquet::is_stac_geoparquet(path)
+            .map_err(|e| WorkspaceError::NotStac { path: path.to_path_buf(), detail: e.to_string() })?;
+        return Ok(stac.then_some(FileKind::Stac));
+    }
     let mut header = [0u8; 16];
     let read = std::fs::File::open(path).and_then(|mut f| std::io::Read::read(&mut f, &mut header)).map_err(io)?;
     if read == 16 && &header == b"SQLite format 3\0" {

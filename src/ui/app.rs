@@ -99,6 +99,8 @@ enum JobPurpose {
     MaintainFiles { reference: String, version: i64, after: bool },
     StacConnect,
     StacSearch { generation: u64 },
+    /// The STAC validation of the catalog node read from this file.
+    StacValidate { path: PathBuf },
     Other,
 }
 
@@ -218,6 +220,7 @@ impl MeshlakeApp {
         crate::engine::storage::set_s3_settings(app.persisted.s3.clone());
         app.s3_draft = app.persisted.s3.clone();
         app.model.stac.recent = app.persisted.recent_stac_sources.clone();
+        app.model.recent_sources = app.persisted.recent_sources.clone();
         tracing::info!("meshlake {} started", env!("CARGO_PKG_VERSION"));
         match options.open_path {
             Some(path) => app.open_path(path),
@@ -286,6 +289,7 @@ impl MeshlakeApp {
         let dir_text = dir.display().to_string();
         self.model.tables.retain(|t| !t.reference.contains(&dir_text));
         self.model.selected_node = None;
+        self.model.hovered_node = None;
         self.model.selected_table = None;
         self.layers_dirty = true;
     }
@@ -303,6 +307,7 @@ impl MeshlakeApp {
     /// found by a workspace scan.
     fn open_table(&mut self, reference: String) {
         self.persisted.remember(&PathBuf::from(&reference));
+        self.model.recent_sources = self.persisted.recent_sources.clone();
         let index = match self.model.tables.iter().position(|t| t.reference == reference) {
             Some(index) => index,
             None => {
@@ -318,6 +323,7 @@ impl MeshlakeApp {
         let is_demo = self.model.demo_dir.as_ref().is_some_and(|d| requested.starts_with(d));
         if !is_demo {
             self.persisted.remember(&requested);
+            self.model.recent_sources = self.persisted.recent_sources.clone();
         }
         for catalog in workspace.stac_catalogs {
             if self.model.catalogs.iter().any(|c| c.path == catalog) {
@@ -642,6 +648,13 @@ impl MeshlakeApp {
             (JobPurpose::StacSearch { generation }, JobResult::StacSearch(result)) => {
                 self.layers_dirty |= self.model.stac.finish(generation, *result);
             }
+            (JobPurpose::StacValidate { path }, JobResult::StacValidation(report)) => {
+                if let Some((shown, result)) = &mut self.model.stac_validation
+                    && *shown == path
+                {
+                    *result = Requested::Ready(*report);
+                }
+            }
             (JobPurpose::Health { reference }, JobResult::Health(series)) => {
                 if let Some(entry) = self.model.tables.iter_mut().find(|t| t.reference == reference) {
                     entry.health = Requested::Ready(series);
@@ -758,6 +771,13 @@ impl MeshlakeApp {
                 self.model.stac.api = Some(Err(error));
             }
             JobPurpose::StacSearch { generation } => self.model.stac.fail(generation, error),
+            JobPurpose::StacValidate { path } => {
+                if let Some((shown, result)) = &mut self.model.stac_validation
+                    && *shown == path
+                {
+                    *result = Requested::Failed(error);
+                }
+            }
             JobPurpose::Other => {}
         }
     }
@@ -774,6 +794,7 @@ impl MeshlakeApp {
                     let entry = self.model.catalogs.remove(index);
                     self.persisted.open_sources.retain(|p| !entry.path.starts_with(p) && *p != entry.path);
                     self.model.selected_node = None;
+                    self.model.hovered_node = None;
                     self.layers_dirty = true;
                 }
             }
@@ -796,6 +817,14 @@ impl MeshlakeApp {
             Command::SelectCatalogNode { catalog, node } => {
                 self.model.selected_node = Some((catalog, node));
                 self.layers_dirty = true;
+            }
+            Command::ValidateCatalogNode { catalog, node } => {
+                let path = self.model.catalogs.get(catalog).and_then(|c| c.tree.value()).and_then(|t| t.nodes.get(node)).map(|n| n.path.clone());
+                if let Some(path) = path {
+                    self.model.stac_validation = Some((path.clone(), Requested::Pending { previous: None }));
+                    let spec = JobSpec::StacValidate { href: path.display().to_string() };
+                    self.submit(spec, JobPurpose::StacValidate { path });
+                }
             }
             Command::SelectTable(index) => self.model.selected_table = Some(index),
             Command::LoadTableTab { table, tab } => self.load_table_tab(table, tab),
@@ -882,6 +911,8 @@ impl MeshlakeApp {
                 self.model.stac.selected = index;
                 self.layers_dirty = true;
             }
+            Command::StacHoverResult(index) => self.model.stac.hovered = index,
+            Command::HoverCatalogNode(node) => self.model.hovered_node = node,
             Command::CancelJob(id) => {
                 if let Some(job) = self.model.job_mut(id) {
                     job.cancel.cancel();
@@ -1534,6 +1565,21 @@ impl egui_tiles::Behavior<Pane> for PaneBehavior<'_> {
                             if let Some(item) = self.model.stac.layer_items.get(index) {
                                 self.commands.push(Command::StacSelectResult(Some(*item)));
                                 self.commands.push(Command::FocusPane(Pane::Catalog));
+                            }
+                        }
+                        MapAction::HoverChanged(hovered) => {
+                            let node = hovered
+                                .as_ref()
+                                .filter(|(layer_id, _)| layer_id == FOOTPRINTS_LAYER_ID)
+                                .and_then(|(_, index)| self.footprint_nodes.get(*index).copied());
+                            if node != self.model.hovered_node {
+                                self.commands.push(Command::HoverCatalogNode(node));
+                            }
+                            let item = hovered
+                                .filter(|(layer_id, _)| layer_id == panels::stac_search::STAC_RESULTS_LAYER_ID)
+                                .and_then(|(_, index)| self.model.stac.layer_items.get(index).copied());
+                            if item != self.model.stac.hovered {
+                                self.commands.push(Command::StacHoverResult(item));
                             }
                         }
                         MapAction::Clicked { lon, lat } if !self.model.ndvi_products.is_empty() => {

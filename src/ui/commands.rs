@@ -25,6 +25,10 @@ pub enum Command {
     /// Read a table's overview again.
     ReloadTable(usize),
     SelectCatalogNode { catalog: usize, node: usize },
+    /// The catalog node whose footprint is under the map pointer (`None`: none).
+    HoverCatalogNode(Option<(usize, usize)>),
+    /// Validate a catalog node's JSON against the STAC schemas (core and its extensions).
+    ValidateCatalogNode { catalog: usize, node: usize },
     SelectTable(usize),
     /// Request what a table's tab shows (when not yet requested for the selected version).
     LoadTableTab { table: usize, tab: TableTab },
@@ -61,6 +65,8 @@ pub enum Command {
     StacSearch { source: String, params: crate::engine::stac::search::SearchParams },
     /// Select a search result (row or footprint).
     StacSelectResult(Option<usize>),
+    /// The result whose footprint is under the map pointer (`None`: none).
+    StacHoverResult(Option<usize>),
     /// Compute an NDVI product from a catalog node (an item, or every item under a catalog/collection)
     /// into `out_dir` (also the product STAC catalog it is published into).
     ComputeNdvi { catalog: usize, node: usize, out_dir: PathBuf },

@@ -270,6 +270,8 @@ pub struct AppModel {
     pub catalogs: Vec<CatalogEntry>,
     pub tables: Vec<TableEntry>,
     pub selected_node: Option<(usize, usize)>,
+    /// The catalog node whose footprint is under the map pointer (its row is highlighted).
+    pub hovered_node: Option<(usize, usize)>,
     pub selected_table: Option<usize>,
     pub jobs: Vec<JobRow>,
     pub notices: Vec<Notice>,
@@ -286,6 +288,10 @@ pub struct AppModel {
     pub stac: crate::ui::panels::stac_search::StacResults,
     /// NDVI products made in this session, newest last (shown on the map and in the Catalog panel).
     pub ndvi_products: Vec<crate::ui::panels::ndvi::NdviProductView>,
+    /// The last STAC validation asked for in the Catalog panel: the node's JSON file and the verdict.
+    pub stac_validation: Option<(PathBuf, Requested<crate::engine::stac::validate::StacValidation>)>,
+    /// Opened sources, most recent first (a copy of the persisted list, for the Catalog panel's *Recent* menu).
+    pub recent_sources: Vec<PathBuf>,
 }
 
 /// Map layer id of a table's file footprints.

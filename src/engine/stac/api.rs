@@ -280,13 +280,7 @@ impl StacApiClient {
         if !matches!(root.scheme(), "http" | "https") {
             return Err(StacApiError::BadUrl { url: url.to_owned(), reason: "a STAC API URL starts with http:// or https://".into() });
         }
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("meshlake/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(options.connect_timeout)
-            .timeout(options.request_timeout)
-            .build()
-            .map_err(|e| StacApiError::Unreachable { url: url.to_owned(), reason: format!("HTTP client setup: {e}") })?;
-        let mut client = Self { http, options, root: root.clone(), landing: Map::new(), conformance: Vec::new() };
+        let mut client = Self::without_landing(root.clone(), options)?;
         let request = PageRequest { method: Method::GET, url: root.clone(), body: None, headers: Vec::new() };
         let landing: Value = client.get_json(&request, cancel).await?;
         let Value::Object(landing) = landing else {
@@ -306,6 +300,18 @@ impl StacApiClient {
             client.conformance = strings(conformance.get("conformsTo"));
         }
         Ok(client)
+    }
+
+    /// A client for plain documents under `root` (no landing page read): [`Self::send`] with the same
+    /// User-Agent, retries and size cap as a connected API (used to fetch JSON schemas and remote STAC files).
+    pub fn without_landing(root: Url, options: ApiOptions) -> Result<Self, StacApiError> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("meshlake/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(options.connect_timeout)
+            .timeout(options.request_timeout)
+            .build()
+            .map_err(|e| StacApiError::Unreachable { url: root.to_string(), reason: format!("HTTP client setup: {e}") })?;
+        Ok(Self { http, options, root, landing: Map::new(), conformance: Vec::new() })
     }
 
     pub fn root(&self) -> &Url {

@@ -98,6 +98,11 @@ async fn local_items(path: &Path, ctx: &JobContext) -> Result<Vec<(PathBuf, Valu
         let bytes = std::fs::read(p).map_err(|source| StacError::Io { path: p.to_path_buf(), source })?;
         serde_json::from_slice(&bytes).map_err(|source| StacError::Json { path: p.to_path_buf(), source })
     };
+    if super::geoparquet::is_parquet_path(path) {
+        let owned = path.to_path_buf();
+        let items = ctx.cpu(move || super::geoparquet::read_items(&owned, super::MAX_CATALOG_NODES * 20)).await??;
+        return Ok(items.into_iter().map(|item| (path.to_path_buf(), item)).collect());
+    }
     if path.is_file() {
         let value = read(path)?;
         if value.get("type").and_then(Value::as_str) == Some("FeatureCollection") {

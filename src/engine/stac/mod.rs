@@ -2,8 +2,10 @@
 //! search ([`api`]), search parameters evaluated locally ([`search`]) and the search jobs ([`job`]).
 
 pub mod api;
+pub mod geoparquet;
 pub mod job;
 pub mod search;
+pub mod validate;
 
 use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -35,6 +37,8 @@ pub enum StacError {
     UnsupportedRoot { path: PathBuf, kind: String },
     #[error("{path}: catalog has more than {MAX_CATALOG_NODES} nodes; open a sub-catalog instead")]
     TooLarge { path: PathBuf },
+    #[error("{path} is not a readable stac-geoparquet file: {reason}")]
+    Geoparquet { path: PathBuf, reason: String },
     #[error(transparent)]
     Api(#[from] api::StacApiError),
     #[error(transparent)]
@@ -299,6 +303,9 @@ fn node_from_value(path: &Path, value: stac::Value) -> Result<(CatalogNode, Vec<
 /// Load a static catalog breadth-first from `path`, following `child` and `item` links on disk.
 /// A broken child link is recorded in `problems`; a broken root is an error.
 pub async fn load_static_catalog(path: &Path, ctx: &JobContext) -> Result<CatalogTree, JobError> {
+    if geoparquet::is_parquet_path(path) {
+        return load_geoparquet(path, ctx).await;
+    }
     let root_path = path.to_path_buf();
     let root_value = read_stac_value(path)?;
     let (root, links) = node_from_value(path, root_value)?;
@@ -335,6 +342,45 @@ pub async fn load_static_catalog(path: &Path, ctx: &JobContext) -> Result<Catalo
         let done = tree.nodes.len() as u64;
         ctx.progress.report(done, done + queue.len() as u64, format!("{done} nodes"));
     }
+    Ok(tree)
+}
+
+/// A stac-geoparquet file as a tree: a catalog node named after the file with every item under it.
+async fn load_geoparquet(path: &Path, ctx: &JobContext) -> Result<CatalogTree, JobError> {
+    let owned = path.to_path_buf();
+    let items = ctx.cpu(move || geoparquet::read_items(&owned, MAX_CATALOG_NODES)).await??;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string());
+    let root = CatalogNode {
+        id: name,
+        kind: NodeKind::Catalog,
+        title: None,
+        description: Some(format!("stac-geoparquet file, {} items", items.len())),
+        path: path.to_path_buf(),
+        parent: None,
+        children: Vec::new(),
+        properties: Map::new(),
+        bbox: None,
+        footprint: None,
+        assets: Vec::new(),
+    };
+    let mut tree = CatalogTree { root_path: path.to_path_buf(), nodes: vec![root], problems: Vec::new() };
+    for (row, item) in items.into_iter().enumerate() {
+        ctx.cancel.check()?;
+        let loaded = serde_json::from_value::<stac::Item>(item)
+            .map_err(|e| format!("{}: row {row} is not a STAC item: {e}", path.display()))
+            .and_then(|item| node_from_value(path, stac::Value::Item(item)).map_err(|e| e.to_string()));
+        match loaded {
+            Ok((mut node, _)) => {
+                let index = tree.nodes.len();
+                node.parent = Some(0);
+                tree.nodes[0].children.push(index);
+                tree.nodes.push(node);
+            }
+            Err(problem) => tree.problems.push(problem),
+        }
+    }
+    let bboxes = tree.nodes.iter().skip(1).filter_map(|n| n.bbox);
+    tree.nodes[0].bbox = bboxes.reduce(|a, b| [a[0].min(b[0]), a[1].min(b[1]), a[2].max(b[2]), a[3].max(b[3])]);
     Ok(tree)
 }
 

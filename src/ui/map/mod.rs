@@ -118,6 +118,8 @@ pub enum MapAction {
     GeometryCleared,
     /// The map was clicked (Pan tool) away from any vector feature, at this lon/lat.
     Clicked { lon: f64, lat: f64 },
+    /// The pointer moved onto another feature (`(layer id, feature index)`) or off all features.
+    HoverChanged(Option<(String, usize)>),
 }
 
 /// Per-layer display settings, owned by the panel.
@@ -162,6 +164,8 @@ struct Runtime {
     tiles_loading: usize,
     /// Time the map widget took in the last frame (without egui's tessellation).
     frame_time: Option<Duration>,
+    /// The feature under the pointer in the last frame: (layer id, feature index).
+    hovered: Option<(String, usize)>,
 }
 
 /// State of the Map panel. The app stores it (the persisted parts serialize with serde) and
@@ -864,6 +868,11 @@ impl MapState {
         runtime.basemap_stats = basemap_stats;
         runtime.tiles_loading = tiles_loading;
 
+        let hovered = vector_output.hovered.and_then(|(layer, feature)| Some((layers.get(layer)?.id.clone(), feature)));
+        if hovered != runtime.hovered {
+            runtime.hovered = hovered.clone();
+            actions.push(MapAction::HoverChanged(hovered));
+        }
         if let Some((layer_id, index)) = vector_output.clicked {
             actions.push(MapAction::FeatureClicked { layer_id, index });
         } else if let (Some((lon, lat)), DrawTool::Pan) = (clicked_at, *tool) {

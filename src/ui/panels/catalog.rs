@@ -1,5 +1,5 @@
-//! The Catalog panel: a tree of opened static STAC catalogs, and the selected node's details
-//! (properties, assets, thumbnail, footprint on the map).
+//! The Catalog panel: a tree of opened static STAC catalogs and stac-geoparquet files, and the selected
+//! node's details (properties, assets, thumbnail, footprint on the map, schema validation).
 
 use egui::{RichText, Ui};
 use serde_json::Value;
@@ -13,7 +13,8 @@ const MAX_ITEMS_PER_NODE: usize = 2000;
 
 pub fn catalog_ui(ui: &mut Ui, model: &AppModel, commands: &mut Vec<Command>) {
     ui.horizontal(|ui| {
-        if ui.button("Open…").on_hover_text("Open a STAC catalog, collection or item JSON (Ctrl+Shift+O)").clicked() {
+        recent_menu_ui(ui, model, commands);
+        if ui.button("Open…").on_hover_text("Open a STAC catalog, collection or item JSON, or a stac-geoparquet file (Ctrl+Shift+O)").clicked() {
             commands.push(Command::PickFile);
         }
         let items: usize = model.catalogs.iter().filter_map(|c| c.tree.value()).map(|t| t.count(NodeKind::Item)).sum();
@@ -21,7 +22,7 @@ pub fn catalog_ui(ui: &mut Ui, model: &AppModel, commands: &mut Vec<Command>) {
     });
     ui.separator();
     if model.catalogs.is_empty() {
-        ui.label("No STAC catalog open. Open a catalog.json (File › Open file…) or drop one onto the window.");
+        ui.label("No STAC catalog open. Open a catalog.json or a stac-geoparquet .parquet (File › Open file…) or drop one onto the window.");
         return;
     }
     let tree_height = (ui.available_height() * 0.45).max(120.0);
@@ -47,7 +48,7 @@ pub fn catalog_ui(ui: &mut Ui, model: &AppModel, commands: &mut Vec<Command>) {
                     }
                     other => {
                         if let Some(tree) = other.value() {
-                            node_tree_ui(ui, tree, catalog_index, 0, model.selected_node, commands);
+                            node_tree_ui(ui, tree, catalog_index, 0, (model.selected_node, model.hovered_node), commands);
                             for problem in &tree.problems {
                                 ui.colored_label(ui.visuals().warn_fg_color, format!("⚠ {problem}"));
                             }
@@ -65,6 +66,7 @@ pub fn catalog_ui(ui: &mut Ui, model: &AppModel, commands: &mut Vec<Command>) {
     egui::ScrollArea::vertical().id_salt("catalog_details").auto_shrink([false, false]).show(ui, |ui| match selected {
         Some((catalog, node_index, tree, node)) => {
             node_details_ui(ui, tree, node, commands, |ui, commands| {
+                validation_ui(ui, model, node, catalog, node_index, commands);
                 if node.kind == NodeKind::Item {
                     preview_button_ui(ui, node, catalog, node_index, &model.shown_raster_layers, commands);
                 }
@@ -75,6 +77,31 @@ pub fn catalog_ui(ui: &mut Ui, model: &AppModel, commands: &mut Vec<Command>) {
         None => {
             ui.label("Select a catalog, collection or item to see its properties and footprint.");
             crate::ui::panels::ndvi::products_ui(ui, model, commands);
+        }
+    });
+}
+
+/// *Recent*: the files and folders opened before and the STAC APIs connected to (persisted between runs).
+fn recent_menu_ui(ui: &mut Ui, model: &AppModel, commands: &mut Vec<Command>) {
+    ui.menu_button("Recent sources", |ui| {
+        if model.recent_sources.is_empty() && model.stac.recent.is_empty() {
+            ui.label("nothing opened yet");
+        }
+        for path in &model.recent_sources {
+            if ui.button(path.display().to_string()).on_hover_text("Open again").clicked() {
+                commands.push(Command::OpenPath(path.clone()));
+                ui.close();
+            }
+        }
+        let apis: Vec<&String> = model.stac.recent.iter().filter(|s| crate::engine::stac::job::is_remote(s)).collect();
+        if !apis.is_empty() {
+            ui.separator();
+            for url in apis {
+                if ui.button(url).on_hover_text("Connect to this STAC API (STAC search tab)").clicked() {
+                    commands.push(Command::StacConnect(url.clone()));
+                    ui.close();
+                }
+            }
         }
     });
 }
@@ -100,13 +127,16 @@ fn node_tree_ui(
     tree: &CatalogTree,
     catalog_index: usize,
     node_index: usize,
-    selected: Option<(usize, usize)>,
+    (selected, hovered): (Option<(usize, usize)>, Option<(usize, usize)>),
     commands: &mut Vec<Command>,
 ) {
     let Some(node) = tree.nodes.get(node_index) else { return };
     let is_selected = selected == Some((catalog_index, node_index));
     if node.kind == NodeKind::Item {
-        if ui.selectable_label(is_selected, item_row_text(node)).clicked() {
+        let row = ui.selectable_label(is_selected, item_row_text(node));
+        // Its footprint is under the map pointer.
+        let row = if hovered == Some((catalog_index, node_index)) { row.highlight() } else { row };
+        if row.clicked() {
             commands.push(Command::SelectCatalogNode { catalog: catalog_index, node: node_index });
         }
         return;
@@ -124,7 +154,7 @@ fn node_tree_ui(
         })
         .body(|ui| {
             for child in node.children.iter().take(MAX_ITEMS_PER_NODE) {
-                node_tree_ui(ui, tree, catalog_index, *child, selected, commands);
+                node_tree_ui(ui, tree, catalog_index, *child, (selected, hovered), commands);
             }
             if node.children.len() > MAX_ITEMS_PER_NODE {
                 ui.label(format!("… {} more", node.children.len() - MAX_ITEMS_PER_NODE));
@@ -142,6 +172,55 @@ fn value_text(value: &Value) -> String {
             let text = other.to_string();
             if text.len() > 240 { format!("{}…", &text[..text.floor_char_boundary(240)]) } else { text }
         }
+    }
+}
+
+/// *Validate* for the selected node and, once asked, its verdict and problems (JSON pointer + message).
+fn validation_ui(ui: &mut Ui, model: &AppModel, node: &CatalogNode, catalog: usize, node_index: usize, commands: &mut Vec<Command>) {
+    if crate::engine::stac::geoparquet::is_parquet_path(&node.path) {
+        // Validation reads the node's own JSON file; rows of a stac-geoparquet file have none.
+        return;
+    }
+    let shown = model.stac_validation.as_ref().filter(|(path, _)| *path == node.path).map(|(_, result)| result);
+    ui.horizontal(|ui| {
+        let pending = shown.is_some_and(Requested::is_pending);
+        let hint = "Check this JSON against the STAC schemas of its stac_version and the extension schemas it declares";
+        if ui.add_enabled(!pending, egui::Button::new("Validate")).on_hover_text(hint).clicked() {
+            commands.push(Command::ValidateCatalogNode { catalog, node: node_index });
+        }
+        match shown {
+            Some(Requested::Pending { .. }) => {
+                ui.spinner();
+                ui.label("validating…");
+            }
+            Some(Requested::Ready(report)) if report.valid => {
+                ui.colored_label(egui::Color32::from_rgb(60, 160, 60), format!("✔ valid ({} schema(s))", report.schemas.len()));
+            }
+            Some(Requested::Ready(report)) => {
+                ui.colored_label(ui.visuals().error_fg_color, format!("⚠ invalid: {} problem(s)", report.problems.len()));
+            }
+            Some(Requested::Failed(error)) => {
+                ui.colored_label(ui.visuals().error_fg_color, format!("⚠ {error}"));
+            }
+            Some(Requested::NotRequested) | None => {}
+        }
+    });
+    if let Some(Requested::Ready(report)) = shown
+        && !report.problems.is_empty()
+    {
+        egui::CollapsingHeader::new(format!("Validation problems ({})", report.problems.len())).default_open(true).show(ui, |ui| {
+            egui::Grid::new("stac_validation_problems").striped(true).num_columns(2).show(ui, |ui| {
+                for problem in &report.problems {
+                    let path = if problem.path.is_empty() { "/" } else { problem.path.as_str() };
+                    ui.label(RichText::new(path).monospace());
+                    let label = ui.add(egui::Label::new(&problem.message).wrap());
+                    if let Some(schema) = &problem.schema {
+                        label.on_hover_text(schema);
+                    }
+                    ui.end_row();
+                }
+            });
+        });
     }
 }
 

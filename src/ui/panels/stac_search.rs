@@ -38,6 +38,8 @@ pub struct StacResults {
     pub summary: Option<SearchSummary>,
     pub error: Option<String>,
     pub selected: Option<usize>,
+    /// The result whose footprint is under the map pointer (its row is highlighted).
+    pub hovered: Option<usize>,
     /// Item index of each feature of the results layer.
     pub layer_items: Vec<usize>,
     /// Sources searched or connected to, most recent first (persisted by the app).
@@ -65,6 +67,7 @@ impl StacResults {
         self.summary = None;
         self.error = None;
         self.selected = None;
+        self.hovered = None;
         self.generation
     }
 
@@ -458,6 +461,7 @@ fn results_table_ui(ui: &mut Ui, stac: &StacResults, view: &mut StacSearchView, 
                 let item = &stac.items[index];
                 let selected = stac.selected == Some(index);
                 row.set_selected(selected);
+                row.set_hovered(stac.hovered == Some(index));
                 let mut clicked = false;
                 row.col(|ui| {
                     clicked = ui.selectable_label(selected, &item.id).clicked();
