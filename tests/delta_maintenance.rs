@@ -560,3 +560,41 @@ fn spatial_compaction_and_vacuum_work_in_s3() {
     assert_eq!(fields[..2], [rows.to_string().as_str(), hash.as_str()], "{out}");
     assert!(fields[2].contains("OPTIMIZE"), "{out}");
 }
+
+#[test]
+fn a_checkpoint_is_written_at_the_latest_version_and_read_by_deltalake() {
+    let Some(python) = common::python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("table");
+    write_table(&python, &root, 12, 10, 2, 3);
+    let table = root.to_str().unwrap();
+    let (rows, hash) = peer_read(&python, &root, None);
+
+    let report = json(&["table", "checkpoint", table, "--json"]);
+    assert_eq!(report["format"], "delta", "{report}");
+    assert_eq!(report["version"], 11, "{report}");
+    assert_eq!(report["already_existed"], false, "{report}");
+    assert_eq!(report["commits_to_replay_before"], 12, "{report}");
+    assert_eq!(report["commits_to_replay_after"], 0, "{report}");
+    let checkpoint = root.join("_delta_log/00000000000000000011.checkpoint.parquet");
+    assert!(checkpoint.is_file());
+    assert_eq!(report["bytes"], std::fs::metadata(&checkpoint).unwrap().len(), "{report}");
+    let last: Value = serde_json::from_str(&std::fs::read_to_string(root.join("_delta_log/_last_checkpoint")).unwrap()).unwrap();
+    assert_eq!(last["version"], 11, "{last}");
+    // Python deltalake reads the table through the checkpoint: same rows; time travel still works.
+    assert_eq!(peer_read(&python, &root, None), (rows, hash));
+    assert_eq!(peer_read(&python, &root, Some(3)).0, 4 * 10 * 2);
+
+    // Again: nothing is written.
+    let before = listing(&root);
+    let again = json(&["table", "checkpoint", table, "--json"]);
+    assert_eq!(again["already_existed"], true, "{again}");
+    assert_eq!(listing(&root), before);
+
+    // Iceberg tables have none: refused with what to do instead.
+    let Some(fixtures) = common::fixtures() else { return };
+    let metadata = fixtures.join("iceberg/duckdb-iceberg/data/persistent/timestamptz_ns/metadata/v1.metadata.json");
+    let error = json_error(&["table", "checkpoint", metadata.to_str().unwrap(), "--json"]);
+    assert!(error.contains("no checkpoints") && error.contains("expire"), "{error}");
+}
+

@@ -90,6 +90,28 @@ fn compact_in_the_gui(harness: &mut Harness<'_, MeshlakeApp>, table: &str) {
     });
     let Requested::Failed(error) = &harness.state().model.tables[index].maintenance.vacuum else { panic!("short retention accepted") };
     assert!(error.contains("allow less than 7 days"), "{error}");
+
+    // Delta: a checkpoint at the latest version from its button; Iceberg has no such button.
+    let checkpoint_button = harness.query_all_by_label_contains("Write checkpoint").next().is_some();
+    if table.contains("delta") {
+        assert!(checkpoint_button, "the Checkpoint section of a Delta table");
+        let version = harness.state().model.tables[index].overview.value().unwrap().current_version.clone();
+        click(harness, "Write checkpoint");
+        step_until(harness, Duration::from_secs(60), "the checkpoint", |app| {
+            matches!(app.model.tables[index].maintenance.checkpoint, Requested::Ready(_) | Requested::Failed(_))
+        });
+        let Requested::Ready(report) = &harness.state().model.tables[index].maintenance.checkpoint else {
+            panic!("checkpoint: {:?}", harness.state().model.tables[index].maintenance.checkpoint)
+        };
+        assert_eq!(report.version.to_string(), version, "{report:?}");
+        assert!(!report.already_existed && report.commits_to_replay_after == 0 && report.bytes > 0, "{report:?}");
+        let reference = harness.state().model.tables[index].reference.clone();
+        let written = std::path::Path::new(&reference).join("_delta_log").join(format!("{:020}.checkpoint.parquet", report.version));
+        assert!(written.is_file(), "{written:?}");
+        assert!(harness.query_all_by_label_contains("checkpoint written").next().is_some());
+    } else {
+        assert!(!checkpoint_button, "Iceberg tables have no checkpoints");
+    }
     open_tab(harness, "Overview");
 }
 
@@ -98,7 +120,7 @@ fn maintain_tab_plans_and_compacts_the_demo_tables() {
     let tmp = tempfile::tempdir().unwrap();
     let opts = options(tmp.path());
     let mut harness = Harness::builder()
-        .with_size(egui::vec2(1500.0, 1200.0))
+        .with_size(egui::vec2(1500.0, 1600.0))
         .with_max_steps(10_000)
         .build_eframe(move |cc| MeshlakeApp::new(cc, opts).expect("app starts"));
     step_until(&mut harness, Duration::from_secs(180), "the demo tables", |app| {

@@ -1,4 +1,4 @@
-//! `meshlake table compact | expire | vacuum`: arguments → maintenance requests, reports → text.
+//! `meshlake table compact | expire | vacuum | checkpoint`: arguments → maintenance requests, reports → text.
 
 use std::io::Write;
 
@@ -6,7 +6,7 @@ use clap::Args;
 
 use crate::engine::lake::maintain::{
     CompactionOrder, CompactionReport, CompactionRequest, DEFAULT_MAX_SORT_MEMORY_BYTES, DEFAULT_TARGET_FILE_BYTES,
-    ExpireReport, ExpireRequest, VacuumReport, VacuumRequest, parse_duration,
+    CheckpointReport, ExpireReport, ExpireRequest, VacuumReport, VacuumRequest, parse_duration,
 };
 
 /// How `table compact` orders rows.
@@ -114,6 +114,16 @@ pub fn print_vacuum(out: &mut impl Write, report: &VacuumReport) -> std::io::Res
     for note in &report.notes {
         writeln!(out, "  note: {note}")?;
     }
+    Ok(())
+}
+
+pub fn print_checkpoint(out: &mut impl Write, report: &CheckpointReport) -> std::io::Result<()> {
+    let what = if report.already_existed { "already had a checkpoint" } else { "checkpoint written" };
+    writeln!(out, "{} version {}: {what} ({} bytes)", report.format, report.version, report.bytes)?;
+    for file in &report.files {
+        writeln!(out, "  {file}")?;
+    }
+    writeln!(out, "  commits a reader replays: {} before, {} now", report.commits_to_replay_before, report.commits_to_replay_after)?;
     Ok(())
 }
 

@@ -238,6 +238,12 @@ pub enum TableCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Write a Delta checkpoint at the latest version (readers start there instead of replaying commits).
+    Checkpoint {
+        table: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Delete files the table no longer references (Delta vacuum; Iceberg orphan files) older than the retention.
     Vacuum {
         table: String,
@@ -310,6 +316,7 @@ fn table_spec(command: TableCommand) -> anyhow::Result<(JobSpec, bool)> {
             let request = maintain::expire_request(&older_than, keep_last, dry_run)?;
             (JobSpec::TableExpire { table: parse(&table)?, request }, json)
         }
+        TableCommand::Checkpoint { table, json } => (JobSpec::TableCheckpoint { table: parse(&table)? }, json),
         TableCommand::Vacuum { table, retention, allow_short_retention, dry_run, json } => {
             let request = maintain::vacuum_request(&retention, allow_short_retention, dry_run)?;
             (JobSpec::TableVacuum { table: parse(&table)?, request }, json)
@@ -349,7 +356,8 @@ pub fn wants_json(command: &Command) -> bool {
             | TableCommand::Monitor { json, .. }
             | TableCommand::Compact { json, .. }
             | TableCommand::Expire { json, .. }
-            | TableCommand::Vacuum { json, .. } => *json,
+            | TableCommand::Vacuum { json, .. }
+            | TableCommand::Checkpoint { json, .. } => *json,
         },
         Command::Stac { command } => command.json(),
         Command::Ndvi(args) => args.json,
@@ -414,6 +422,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             JobResult::Health(series) => serde_json::to_value(series),
             JobResult::Expire(report) => serde_json::to_value(report),
             JobResult::Vacuum(report) => serde_json::to_value(report),
+            JobResult::Checkpoint(report) => serde_json::to_value(report),
             other => serde_json::to_value(other),
         }
         .context("encoding the result as JSON")?;
@@ -535,6 +544,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             JobResult::Health(series) => maintain::print_health(&mut stdout, &series)?,
             JobResult::Expire(report) => maintain::print_expire(&mut stdout, &report)?,
             JobResult::Vacuum(report) => maintain::print_vacuum(&mut stdout, &report)?,
+            JobResult::Checkpoint(report) => maintain::print_checkpoint(&mut stdout, &report)?,
             other => writeln!(stdout, "{}", serde_json::to_string_pretty(&other)?)?,
         }
     }

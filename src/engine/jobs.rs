@@ -81,6 +81,8 @@ pub enum JobSpec {
     TableExpire { table: TableRef, request: crate::engine::lake::maintain::ExpireRequest },
     /// Delete files the table no longer references (Delta vacuum, Iceberg orphan files).
     TableVacuum { table: TableRef, request: crate::engine::lake::maintain::VacuumRequest },
+    /// Write a Delta checkpoint at the latest version.
+    TableCheckpoint { table: TableRef },
     /// Record a table's current health (files, small files, versions) in its monitor log under
     /// `log_dir` and return the series with the alerts the policy raises.
     TableMonitor { table: TableRef, policy: SmallFilePolicy, log_dir: PathBuf },
@@ -127,6 +129,7 @@ impl JobSpec {
             JobSpec::TableExpire { table, .. } => format!("Expire snapshots of {table}"),
             JobSpec::TableVacuum { table, request } if request.dry_run => format!("Plan vacuum of {table}"),
             JobSpec::TableVacuum { table, .. } => format!("Vacuum {table}"),
+            JobSpec::TableCheckpoint { table } => format!("Checkpoint {table}"),
             JobSpec::TableMonitor { table, .. } => format!("Health of {table}"),
             JobSpec::StacConnect { url } => format!("Connect to STAC API {url}"),
             JobSpec::StacSearch { source, .. } => format!("STAC search {source}"),
@@ -165,6 +168,7 @@ pub enum JobResult {
     Compaction(Box<crate::engine::lake::maintain::CompactionReport>),
     Expire(Box<crate::engine::lake::maintain::ExpireReport>),
     Vacuum(Box<crate::engine::lake::maintain::VacuumReport>),
+    Checkpoint(Box<crate::engine::lake::maintain::CheckpointReport>),
     Health(Box<crate::engine::lake::monitor::HealthSeries>),
     StacApi(Box<crate::engine::stac::api::ApiInfo>),
     StacSearchPage(crate::engine::stac::job::StacSearchPage),
@@ -532,6 +536,9 @@ pub async fn run_job(spec: JobSpec, ctx: &JobContext) -> Result<JobResult, JobEr
         }
         JobSpec::TableExpire { table, request } => {
             Ok(JobResult::Expire(Box::new(crate::engine::lake::maintain::expire(&table, &request, ctx).await?)))
+        }
+        JobSpec::TableCheckpoint { table } => {
+            Ok(JobResult::Checkpoint(Box::new(crate::engine::lake::maintain::checkpoint(&table, ctx).await?)))
         }
         JobSpec::TableVacuum { table, request } => {
             Ok(JobResult::Vacuum(Box::new(crate::engine::lake::maintain::vacuum(&table, &request, ctx).await?)))

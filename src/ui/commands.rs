@@ -90,6 +90,8 @@ pub enum MaintenanceAction {
     Compact(crate::engine::lake::maintain::CompactionRequest),
     Expire(crate::engine::lake::maintain::ExpireRequest),
     Vacuum(crate::engine::lake::maintain::VacuumRequest),
+    /// A Delta checkpoint at the latest version.
+    Checkpoint,
 }
 
 impl MaintenanceAction {
@@ -98,6 +100,7 @@ impl MaintenanceAction {
             MaintenanceAction::Compact(request) => request.dry_run,
             MaintenanceAction::Expire(request) => request.dry_run,
             MaintenanceAction::Vacuum(request) => request.dry_run,
+            MaintenanceAction::Checkpoint => false,
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The app's side of the Maintain tab: a [`MaintenanceAction`] → a compaction / expiry / vacuum job;
+//! The app's side of the Maintain tab: a [`MaintenanceAction`] → a compaction / expiry / vacuum / checkpoint job;
 //! a finished run → the table read again (History shows the new version, Files the new sizes) and the
 //! live files of the versions before and after fetched for the side-by-side bbox view.
 
@@ -16,6 +16,7 @@ pub(super) enum MaintenanceKind {
     Compact,
     Expire,
     Vacuum,
+    Checkpoint,
 }
 
 impl MaintenanceKind {
@@ -25,6 +26,7 @@ impl MaintenanceKind {
             MaintenanceAction::Compact(_) => MaintenanceKind::Compact,
             MaintenanceAction::Expire(_) => MaintenanceKind::Expire,
             MaintenanceAction::Vacuum(_) => MaintenanceKind::Vacuum,
+            MaintenanceAction::Checkpoint => MaintenanceKind::Checkpoint,
         }
     }
 }
@@ -40,11 +42,13 @@ impl MeshlakeApp {
             MaintenanceKind::Compact => results.compaction.refresh(),
             MaintenanceKind::Expire => results.expire.refresh(),
             MaintenanceKind::Vacuum => results.vacuum.refresh(),
+            MaintenanceKind::Checkpoint => results.checkpoint.refresh(),
         }
         let spec = match action {
             MaintenanceAction::Compact(request) => JobSpec::TableCompact { table, request },
             MaintenanceAction::Expire(request) => JobSpec::TableExpire { table, request },
             MaintenanceAction::Vacuum(request) => JobSpec::TableVacuum { table, request },
+            MaintenanceAction::Checkpoint => JobSpec::TableCheckpoint { table },
         };
         self.submit(spec, JobPurpose::Maintain { reference, kind });
     }
@@ -73,6 +77,10 @@ impl MeshlakeApp {
                 entry.maintenance.expire = Requested::Ready(report);
             }
             JobResult::Vacuum(report) => entry.maintenance.vacuum = Requested::Ready(report),
+            JobResult::Checkpoint(report) => {
+                changed = !report.already_existed;
+                entry.maintenance.checkpoint = Requested::Ready(report);
+            }
             other => tracing::warn!("unexpected maintenance result for {reference}: {other:?}"),
         }
         if changed {
@@ -88,6 +96,7 @@ impl MeshlakeApp {
             MaintenanceKind::Compact => results.compaction = Requested::Failed(error),
             MaintenanceKind::Expire => results.expire = Requested::Failed(error),
             MaintenanceKind::Vacuum => results.vacuum = Requested::Failed(error),
+            MaintenanceKind::Checkpoint => results.checkpoint = Requested::Failed(error),
         }
     }
 

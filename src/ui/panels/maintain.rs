@@ -1,6 +1,7 @@
 //! The Tables panel's Maintain tab: plan and run a compaction (target size; no order, Z-order on
 //! columns, or spatial order), with a confirmation before anything is written; the file bboxes before
-//! and after side by side; snapshot expiry and vacuum with their own dry runs and confirmations.
+//! and after side by side; snapshot expiry and vacuum with their own dry runs and confirmations; a
+//! Delta checkpoint.
 
 use egui::{RichText, Ui};
 use egui_plot::{Plot, PlotPoints, Polygon};
@@ -8,7 +9,7 @@ use egui_plot::{Plot, PlotPoints, Polygon};
 use crate::engine::lake::inspect::{FileKind, TableFiles};
 use crate::engine::lake::maintain::{
     CompactionOrder, CompactionReport, CompactionRequest, DEFAULT_MAX_SORT_MEMORY_BYTES, DEFAULT_VACUUM_RETENTION_HOURS,
-    ExpireReport, ExpireRequest, VacuumReport, VacuumRequest, describe_duration, parse_duration,
+    CheckpointReport, ExpireReport, ExpireRequest, VacuumReport, VacuumRequest, describe_duration, parse_duration,
 };
 use crate::ui::commands::{Command, MaintenanceAction};
 use crate::ui::model::{Requested, TableEntry};
@@ -105,6 +106,7 @@ pub struct MaintenanceResults {
     pub compaction: Requested<Box<CompactionReport>>,
     pub expire: Requested<Box<ExpireReport>>,
     pub vacuum: Requested<Box<VacuumReport>>,
+    pub checkpoint: Requested<Box<CheckpointReport>>,
     /// The live files before and after the last compaction (for the side-by-side bbox view).
     pub before_after: Option<BeforeAfter>,
 }
@@ -140,7 +142,8 @@ fn error_text(ui: &mut Ui, text: &str) {
 
 /// The Maintain tab of table `index`.
 pub fn maintain_tab_ui(ui: &mut Ui, index: usize, entry: &TableEntry, form: &mut MaintainForm, commands: &mut Vec<Command>) {
-    let busy = entry.maintenance.compaction.is_pending() || entry.maintenance.expire.is_pending() || entry.maintenance.vacuum.is_pending();
+    let results = &entry.maintenance;
+    let busy = results.compaction.is_pending() || results.expire.is_pending() || results.vacuum.is_pending() || results.checkpoint.is_pending();
     egui::ScrollArea::vertical().id_salt("table_maintain_tab").auto_shrink([false, false]).show(ui, |ui| {
         ui.heading("Compaction");
         ui.label("Rewrite small files into files of the target size. The old files stay referenced by the earlier versions (time travel keeps working) until a vacuum / snapshot expiry removes them.");
@@ -255,6 +258,23 @@ pub fn maintain_tab_ui(ui: &mut Ui, index: usize, entry: &TableEntry, form: &mut
             }
             Requested::Failed(error) => error_text(ui, error),
             Requested::Ready(report) => vacuum_report_ui(ui, report),
+        }
+
+        if !crate::ui::panels::tables::is_iceberg(entry) {
+            ui.separator();
+            ui.heading("Checkpoint");
+            ui.label("Write a checkpoint at the latest version: readers start there instead of replaying every commit since the last checkpoint. Nothing is removed.");
+            if ui.add_enabled(!busy, egui::Button::new("Write checkpoint")).clicked() {
+                commands.push(Command::MaintainTable { table: index, action: MaintenanceAction::Checkpoint });
+            }
+            match &entry.maintenance.checkpoint {
+                Requested::NotRequested => {}
+                Requested::Pending { .. } => {
+                    ui.spinner();
+                }
+                Requested::Failed(error) => error_text(ui, error),
+                Requested::Ready(report) => checkpoint_report_ui(ui, report),
+            }
         }
     });
     confirm_window(ui, index, entry, form, commands);
@@ -435,6 +455,15 @@ fn expire_report_ui(ui: &mut Ui, report: &ExpireReport) {
     }
 }
 
+fn checkpoint_report_ui(ui: &mut Ui, report: &CheckpointReport) {
+    let what = if report.already_existed { "already had a checkpoint" } else { "checkpoint written" };
+    ui.label(format!("Version {}: {what}, {} in {} file(s)", report.version, format_bytes(report.bytes), report.files.len()));
+    ui.label(format!(
+        "Commits a reader of the latest version replays: {} before, {} now",
+        report.commits_to_replay_before, report.commits_to_replay_after
+    ));
+}
+
 fn vacuum_report_ui(ui: &mut Ui, report: &VacuumReport) {
     let what = if report.dry_run { "Would delete" } else { "Deleted" };
     ui.label(format!("{what} {} files ({})", report.files_deleted, format_bytes(report.bytes_deleted)));
@@ -488,6 +517,10 @@ fn confirm_window(ui: &mut Ui, index: usize, entry: &TableEntry, form: &mut Main
                 "Delete files the table no longer references that are older than {}. Time travel to versions that used them stops working.",
                 describe_duration(request.retention)
             ),
+        ),
+        MaintenanceAction::Checkpoint => (
+            "Write a checkpoint?",
+            "Write a checkpoint at the latest version. Nothing is removed or changed.".to_owned(),
         ),
     };
     let mut open = true;

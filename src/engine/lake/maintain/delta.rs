@@ -35,7 +35,7 @@ use serde_json::Value;
 
 use super::{merged_geo_metadata, spatial_order};
 use super::{
-    CompactionOrder, CompactionReport, CompactionRequest, ExpireReport, ExpireRequest, PartitionCompaction, VacuumReport,
+    CheckpointReport, CompactionOrder, CompactionReport, CompactionRequest, ExpireReport, ExpireRequest, PartitionCompaction, VacuumReport,
     VacuumRequest,
 };
 use crate::engine::geo::geoparquet::GEO_METADATA_KEY;
@@ -1012,6 +1012,55 @@ pub async fn expire(location: &str, request: &ExpireRequest, ctx: &JobContext) -
     // The table must still load at its latest version.
     load(location, &VersionSelector::Latest).await?;
     Ok(report)
+}
+
+/// Write a checkpoint at the latest version through delta-rs (it also updates `_last_checkpoint`);
+/// a version that has one already is left alone.
+pub async fn checkpoint(location: &str, ctx: &JobContext) -> Result<CheckpointReport, JobError> {
+    let loaded = load(location, &VersionSelector::Latest).await?;
+    let log_store = loaded.table.log_store();
+    let store = log_store.object_store(None);
+    let log_path = log_store.log_path().clone();
+    let before = log_entries(location, &store, &log_path).await?;
+    let version = loaded.version;
+    let replayed = |listing: &LogEntries| {
+        let last = listing.checkpoints.iter().copied().filter(|&v| v <= version).max();
+        listing.commits.keys().filter(|&&v| v <= version && last.is_none_or(|c| v > c)).count() as u64
+    };
+    let already_existed = before.checkpoints.contains(&version);
+    if !already_existed {
+        ctx.cancel.check()?;
+        ctx.progress.report(0, 1, format!("writing a checkpoint at version {version}"));
+        deltalake::checkpoints::create_checkpoint(&loaded.table, None)
+            .await
+            .map_err(|e| LakeError::delta(location, "write a checkpoint", e))?;
+    }
+    let after = log_entries(location, &store, &log_path).await?;
+    let prefix = format!("{version:020}.checkpoint");
+    let mut files: Vec<(String, u64)> = after
+        .all
+        .iter()
+        .filter(|(path, _)| path.rsplit('/').next().is_some_and(|name| name.starts_with(&prefix) && name.ends_with(".parquet")))
+        .map(|(path, bytes)| (path.clone(), *bytes))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(LakeError::CorruptDeltaLog {
+            location: location.to_string(),
+            file: "_delta_log".into(),
+            reason: format!("no checkpoint file for version {version} after writing it"),
+        }
+        .into());
+    }
+    Ok(CheckpointReport {
+        format: "delta",
+        version,
+        bytes: files.iter().map(|(_, bytes)| bytes).sum(),
+        files: files.into_iter().map(|(path, _)| path).collect(),
+        already_existed,
+        commits_to_replay_before: replayed(&before),
+        commits_to_replay_after: replayed(&after),
+    })
 }
 
 /// The `_delta_log` listing: commits (version → modified, ms), checkpoint versions, all files with sizes.

@@ -178,6 +178,22 @@ pub struct VacuumReport {
     pub notes: Vec<String>,
 }
 
+/// `meshlake table checkpoint` output (Delta).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CheckpointReport {
+    pub format: &'static str,
+    /// The version the checkpoint is at (the latest).
+    pub version: i64,
+    /// The checkpoint's files in `_delta_log` (one, or the parts of a multi-part checkpoint).
+    pub files: Vec<String>,
+    pub bytes: u64,
+    /// The version already had a checkpoint: nothing was written.
+    pub already_existed: bool,
+    /// Commits a reader of the latest version replayed before, and replays now (after the last checkpoint).
+    pub commits_to_replay_before: u64,
+    pub commits_to_replay_after: u64,
+}
+
 /// Why a maintenance request is refused before anything is read.
 fn refuse(message: impl Into<String>) -> JobError {
     JobError::Invalid(message.into())
@@ -275,6 +291,17 @@ pub async fn expire(table: &TableRef, request: &ExpireRequest, ctx: &JobContext)
     match table.resolve().await? {
         TableRef::Delta { location } => delta::expire(&location, request, ctx).await,
         resolved => iceberg::expire(&resolved, request, ctx).await,
+    }
+}
+
+/// Write a checkpoint at the latest version (Delta), so readers start there instead of replaying
+/// the commits since the last one.
+pub async fn checkpoint(table: &TableRef, ctx: &JobContext) -> Result<CheckpointReport, JobError> {
+    match table.resolve().await? {
+        TableRef::Delta { location } => delta::checkpoint(&location, ctx).await,
+        _ => Err(refuse(
+            "Iceberg tables have no checkpoints: each snapshot's metadata file already lists its manifests; use expire to shorten the history",
+        )),
     }
 }
 
