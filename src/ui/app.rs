@@ -799,7 +799,7 @@ impl MeshlakeApp {
             }
             Command::SelectTable(index) => self.model.selected_table = Some(index),
             Command::LoadTableTab { table, tab } => self.load_table_tab(table, tab),
-            Command::ValidateTable(table) => self.request_validation(table),
+            Command::ValidateTable { table, contract } => self.request_validation(table, contract),
             Command::MaintainTable { table, action } => self.maintain_table(table, action),
             Command::QueryTable { table, predicate, allow_full_scan } => self.request_query(table, predicate, allow_full_scan),
             Command::SelectTableVersion { table, at } => {
@@ -1048,7 +1048,7 @@ impl MeshlakeApp {
 
     // --- Spatial tab (validation and queries; logic in engine::lake::spatial, panel in panels::spatial) ---
 
-    fn request_validation(&mut self, index: usize) {
+    fn request_validation(&mut self, index: usize, contract: Option<std::path::PathBuf>) {
         let Some((reference, table)) = self.table_ref(index) else { return };
         let Some(entry) = self.model.tables.get_mut(index) else { return };
         entry.spatial.validation.refresh();
@@ -1059,6 +1059,7 @@ impl MeshlakeApp {
             geometry_types: Vec::new(),
             crs: None,
             against: None,
+            contract,
         };
         self.submit(spec, JobPurpose::Validate { reference });
     }
