@@ -2,7 +2,7 @@
 //! run by the cargo-fuzz crate in tests/fuzz), deterministically: the seed corpus plus a few thousand
 //! pseudo-random mutations — truncations, flipped byte-order flags, NaN coordinates, huge counts,
 //! random byte changes, lying `geo` metadata. No input may panic, and every malformed input must be
-//! counted as an error.
+//! counted as an error. `MESHLAKE_FUZZ_ROUNDS=N` runs N random mutations instead of 3,000.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
@@ -44,7 +44,7 @@ fn run(data: &[u8], panics: &mut Vec<String>, what: &str) -> Option<FuzzVerdict>
             Some(verdict)
         }
         Err(_) => {
-            panics.push(format!("{what}: {:02x?}", &data[..data.len().min(64)]));
+            panics.push(format!("{what}: {}", data.iter().take(4096).map(|b| format!("{b:02x}")).collect::<String>()));
             None
         }
     }
@@ -154,7 +154,9 @@ fn seeds_and_mutations_never_panic_and_errors_are_counted() {
     }
 
     // Random mutations of every seed: byte changes, inserted/removed runs, splices.
-    for round in 0..3000 {
+    // MESHLAKE_FUZZ_ROUNDS runs a longer campaign of the same mutations (e.g. 2000000).
+    let rounds: usize = std::env::var("MESHLAKE_FUZZ_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(3000);
+    for round in 0..rounds {
         let (name, data) = &seeds[rng.below(seeds.len())];
         let mut bytes = data.clone();
         for _ in 0..1 + rng.below(4) {
