@@ -80,10 +80,8 @@ pub fn spatial_tab_ui(ui: &mut Ui, index: usize, entry: &TableEntry, form: &mut 
                     .hint_text("optional: contract.json / .toml (meshlake table contract)")
                     .desired_width(280.0),
             );
-            if ui.button("Choose…").on_hover_text("pick a JSON or TOML schema contract file").clicked()
-                && let Some(path) = rfd::FileDialog::new().add_filter("schema contract", &["json", "toml"]).pick_file()
-            {
-                form.contract = path.display().to_string();
+            if ui.button("Choose…").on_hover_text("pick a JSON or TOML schema contract file").clicked() {
+                commands.push(Command::PickContractFile);
             }
         });
         if ui.button("Validate").clicked() {
