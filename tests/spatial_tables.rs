@@ -186,3 +186,111 @@ fn a_table_without_bbox_information_warns() {
     let Ok(JobResult::Query(ran)) = runtime.run_to_end(&mut events, spec, |_, _, _| {}) else { panic!("query job failed") };
     assert_eq!((ran.rows_matched, ran.files_scanned, ran.matches.len()), (1, 1, 1));
 }
+
+#[test]
+fn contract_from_a_version_then_violations_named_by_column() {
+    let Some(python) = common::python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("planted");
+    common::run_python(&python, PLANTED, &[root.to_str().unwrap()]);
+    let table = root.to_str().unwrap();
+    // The contract of the table's latest version: its data's Arrow schema (delta-rs writes no `geo`).
+    let (contract, _) = json(&["table", "contract", table, "--json"]);
+    let fields = contract["fields"].as_array().unwrap();
+    let names: Vec<(&str, &str)> = fields.iter().map(|f| (f["name"].as_str().unwrap(), f["type"].as_str().unwrap())).collect();
+    assert_eq!(names, vec![("id", "int64"), ("geometry", "binary")], "{contract}");
+    // Checked against its own contract, the table has no violation.
+    let own = tmp.path().join("own.json");
+    std::fs::write(&own, contract.to_string()).unwrap();
+    let (clean, _) = json(&["table", "validate", table, "--contract", own.to_str().unwrap(), "--json"]);
+    assert_eq!(clean["contract_violations"], 0, "{clean}");
+    assert!(clean["contract_problems"].as_array().unwrap().is_empty(), "{clean}");
+    assert_eq!(clean["null_geometry"], 2, "the geometry checks still run: {clean}");
+
+    // A stricter contract (TOML): geometry non-nullable, id declared int32 (the data's int64 would be
+    // truncated), a missing column, and `geo` metadata the files do not have.
+    let strict = tmp.path().join("strict.toml");
+    std::fs::write(
+        &strict,
+        r#"
+[[fields]]
+name = "id"
+type = "int32"
+nullable = false
+[[fields]]
+name = "geometry"
+type = "binary"
+nullable = false
+[[fields]]
+name = "area"
+type = "double"
+[geo]
+version = "1.1.0"
+primary_column = "geometry"
+[geo.columns.geometry]
+encoding = "WKB"
+geometry_types = ["Polygon"]
+"#,
+    )
+    .unwrap();
+    let (report, _) = json(&["table", "validate", table, "--contract", strict.to_str().unwrap(), "--json"]);
+    let problems = report["contract_problems"].as_array().unwrap();
+    let count = |column: &str, kind: &str| problems.iter().filter(|p| p["column"] == column && p["kind"] == kind).count();
+    assert_eq!(report["files"], 3);
+    assert_eq!(count("id", "type"), 3, "one per file: {report}");
+    assert_eq!(count("area", "missing"), 3, "{report}");
+    assert_eq!(count("geometry", "geo"), 3, "{report}");
+    let nulls: Vec<&Value> = problems.iter().filter(|p| p["kind"] == "nullability").collect();
+    assert_eq!(nulls.len(), 1, "only the first file has null geometries: {report}");
+    assert_eq!((nulls[0]["column"].as_str(), nulls[0]["rows"].as_u64(), nulls[0]["first_row"].as_u64()), (Some("geometry"), Some(2), Some(50)));
+    assert!(problems.iter().any(|p| p["kind"] == "type" && p["detail"].as_str().unwrap().contains("truncated")), "{report}");
+    assert_eq!(report["contract_violations"], 3 + 3 + 3 + 2, "{report}");
+    assert_eq!(report["contract"], strict.to_str().unwrap());
+
+    // A contract file that is not one: a clear error naming it, no report.
+    let broken = tmp.path().join("broken.json");
+    std::fs::write(&broken, r#"{"fields":[{"name":"id","type":"integer64"}]}"#).unwrap();
+    let (ok, _, stderr) = meshlake(&["table", "validate", table, "--contract", broken.to_str().unwrap(), "--json"]);
+    assert!(!ok);
+    assert!(stderr.contains("broken.json") && stderr.contains("integer64"), "{stderr}");
+}
+
+const GEOHASH_PARTITIONED: &str = r#"
+import sys, pyarrow as pa, deltalake, shapely
+root = sys.argv[1]
+def geohash(lat, lon, n=3):
+    alphabet = "0123456789bcdefghjkmnpqrstuvwxyz"
+    lo, la, out, bits, ch, even = [-180.0, 180.0], [-90.0, 90.0], "", 0, 0, True
+    while len(out) < n:
+        r, v = (lo, lon) if even else (la, lat)
+        mid = (r[0] + r[1]) / 2
+        ch = ch * 2 + (v >= mid)
+        if v >= mid: r[0] = mid
+        else: r[1] = mid
+        even, bits = not even, bits + 1
+        if bits == 5:
+            out, bits, ch = out + alphabet[ch], 0, 0
+    return out
+# Points near Leiden and near Munich, no bbox column: the files' only bbox is their geohash partition.
+pts = [(4.4 + i * 0.01, 52.1 + i * 0.005) for i in range(40)] + [(11.5 + i * 0.01, 48.1) for i in range(40)]
+t = pa.table({"geometry": pa.array([shapely.to_wkb(shapely.Point(x, y)) for x, y in pts], pa.binary()),
+              "geohash": [geohash(y, x) for x, y in pts]})
+deltalake.write_deltalake(root, t, partition_by=["geohash"])
+"#;
+
+#[test]
+fn geohash_partitions_prune_files_without_statistics() {
+    let Some(python) = common::python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("by_geohash");
+    common::run_python(&python, GEOHASH_PARTITIONED, &[root.to_str().unwrap()]);
+    let table = root.to_str().unwrap();
+    let (report, stderr) = json(&["table", "query", table, "--bbox", "4.3,52.0,4.605,52.3", "--json"]);
+    assert_eq!(report["partitions_total"], 2, "{report}");
+    assert_eq!(report["partitions_scanned"], 1, "{report}");
+    assert_eq!(report["files_scanned"], 1, "{report}");
+    assert_eq!(report["files_without_bbox"], 0, "the partition cell is the bbox: {report}");
+    assert!(!stderr.contains("no file of"), "no full-scan warning: {stderr}");
+    // 4.4 + 0.01 i <= 4.605 and 52.1 + 0.005 i <= 52.3 → i = 0..=20.
+    assert_eq!(report["rows_matched"], 21, "{report}");
+}

@@ -47,6 +47,21 @@ fn spatial_tab_validates_and_queries_the_demo_table() {
     // A click on a problem zooms the map there (the command is handled without error).
     click(&mut harness, "InvalidGeometry");
 
+    // Validation against a contract file (the tab's Contract field + Choose…): its problems are listed.
+    assert!(harness.query_all_by_label_contains("Choose").next().is_some(), "a way to choose a contract file");
+    let contract = tmp.path().join("contract.json");
+    std::fs::write(&contract, r#"{"fields":[{"name":"parcel_id","type":"int64","nullable":false},{"name":"owner","type":"string"}],"allow_extra_columns":true}"#).unwrap();
+    harness.state_mut().queue_command(Command::ValidateTable { table: index, contract: Some(contract.clone()) });
+    step_until(&mut harness, Duration::from_secs(60), "the validation with a contract", |app| {
+        matches!(&app.model.tables[index].spatial.validation, Requested::Ready(r) if r.contract.is_some())
+            || matches!(app.model.tables[index].spatial.validation, Requested::Failed(_))
+    });
+    let Requested::Ready(checked) = &harness.state().model.tables[index].spatial.validation else { panic!("validation with a contract failed") };
+    assert_eq!(checked.contract.as_deref(), Some(contract.to_str().unwrap()));
+    assert!(checked.contract_problems.iter().all(|p| p.column == "owner" || p.column == "parcel_id"), "{:?}", checked.contract_problems);
+    assert!(checked.contract_problems.iter().any(|p| p.column == "owner"), "owner is missing: {:?}", checked.contract_problems);
+    assert!(harness.query_all_by_label_contains("column owner").next().is_some(), "contract problems listed");
+
     let predicate = SpatialPredicate::from_bbox([4.5, 52.15, 4.6, 52.2]).unwrap();
     harness.state_mut().queue_command(Command::QueryTable { table: index, predicate, allow_full_scan: false });
     step_until(&mut harness, Duration::from_secs(60), "the query", |app| {

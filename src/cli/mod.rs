@@ -170,6 +170,19 @@ pub enum TableCommand {
         /// Also report schema drift from this version (number, snapshot id or RFC 3339 time) to the validated one.
         #[arg(long)]
         against: Option<String>,
+        /// Check every data file against this schema contract (JSON or TOML; see `table contract`).
+        #[arg(long, value_name = "FILE")]
+        contract: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The schema contract of a table version (Arrow schema + GeoParquet `geo` metadata of its data) as
+    /// JSON, for `table validate --contract`.
+    Contract {
+        table: String,
+        #[command(flatten)]
+        at: VersionArgs,
+        /// One line instead of indented JSON.
         #[arg(long)]
         json: bool,
     },
@@ -287,12 +300,13 @@ fn table_spec(command: TableCommand) -> anyhow::Result<(JobSpec, bool)> {
             let at = at.selector()?;
             (JobSpec::TableHead { table: parse(&table)?, at, page: PageRequest { offset, limit, columns, ..Default::default() } }, json)
         }
-        TableCommand::Validate { table, at, geometry, geometry_types, crs, against, json } => {
+        TableCommand::Validate { table, at, geometry, geometry_types, crs, against, contract, json } => {
             let table = parse(&table)?;
             let iceberg = !matches!(table, TableRef::Delta { .. });
             let against = against.map(|a| version_argument(&a, iceberg)).transpose()?;
-            (JobSpec::TableValidate { table, at: at.selector()?, geometry, geometry_types, crs, against }, json)
+            (JobSpec::TableValidate { table, at: at.selector()?, geometry, geometry_types, crs, against, contract }, json)
         }
+        TableCommand::Contract { table, at, json } => (JobSpec::TableContract { table: parse(&table)?, at: at.selector()? }, json),
         TableCommand::Query { table, predicate, distance, at, geometry, out, json } => {
             let request = crate::engine::lake::spatial::QueryRequest { predicate: predicate.predicate(distance)?, geometry, out, allow_full_scan: true };
             (JobSpec::TableQuery { table: parse(&table)?, at: at.selector()?, request }, json)
@@ -352,6 +366,7 @@ pub fn wants_json(command: &Command) -> bool {
             | TableCommand::Head { json, .. }
             | TableCommand::Diff { json, .. }
             | TableCommand::Validate { json, .. }
+            | TableCommand::Contract { json, .. }
             | TableCommand::Query { json, .. }
             | TableCommand::Monitor { json, .. }
             | TableCommand::Compact { json, .. }
@@ -413,6 +428,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             JobResult::TablePage(page) => serde_json::to_value(page),
             JobResult::SchemaDiff(diff) => serde_json::to_value(diff),
             JobResult::Validation(report) => serde_json::to_value(report),
+            JobResult::Contract(contract) => serde_json::to_value(contract),
             JobResult::Query(report) => serde_json::to_value(report),
             JobResult::StacSearch(result) => serde_json::to_value(result),
             JobResult::StacApi(info) => serde_json::to_value(info),
@@ -536,6 +552,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
                 }
             }
             JobResult::Validation(report) => crate::cli::spatial::print_validation(&mut stdout, &report)?,
+            JobResult::Contract(contract) => writeln!(stdout, "{}", serde_json::to_string_pretty(&contract)?)?,
             JobResult::Query(report) => crate::cli::spatial::print_query(&mut stdout, &report)?,
             JobResult::StacSearch(result) => crate::cli::stac::print_search(&mut stdout, &result)?,
             JobResult::StacValidation(report) => crate::cli::stac::print_validation(&mut stdout, &report)?,

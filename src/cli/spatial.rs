@@ -74,6 +74,13 @@ pub fn print_validation(out: &mut impl Write, r: &ValidationReport) -> std::io::
     for p in &r.problems {
         writeln!(out, "{}:{} {:?}: {}", p.file, p.row, p.kind, p.detail)?;
     }
+    if let Some(contract) = &r.contract {
+        writeln!(out, "contract {contract}: {} violation(s)", r.contract_violations)?;
+    }
+    for p in &r.contract_problems {
+        let at = p.first_row.map(|row| format!(" (first row {row})")).unwrap_or_default();
+        writeln!(out, "contract: {} column {} {:?}: {}{at}", p.file, p.column, p.kind, p.detail)?;
+    }
     if let Some(drift) = &r.schema_drift {
         writeln!(out, "schema drift: {} change(s)", drift.change_count())?;
     }
@@ -88,6 +95,9 @@ pub fn print_query(out: &mut impl Write, r: &QueryReport) -> std::io::Result<()>
     writeln!(out, "files scanned:      {} of {}", r.files_scanned, r.files_total)?;
     writeln!(out, "row groups scanned: {} of {}", r.row_groups_scanned, r.row_groups_total)?;
     writeln!(out, "bytes scanned:      {} of {}", r.bytes_scanned, r.bytes_total)?;
+    if r.partitions_total > 0 {
+        writeln!(out, "partitions scanned: {} of {}", r.partitions_scanned, r.partitions_total)?;
+    }
     if let Some(path) = &r.out {
         writeln!(out, "written to:         {path}")?;
     }

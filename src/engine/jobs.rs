@@ -72,7 +72,18 @@ pub enum JobSpec {
     TablePageShapes { table: TableRef, at: VersionSelector, offset: u64, limit: u64, column: String, crs: Option<String> },
     /// Validate a table version's geometry column (`against`: also diff the schema with that version;
     /// `geometry_types`, `crs`: what to assume when the files do not declare them).
-    TableValidate { table: TableRef, at: VersionSelector, geometry: Option<String>, geometry_types: Vec<String>, crs: Option<String>, against: Option<VersionSelector> },
+    /// `contract`: a JSON/TOML schema contract file every data file is checked against.
+    TableValidate {
+        table: TableRef,
+        at: VersionSelector,
+        geometry: Option<String>,
+        geometry_types: Vec<String>,
+        crs: Option<String>,
+        against: Option<VersionSelector>,
+        contract: Option<PathBuf>,
+    },
+    /// The schema contract of a table version (Arrow schema of its data + `geo` metadata).
+    TableContract { table: TableRef, at: VersionSelector },
     /// A spatial query over a table version with file and row-group pruning.
     TableQuery { table: TableRef, at: VersionSelector, request: crate::engine::lake::spatial::QueryRequest },
     /// Compact a table (bin-packing, Z-order or spatial order), or plan it (`request.dry_run`).
@@ -123,6 +134,7 @@ impl JobSpec {
             JobSpec::TablePageShapes { table, .. } => format!("Table geometries {table}"),
             JobSpec::TableValidate { table, .. } => format!("Validate {table}"),
             JobSpec::TableQuery { table, .. } => format!("Spatial query {table}"),
+            JobSpec::TableContract { table, .. } => format!("Contract of {table}"),
             JobSpec::TableCompact { table, request } if request.dry_run => format!("Plan compaction of {table}"),
             JobSpec::TableCompact { table, .. } => format!("Compact {table}"),
             JobSpec::TableExpire { table, request } if request.dry_run => format!("Plan snapshot expiry of {table}"),
@@ -164,6 +176,7 @@ pub enum JobResult {
     #[serde(skip)]
     FileFootprints(Vec<(usize, geo::Geometry<f64>)>),
     Validation(Box<crate::engine::lake::spatial::ValidationReport>),
+    Contract(Box<crate::engine::lake::contract::Contract>),
     Query(Box<crate::engine::lake::spatial::QueryReport>),
     Compaction(Box<crate::engine::lake::maintain::CompactionReport>),
     Expire(Box<crate::engine::lake::maintain::ExpireReport>),
@@ -522,11 +535,21 @@ pub async fn run_job(spec: JobSpec, ctx: &JobContext) -> Result<JobResult, JobEr
             .await?;
             Ok(JobResult::PageShapes(shapes))
         }
-        JobSpec::TableValidate { table, at, geometry, geometry_types, crs, against } => {
-            let declared = crate::engine::lake::spatial::Declared { geometry_types, crs };
+        JobSpec::TableValidate { table, at, geometry, geometry_types, crs, against, contract } => {
+            let contract = match contract {
+                Some(path) => {
+                    let loaded = crate::engine::lake::contract::Contract::load(&path).map_err(|e| JobError::Invalid(e.to_string()))?;
+                    Some((path.display().to_string(), Arc::new(loaded)))
+                }
+                None => None,
+            };
+            let declared = crate::engine::lake::spatial::Declared { geometry_types, crs, contract };
             let report =
                 crate::engine::lake::spatial::validate(&table, &at, geometry.as_deref(), &declared, against.as_ref(), ctx).await?;
             Ok(JobResult::Validation(Box::new(report)))
+        }
+        JobSpec::TableContract { table, at } => {
+            Ok(JobResult::Contract(Box::new(crate::engine::lake::spatial::contract_of(&table, &at).await?)))
         }
         JobSpec::TableQuery { table, at, request } => {
             Ok(JobResult::Query(Box::new(crate::engine::lake::spatial::query(&table, &at, &request, ctx).await?)))

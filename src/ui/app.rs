@@ -119,6 +119,8 @@ pub struct MeshlakeApp {
     stac_view: panels::stac_search::StacSearchView,
     /// Outcomes of native dialogs arrive here (dialogs run on the I/O runtime).
     picked_paths: (SyncSender<Option<PathBuf>>, Receiver<Option<PathBuf>>),
+    /// Contract files picked in the Spatial tab's dialog (`None`: cancelled).
+    picked_contracts: (SyncSender<Option<PathBuf>>, Receiver<Option<PathBuf>>),
     pending_commands: Vec<Command>,
     map_layers: Vec<MapLayer>,
     /// Vector layers tables put on the map (file footprints, page rows), drawn above the footprints.
@@ -203,6 +205,7 @@ impl MeshlakeApp {
             tables_view: Default::default(),
             stac_view: Default::default(),
             picked_paths: sync_channel(8),
+            picked_contracts: sync_channel(8),
             pending_commands: Vec::new(),
             map_layers: Vec::new(),
             table_layers: Vec::new(),
@@ -788,6 +791,7 @@ impl MeshlakeApp {
             Command::OpenPath(path) => self.open_path(path),
             Command::PickFolder => self.spawn_dialog(true),
             Command::PickFile => self.spawn_dialog(false),
+            Command::PickContractFile => self.spawn_contract_dialog(),
             Command::RegenerateDemo => self.open_demo(true),
             Command::CloseCatalog(index) => {
                 if index < self.model.catalogs.len() {
@@ -828,7 +832,7 @@ impl MeshlakeApp {
             }
             Command::SelectTable(index) => self.model.selected_table = Some(index),
             Command::LoadTableTab { table, tab } => self.load_table_tab(table, tab),
-            Command::ValidateTable(table) => self.request_validation(table),
+            Command::ValidateTable { table, contract } => self.request_validation(table, contract),
             Command::MaintainTable { table, action } => self.maintain_table(table, action),
             Command::QueryTable { table, predicate, allow_full_scan } => self.request_query(table, predicate, allow_full_scan),
             Command::SelectTableVersion { table, at } => {
@@ -1079,7 +1083,7 @@ impl MeshlakeApp {
 
     // --- Spatial tab (validation and queries; logic in engine::lake::spatial, panel in panels::spatial) ---
 
-    fn request_validation(&mut self, index: usize) {
+    fn request_validation(&mut self, index: usize, contract: Option<std::path::PathBuf>) {
         let Some((reference, table)) = self.table_ref(index) else { return };
         let Some(entry) = self.model.tables.get_mut(index) else { return };
         entry.spatial.validation.refresh();
@@ -1090,6 +1094,7 @@ impl MeshlakeApp {
             geometry_types: Vec::new(),
             crs: None,
             against: None,
+            contract,
         };
         self.submit(spec, JobPurpose::Validate { reference });
     }
@@ -1177,6 +1182,19 @@ impl MeshlakeApp {
 
     fn focus_pane(&mut self, pane: Pane) {
         self.tree.make_active(|_, tile| matches!(tile, egui_tiles::Tile::Pane(p) if *p == pane));
+    }
+
+    /// The contract file dialog on the I/O runtime; the path arrives through `picked_contracts`.
+    fn spawn_contract_dialog(&mut self) {
+        let sender = self.picked_contracts.0.clone();
+        self.runtime.handle().spawn(async move {
+            let picked = rfd::AsyncFileDialog::new()
+                .set_title("Schema contract (JSON or TOML, e.g. from meshlake table contract)")
+                .add_filter("schema contract", &["json", "toml"])
+                .pick_file()
+                .await;
+            let _ = sender.try_send(picked.map(|handle| handle.path().to_path_buf()));
+        });
     }
 
     /// Show a native dialog on the I/O runtime; the picked path arrives through `picked_paths`.
@@ -1283,6 +1301,13 @@ impl MeshlakeApp {
                     "No path picked. If no dialog appeared, this desktop has no file-dialog portal: type a path in \
                      the top bar or drop a folder onto the window.",
                 ),
+            }
+        }
+        // A picked contract fills the Spatial tab's Contract field (the one view field set outside the panel).
+        while let Ok(picked) = self.picked_contracts.1.try_recv() {
+            match picked {
+                Some(path) => self.tables_view.spatial.contract = path.display().to_string(),
+                None => self.model.notify_info("No contract file picked: type its path in the Contract field."),
             }
         }
         let dropped: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).filter(|p| !p.as_os_str().is_empty()).collect());

@@ -53,7 +53,10 @@ pub enum Command {
     /// Remove a raster tile layer (e.g. an item preview) from the map.
     RemoveItemPreview { layer_id: String },
     /// Validate the geometries of a table at its selected version (Spatial tab).
-    ValidateTable(usize),
+    /// Validate table `table`, checking it against the schema contract file `contract` when given.
+    ValidateTable { table: usize, contract: Option<std::path::PathBuf> },
+    /// Pick a schema contract file (JSON/TOML) for the Spatial tab's validation in a native dialog.
+    PickContractFile,
     /// Run a spatial query on a table at its selected version; without `allow_full_scan` a table without
     /// bbox information is not scanned (the tab asks first).
     QueryTable { table: usize, predicate: crate::engine::geo::predicate::SpatialPredicate, allow_full_scan: bool },

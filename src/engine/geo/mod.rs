@@ -4,6 +4,7 @@
 //! polygons as ISO WKB ([`wkb`]) and reading/writing the GeoParquet `geo` key-value metadata
 //! ([`geoparquet`]). Never imports egui, eframe or walkers.
 
+pub mod fuzz;
 pub mod geoparquet;
 pub mod predicate;
 pub mod validate;

@@ -28,6 +28,7 @@ pub mod monitor;
 pub mod manifest_cache;
 pub mod overview;
 pub mod page_shapes;
+pub mod contract;
 pub mod schema_diff;
 pub mod spatial;
 pub mod table_ref;

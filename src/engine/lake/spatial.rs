@@ -72,8 +72,15 @@ pub struct ValidationReport {
     pub crs: Option<String>,
     pub geometry_types: Vec<String>,
     pub crs_problems: Vec<String>,
-    /// Contract checks are not implemented yet: always empty.
-    pub contract_problems: Vec<String>,
+    /// Violations of the `--contract` (one entry per file, column and kind, with exact row counts;
+    /// capped at [`MAX_PROBLEMS`]); empty without a contract.
+    pub contract_problems: Vec<crate::engine::lake::contract::ContractProblem>,
+    /// Total violations of the contract: schema-level problems (one per file and column) plus rows
+    /// with a null in a non-nullable column.
+    pub contract_violations: u64,
+    /// The contract file the data was checked against.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contract: Option<String>,
     /// Schema changes from the `against` version to this one, when asked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub schema_drift: Option<SchemaDiff>,
@@ -131,6 +138,10 @@ pub struct QueryReport {
     pub rows_decoded: u64,
     /// Files without any bbox (never pruned).
     pub files_without_bbox: u64,
+    /// Distinct partitions of the data files (0: the table is not partitioned).
+    pub partitions_total: u64,
+    /// Partitions with at least one file not pruned by its bbox (or its partition's geohash / quadkey cell).
+    pub partitions_scanned: u64,
     /// The geometry column's CRS as the first scanned file declares it (`None`: not declared); the
     /// query geometry and the matches' bboxes are in it.
     pub crs: Option<String>,
@@ -154,6 +165,8 @@ pub struct Declared {
     pub geometry_types: Vec<String>,
     /// The CRS (e.g. `OGC:CRS84`, `EPSG:28992`).
     pub crs: Option<String>,
+    /// A schema contract every data file is checked against (`validate_and_cast` on each batch).
+    pub contract: Option<(String, Arc<crate::engine::lake::contract::Contract>)>,
 }
 
 /// What a query job is asked.
@@ -233,6 +246,105 @@ fn geo_column(metadata: &ParquetMetaData, arrow: &arrow::datatypes::Schema, want
         ["xmin", "ymin", "xmax", "ymax"].map(|k| vec!["bbox".to_owned(), k.to_owned()])
     });
     Ok(GeoColumn { name, has_metadata: false, crs: None, geometry_types: vec![], covering, geo_json: None })
+}
+
+/// The bbox of a file's partition when a partition column holds a cell: a column whose name contains
+/// `geohash` (a geohash string) or `quadkey` (a Bing Maps quadkey of Web Mercator tiles), in lon/lat.
+/// Several such columns: their intersection.
+fn partition_bbox(partition: &std::collections::BTreeMap<String, Option<String>>) -> Option<[f64; 4]> {
+    let mut found: Option<[f64; 4]> = None;
+    for (column, value) in partition {
+        let Some(value) = value else { continue };
+        let name = column.to_ascii_lowercase();
+        let cell = if name.contains("geohash") {
+            geohash_bbox(value)
+        } else if name.contains("quadkey") {
+            quadkey_bbox(value)
+        } else {
+            None
+        };
+        if let Some(c) = cell {
+            found = Some(match found {
+                None => c,
+                Some(f) => [f[0].max(c[0]), f[1].max(c[1]), f[2].min(c[2]), f[3].min(c[3])],
+            });
+        }
+    }
+    found
+}
+
+/// A geohash cell `[west, south, east, north]`; `None` for an empty or non-geohash string.
+pub(crate) fn geohash_bbox(hash: &str) -> Option<[f64; 4]> {
+    const ALPHABET: &[u8] = b"0123456789bcdefghjkmnpqrstuvwxyz";
+    if hash.is_empty() || hash.len() > 24 {
+        return None;
+    }
+    let (mut lon, mut lat) = ((-180.0f64, 180.0f64), (-90.0f64, 90.0f64));
+    let mut even = true;
+    for c in hash.bytes() {
+        let bits = ALPHABET.iter().position(|a| *a == c.to_ascii_lowercase())?;
+        for shift in (0..5).rev() {
+            let bit = (bits >> shift) & 1 == 1;
+            let range = if even { &mut lon } else { &mut lat };
+            let mid = (range.0 + range.1) / 2.0;
+            if bit {
+                range.0 = mid;
+            } else {
+                range.1 = mid;
+            }
+            even = !even;
+        }
+    }
+    Some([lon.0, lat.0, lon.1, lat.1])
+}
+
+/// A Web Mercator quadkey tile `[west, south, east, north]` in lon/lat.
+pub(crate) fn quadkey_bbox(key: &str) -> Option<[f64; 4]> {
+    if key.is_empty() || key.len() > 30 {
+        return None;
+    }
+    let (mut x, mut y) = (0u64, 0u64);
+    for c in key.bytes() {
+        let digit = u64::from(c.checked_sub(b'0').filter(|d| *d < 4)?);
+        x = (x << 1) | (digit & 1);
+        y = (y << 1) | (digit >> 1);
+    }
+    let n = (1u64 << key.len()) as f64;
+    let lon = |x: f64| x / n * 360.0 - 180.0;
+    let lat = |y: f64| (std::f64::consts::PI * (1.0 - 2.0 * y / n)).sinh().atan().to_degrees();
+    Some([lon(x as f64), lat(y as f64 + 1.0), lon(x as f64 + 1.0), lat(y as f64)])
+}
+
+/// The raw GeoParquet `geo` JSON of a file's footer (whether or not it parses).
+fn raw_geo_json(metadata: &ParquetMetaData) -> Option<String> {
+    metadata.file_metadata().key_value_metadata()?.iter().find(|e| e.key == GEO_METADATA_KEY)?.value.clone()
+}
+
+/// The contract of a table version: the Arrow schema and `geo` metadata of its first live data file,
+/// nullability as the table's own schema declares it.
+pub async fn contract_of(table: &TableRef, at: &VersionSelector) -> Result<crate::engine::lake::contract::Contract, JobError> {
+    let mut warnings = Vec::new();
+    let files = data_files(table_files(table, at).await?.files, &mut warnings);
+    let Some(file) = files.first() else {
+        return Err(JobError::Invalid(format!("{table} has no data file at this version: no schema to take a contract from")));
+    };
+    let located = storage::locate(&file.path)?;
+    let mut handle = ParquetObjectReader::new(located.store.clone(), located.path.clone());
+    let metadata = ArrowReaderMetadata::load_async(&mut handle, ArrowReaderOptions::new())
+        .await
+        .map_err(|source| LakeError::ParquetRead { table: table.to_string(), file: PathBuf::from(&file.path), source })?;
+    let info = crate::engine::lake::inspect::table_info(table, at, &crate::engine::lake::inspect::SmallFilePolicy::default()).await?;
+    let fields: Vec<arrow::datatypes::Field> = metadata
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| {
+            let nullable = info.schema.iter().find(|s| s.name == *f.name()).map_or(f.is_nullable(), |s| s.nullable);
+            f.as_ref().clone().with_nullable(nullable)
+        })
+        .collect();
+    let schema = arrow::datatypes::Schema::new(fields);
+    Ok(crate::engine::lake::contract::Contract::from_schema(&schema, raw_geo_json(metadata.metadata()).as_deref()))
 }
 
 /// A WKB value of a binary array.
@@ -359,6 +471,8 @@ pub async fn validate(
     report.files = files.len() as u64;
     let total = files.len() as u64;
     let mut first_crs: Option<(Option<String>, bool)> = None;
+    let mut tally = crate::engine::lake::contract::ProblemTally::default();
+    report.contract = declared.contract.as_ref().map(|(name, _)| name.clone());
     for (index, file) in files.iter().enumerate() {
         ctx.cancel.check()?;
         ctx.progress.report(index as u64, total, format!("validating {}", file.path));
@@ -402,18 +516,48 @@ pub async fn validate(
             lon_lat: lon_lat_crs(geo.crs.as_deref()),
             epsg: geo.crs.as_deref().and_then(crate::engine::crs::epsg_code).map(|c| if geo.crs.as_deref() == Some(DEFAULT_CRS) { 4326 } else { c }),
         });
-        let mask = ProjectionMask::roots(opened.builder.parquet_schema(), [opened.geometry_root]);
+        // The contract: schema and `geo` metadata once per file, then the values of the columns it
+        // declares non-nullable (read with the geometry) batch by batch through `validate_and_cast`.
+        let mut roots = vec![opened.geometry_root];
+        let value_contract = declared.contract.as_ref().map(|(_, contract)| {
+            let schema = opened.builder.schema().clone();
+            let geo_json = raw_geo_json(opened.builder.metadata());
+            tally.add(&file.path, 0, contract.check_schema(&schema, geo_json.as_deref()));
+            let fields: Vec<_> = contract
+                .fields
+                .iter()
+                .filter(|f| !f.nullable)
+                .filter(|f| {
+                    let Ok(i) = schema.index_of(&f.name) else { return false };
+                    let ok = crate::engine::lake::contract::parse_type(&f.data_type)
+                        .is_ok_and(|t| crate::engine::lake::contract::cast_plan(schema.field(i).data_type(), &t).is_ok());
+                    if ok && !roots.contains(&i) {
+                        roots.push(i);
+                    }
+                    ok
+                })
+                .cloned()
+                .collect();
+            crate::engine::lake::contract::Contract { fields, geo: None, allow_extra_columns: true }
+        });
+        let geometry_name = geo.name.clone();
+        let mask = ProjectionMask::roots(opened.builder.parquet_schema(), roots);
         let read_error = |source| LakeError::ParquetRead { table: table.to_string(), file: PathBuf::from(&file.path), source };
         let mut stream = opened.builder.with_projection(mask).with_batch_size(BATCH_ROWS).build().map_err(read_error)?;
         let mut row_base = 0u64;
         while let Some(batch) = stream.try_next().await.map_err(read_error)? {
             ctx.cancel.check()?;
             let n = batch.num_rows();
+            if let Some(contract) = value_contract.as_ref().filter(|c| !c.fields.is_empty())
+                && let Err(problems) = crate::engine::lake::contract::validate_and_cast(&batch, contract)
+            {
+                tally.add(&file.path, row_base, problems);
+            }
             let expect = expect.clone();
+            let Some(column) = batch.column_by_name(&geometry_name).cloned() else { break };
             let findings = ctx
                 .cpu(move || {
                     use rayon::prelude::*;
-                    let column = batch.column(0).clone();
                     (0..n)
                         .into_par_iter()
                         .filter_map(|row| {
@@ -453,6 +597,9 @@ pub async fn validate(
             row_base += n as u64;
         }
     }
+    report.contract_violations = tally.total;
+    let (contract_problems, _) = tally.into_list(MAX_PROBLEMS);
+    report.contract_problems = contract_problems;
     if report.out_of_crs_area > 0 {
         report.crs_problems.push(format!("{} geometries lie outside the CRS's area (lon/lat range)", report.out_of_crs_area));
     }
@@ -471,9 +618,22 @@ pub async fn validate(
 /// Run a spatial query over a table version.
 pub async fn query(table: &TableRef, at: &VersionSelector, request: &QueryRequest, ctx: &JobContext) -> Result<QueryReport, JobError> {
     let mut report = QueryReport::default();
-    let files = data_files(table_files(table, at).await?.files, &mut report.warnings);
+    let mut files = data_files(table_files(table, at).await?.files, &mut report.warnings);
+    // Partition values that are cells (geohash, quadkey) give a file without statistics its bbox.
+    for file in &mut files {
+        if file.bbox.is_none() {
+            file.bbox = partition_bbox(&file.partition);
+        }
+    }
     report.files_total = files.len() as u64;
     report.bytes_total = files.iter().map(|f| f.bytes).sum();
+    let partitions = |files: &mut dyn Iterator<Item = &TableFile>| {
+        files.filter(|f| !f.partition.is_empty()).map(|f| &f.partition).collect::<std::collections::BTreeSet<_>>().len() as u64
+    };
+    report.partitions_total = partitions(&mut files.iter());
+    report.partitions_scanned = partitions(
+        &mut files.iter().filter(|f| f.bbox.as_ref().is_none_or(|b| bboxes_intersect(b, &request.predicate.search_bbox))),
+    );
     report.files_without_bbox = files.iter().filter(|f| f.bbox.is_none()).count() as u64;
     if !files.is_empty() && report.files_without_bbox == report.files_total {
         let message = format!(
@@ -493,6 +653,9 @@ pub async fn query(table: &TableRef, at: &VersionSelector, request: &QueryReques
         None => None,
     };
     let total = files.len() as u64;
+    if writer.is_none() {
+        return query_concurrently(table, &files, request, predicate, report, ctx).await;
+    }
     for (index, file) in files.iter().enumerate() {
         ctx.cancel.check()?;
         ctx.progress.report(index as u64, total, format!("querying {}", file.path));
@@ -640,6 +803,260 @@ pub async fn query(table: &TableRef, at: &VersionSelector, request: &QueryReques
     Ok(report)
 }
 
+/// Files opened and row groups scanned at once by [`query_concurrently`].
+const FILES_AT_ONCE: usize = 8;
+const GROUPS_AT_ONCE: usize = 4;
+
+/// What one row group gave.
+#[derive(Default)]
+struct GroupOutcome {
+    rows_read: u64,
+    rows_decoded: u64,
+    /// Row inside the group, bbox, geometry (when kept).
+    hits: Vec<(u64, [f64; 4], Option<Geometry<f64>>)>,
+}
+
+/// What one file gave.
+#[derive(Default)]
+struct FileOutcome {
+    scanned: bool,
+    crs: Option<String>,
+    row_groups_total: u64,
+    row_groups_scanned: u64,
+    bytes_scanned: u64,
+    /// Per scanned group: its first row in the file and what it gave.
+    groups: Vec<(u64, GroupOutcome)>,
+}
+
+/// The query without export: footers of the files that survive bbox pruning are read concurrently,
+/// row groups pruned by statistics, and the surviving row groups scanned concurrently. Within a row
+/// group the bbox covering columns are read first; the geometry column is then decoded only for the
+/// rows whose covering bbox can match (a Parquet row selection), and tested exactly in parallel.
+/// Results are merged in file and row order, so the output equals the sequential scan's.
+async fn query_concurrently(
+    table: &TableRef,
+    files: &[TableFile],
+    request: &QueryRequest,
+    predicate: Arc<SpatialPredicate>,
+    mut report: QueryReport,
+    ctx: &JobContext,
+) -> Result<QueryReport, JobError> {
+    use futures::StreamExt;
+    let total = files.len() as u64;
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let candidates: Vec<&TableFile> =
+        files.iter().filter(|f| f.bbox.as_ref().is_none_or(|b| bboxes_intersect(b, &predicate.search_bbox))).collect();
+    let outcomes: Vec<Result<FileOutcome, JobError>> = futures::stream::iter(0..candidates.len())
+        .map(|i| {
+            let file = candidates[i];
+            let predicate = predicate.clone();
+            let done = &done;
+            async move {
+                let outcome = scan_file(table, file, request.geometry.as_deref(), predicate, ctx).await;
+                let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                ctx.progress.report(n, total, format!("queried {}", file.path));
+                outcome
+            }
+        })
+        .buffered(FILES_AT_ONCE)
+        .collect()
+        .await;
+    for (file, outcome) in files.iter().filter(|f| f.bbox.as_ref().is_none_or(|b| bboxes_intersect(b, &predicate.search_bbox))).zip(outcomes) {
+        let outcome = outcome?;
+        report.files_scanned += u64::from(outcome.scanned);
+        if report.files_scanned == 1 && outcome.scanned && report.crs.is_none() {
+            report.crs = outcome.crs.clone();
+        }
+        report.row_groups_total += outcome.row_groups_total;
+        report.row_groups_scanned += outcome.row_groups_scanned;
+        report.bytes_scanned += outcome.bytes_scanned;
+        for (first_row, group) in outcome.groups {
+            report.rows_read += group.rows_read;
+            report.rows_decoded += group.rows_decoded;
+            report.rows_matched += group.hits.len() as u64;
+            for (row, bbox, geometry) in group.hits {
+                if report.matches.len() >= MAX_MATCHES_KEPT {
+                    break;
+                }
+                if let Some(geometry) = geometry {
+                    report.matches.push(QueryMatch { file: file.path.clone(), row: first_row + row, bbox, geometry });
+                }
+            }
+        }
+    }
+    ctx.progress.report(total, total, "queried");
+    Ok(report)
+}
+
+async fn scan_file(
+    table: &TableRef,
+    file: &TableFile,
+    wanted: Option<&str>,
+    predicate: Arc<SpatialPredicate>,
+    ctx: &JobContext,
+) -> Result<FileOutcome, JobError> {
+    use futures::StreamExt;
+    ctx.cancel.check()?;
+    let opened = open(table, file, wanted).await?;
+    let mut outcome = FileOutcome { scanned: true, crs: opened.geo.crs.clone(), ..Default::default() };
+    let metadata = opened.builder.metadata().clone();
+    let descr = opened.builder.parquet_schema();
+    let mut selected = Vec::new();
+    for (i, rg) in metadata.row_groups().iter().enumerate() {
+        outcome.row_groups_total += 1;
+        match row_group_bbox(rg, opened.covering_leaves.as_ref(), opened.geometry_leaf) {
+            Some(bbox) if !bboxes_intersect(&bbox, &predicate.search_bbox) => {}
+            _ => selected.push(i),
+        }
+    }
+    outcome.row_groups_scanned = selected.len() as u64;
+    if selected.is_empty() {
+        return Ok(outcome);
+    }
+    let geometry_leaves: Vec<usize> =
+        (0..descr.num_columns()).filter(|&leaf| descr.get_column_root_idx(leaf) == opened.geometry_root).collect();
+    let covering_leaves: Vec<usize> = opened.covering_leaves.iter().flatten().copied().collect();
+    for &i in &selected {
+        let rg = metadata.row_group(i);
+        outcome.bytes_scanned += geometry_leaves
+            .iter()
+            .chain(&covering_leaves)
+            .map(|&l| rg.column(l).compressed_size().max(0) as u64)
+            .sum::<u64>();
+    }
+    let geometry_mask = ProjectionMask::leaves(descr, geometry_leaves);
+    let covering = opened
+        .geo
+        .covering
+        .clone()
+        .filter(|_| opened.covering_leaves.is_some())
+        .map(|paths| (ProjectionMask::leaves(descr, covering_leaves.clone()), paths));
+    let row_offsets: Vec<u64> = metadata
+        .row_groups()
+        .iter()
+        .scan(0u64, |acc, rg| {
+            let start = *acc;
+            *acc += rg.num_rows().max(0) as u64;
+            Some(start)
+        })
+        .collect();
+    let reader_metadata = ArrowReaderMetadata::try_new(metadata.clone(), ArrowReaderOptions::new())
+        .map_err(|source| LakeError::ParquetRead { table: table.to_string(), file: PathBuf::from(&file.path), source })?;
+    let groups: Vec<Result<(u64, GroupOutcome), JobError>> = futures::stream::iter(selected)
+        .map(|group| {
+            let predicate = predicate.clone();
+            let reader_metadata = reader_metadata.clone();
+            let geometry_mask = geometry_mask.clone();
+            let covering = covering.clone();
+            let first_row = row_offsets.get(group).copied().unwrap_or(0);
+            async move {
+                let scanned = scan_group(table, file, reader_metadata, group, geometry_mask, covering, predicate, ctx).await?;
+                Ok((first_row, scanned))
+            }
+        })
+        .buffered(GROUPS_AT_ONCE)
+        .collect()
+        .await;
+    outcome.groups = groups.into_iter().collect::<Result<_, _>>()?;
+    Ok(outcome)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn scan_group(
+    table: &TableRef,
+    file: &TableFile,
+    metadata: ArrowReaderMetadata,
+    group: usize,
+    geometry_mask: ProjectionMask,
+    covering: Option<(ProjectionMask, [Vec<String>; 4])>,
+    predicate: Arc<SpatialPredicate>,
+    ctx: &JobContext,
+) -> Result<GroupOutcome, JobError> {
+    use parquet::arrow::arrow_reader::RowSelection;
+    ctx.cancel.check()?;
+    let read_error = |source| LakeError::ParquetRead { table: table.to_string(), file: PathBuf::from(&file.path), source };
+    let group_rows = metadata.metadata().row_group(group).num_rows().max(0) as usize;
+    let reader = || -> Result<ParquetRecordBatchStreamBuilder<ParquetObjectReader>, LakeError> {
+        let located = storage::locate(&file.path)?;
+        Ok(ParquetRecordBatchStreamBuilder::new_with_metadata(ParquetObjectReader::new(located.store, located.path), metadata.clone())
+            .with_row_groups(vec![group]))
+    };
+    let mut outcome = GroupOutcome { rows_read: group_rows as u64, ..Default::default() };
+    // 1. The covering bboxes: which rows can match at all.
+    let mut candidates: Option<Vec<u64>> = None;
+    let mut selection = None;
+    if let Some((mask, paths)) = covering {
+        let mut stream = reader()?.with_projection(mask).with_batch_size(group_rows.max(1)).build().map_err(read_error)?;
+        let mut keep: Vec<bool> = Vec::with_capacity(group_rows);
+        while let Some(batch) = stream.try_next().await.map_err(read_error)? {
+            let n = batch.num_rows();
+            match covering_values(&batch, &paths) {
+                Some([x0, y0, x1, y1]) => keep.extend((0..n).map(|row| {
+                    !(x0.is_valid(row)
+                        && y0.is_valid(row)
+                        && x1.is_valid(row)
+                        && y1.is_valid(row)
+                        && !predicate.may_match(&[x0.value(row), y0.value(row), x1.value(row), y1.value(row)]))
+                })),
+                None => keep.extend(std::iter::repeat_n(true, n)),
+            }
+        }
+        let rows: Vec<u64> = keep.iter().enumerate().filter(|(_, k)| **k).map(|(i, _)| i as u64).collect();
+        if rows.is_empty() {
+            return Ok(outcome);
+        }
+        if rows.len() < keep.len() {
+            selection = Some(RowSelection::from_filters(&[BooleanArray::from(keep)]));
+            candidates = Some(rows);
+        }
+    }
+    // 2. The geometries of the candidate rows, tested exactly in parallel.
+    let mut builder = reader()?.with_projection(geometry_mask).with_batch_size(BATCH_ROWS);
+    if let Some(selection) = selection {
+        builder = builder.with_row_selection(selection);
+    }
+    let mut stream = builder.build().map_err(read_error)?;
+    let candidates = candidates.map(Arc::new);
+    let mut position = 0usize;
+    while let Some(batch) = stream.try_next().await.map_err(read_error)? {
+        ctx.cancel.check()?;
+        let n = batch.num_rows();
+        let predicate = predicate.clone();
+        let candidates = candidates.clone();
+        let start = position;
+        position += n;
+        let hits = ctx
+            .cpu(move || {
+                use rayon::prelude::*;
+                let column = batch.column(0).clone();
+                (0..n)
+                    .into_par_iter()
+                    .filter_map(|i| {
+                        let row = match &candidates {
+                            Some(rows) => rows[start + i],
+                            None => (start + i) as u64,
+                        };
+                        let decoded = decode_wkb(wkb_at(column.as_ref(), i)?).ok()?;
+                        let rect = geo::BoundingRect::bounding_rect(&decoded.geometry)?;
+                        let bbox = [rect.min().x, rect.min().y, rect.max().x, rect.max().y];
+                        if !predicate.may_match(&bbox) || !predicate.matches(&decoded.geometry) {
+                            return None;
+                        }
+                        Some((row, bbox, Some(decoded.geometry)))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await?;
+        outcome.rows_decoded += n as u64;
+        outcome.hits.extend(hits);
+        // Geometries beyond what the report keeps are dropped early (memory).
+        for hit in outcome.hits.iter_mut().skip(MAX_MATCHES_KEPT) {
+            hit.2 = None;
+        }
+    }
+    Ok(outcome)
+}
+
 /// Matching rows written to a GeoParquet file: a temporary file beside the target, renamed into place at the end.
 struct Export {
     target: PathBuf,
@@ -716,5 +1133,29 @@ impl Drop for Export {
         if self.writer.is_some() {
             let _ = std::fs::remove_file(&self.partial);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_cells_give_bboxes() {
+        // "u17" is the geohash cell over Leiden / Amsterdam.
+        let [w, s, e, n] = geohash_bbox("u17").unwrap();
+        assert!((w - 4.21875).abs() < 1e-9 && (e - 5.625).abs() < 1e-9, "{w} {e}");
+        assert!((s - 52.03125).abs() < 1e-9 && (n - 53.4375).abs() < 1e-9, "{s} {n}");
+        assert!(geohash_bbox("u1a").is_none(), "a is not in the geohash alphabet");
+        // Quadkey "1": the north-east quarter of the world.
+        let [w, s, e, n] = quadkey_bbox("1").unwrap();
+        assert_eq!((w, s, e), (0.0, 0.0, 180.0));
+        assert!((n - 85.0511).abs() < 1e-3, "{n}");
+        assert!(quadkey_bbox("14").is_none());
+        let mut partition = std::collections::BTreeMap::new();
+        partition.insert("region".to_string(), Some("north".to_string()));
+        assert_eq!(partition_bbox(&partition), None);
+        partition.insert("cell_geohash".to_string(), Some("u17".to_string()));
+        assert_eq!(partition_bbox(&partition), geohash_bbox("u17"));
     }
 }

@@ -28,11 +28,13 @@ pub struct SpatialForm {
     pub wkt: String,
     pub distance: String,
     pub error: Option<String>,
+    /// A schema contract file (JSON/TOML) the validation checks the data against; empty: none.
+    pub contract: String,
 }
 
 impl Default for SpatialForm {
     fn default() -> Self {
-        Self { op: 4, wkt: String::new(), distance: "0.01".into(), error: None }
+        Self { op: 4, wkt: String::new(), distance: "0.01".into(), error: None, contract: String::new() }
     }
 }
 
@@ -71,8 +73,20 @@ fn build(form: &SpatialForm) -> Result<SpatialPredicate, String> {
 pub fn spatial_tab_ui(ui: &mut Ui, index: usize, entry: &TableEntry, form: &mut SpatialForm, commands: &mut Vec<Command>) {
     egui::ScrollArea::vertical().id_salt("table_spatial_tab").auto_shrink([false, false]).show(ui, |ui| {
         ui.heading("Validation");
+        ui.horizontal(|ui| {
+            ui.label("Contract");
+            ui.add(
+                egui::TextEdit::singleline(&mut form.contract)
+                    .hint_text("optional: contract.json / .toml (meshlake table contract)")
+                    .desired_width(280.0),
+            );
+            if ui.button("Choose…").on_hover_text("pick a JSON or TOML schema contract file").clicked() {
+                commands.push(Command::PickContractFile);
+            }
+        });
         if ui.button("Validate").clicked() {
-            commands.push(Command::ValidateTable(index));
+            let contract = Some(form.contract.trim()).filter(|c| !c.is_empty()).map(std::path::PathBuf::from);
+            commands.push(Command::ValidateTable { table: index, contract });
         }
         match &entry.spatial.validation {
             Requested::NotRequested => {}
@@ -154,6 +168,14 @@ fn validation_ui(ui: &mut Ui, r: &ValidationReport, commands: &mut Vec<Command>)
     for p in &r.crs_problems {
         ui.colored_label(ui.visuals().warn_fg_color, format!("CRS: {p}"));
     }
+    if let Some(contract) = &r.contract {
+        ui.label(format!("contract {contract}: {} violation(s)", r.contract_violations));
+    }
+    for p in r.contract_problems.iter().take(LIST_ROWS) {
+        let name = p.file.rsplit(['/', '\\']).next().unwrap_or(&p.file);
+        let at = p.first_row.map(|row| format!(", first row {row}")).unwrap_or_default();
+        ui.colored_label(ui.visuals().warn_fg_color, format!("contract: {name} column {} {:?}: {}{at}", p.column, p.kind, p.detail));
+    }
     for p in r.problems.iter().take(LIST_ROWS) {
         let name = p.file.rsplit(['/', '\\']).next().unwrap_or(&p.file);
         let text = format!("{name} row {}: {:?}: {}", p.row, p.kind, p.detail);
@@ -177,6 +199,9 @@ fn query_ui(ui: &mut Ui, r: &QueryReport, commands: &mut Vec<Command>) {
     ui.label(format!("files scanned {} of {}", r.files_scanned, r.files_total));
     ui.label(format!("row groups scanned {} of {}", r.row_groups_scanned, r.row_groups_total));
     ui.label(format!("bytes scanned {} of {}", r.bytes_scanned, r.bytes_total));
+    if r.partitions_total > 0 {
+        ui.label(format!("partitions scanned {} of {}", r.partitions_scanned, r.partitions_total));
+    }
     for w in &r.warnings {
         ui.colored_label(ui.visuals().warn_fg_color, w);
     }
