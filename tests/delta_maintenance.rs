@@ -598,3 +598,49 @@ fn a_checkpoint_is_written_at_the_latest_version_and_read_by_deltalake() {
     assert!(error.contains("no checkpoints") && error.contains("expire"), "{error}");
 }
 
+#[test]
+fn a_killed_bin_packing_leaves_the_table_readable_and_vacuum_removes_its_files() {
+    let Some(python) = common::python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("killed");
+    write_table(&python, &root, 60, 2500, 1, 17);
+    let table = root.to_str().unwrap();
+    let (rows, hash) = peer_read(&python, &root, None);
+    let log_before: Vec<PathBuf> = listing(&root.join("_delta_log")).into_keys().collect();
+    let data_before: Vec<PathBuf> = listing(&root).into_keys().filter(|p| !p.starts_with(root.join("_delta_log"))).collect();
+    // Small bins, one task: files are written one after another; kill once the first one exists
+    // (complete or still being written).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_meshlake"))
+        .args(["table", "compact", table, "--target-size", "1048576", "--max-sort-memory", "1048576", "--json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let new_files = || -> Vec<PathBuf> {
+        listing(&root).into_keys().filter(|p| !p.starts_with(root.join("_delta_log")) && !data_before.contains(p)).collect()
+    };
+    while new_files().is_empty() {
+        assert!(child.try_wait().unwrap().is_none(), "the compaction ended before it wrote a file");
+        assert!(started.elapsed() < Duration::from_secs(120), "no new file appeared");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let leftovers = new_files();
+    assert!(!leftovers.is_empty());
+    let log_after: Vec<PathBuf> = listing(&root.join("_delta_log")).into_keys().collect();
+    assert_eq!(log_after, log_before, "a killed compaction committed something");
+    assert_eq!(peer_read(&python, &root, None), (rows, hash.clone()));
+
+    // Whatever it left (finished files or a file cut off mid-write) is unreferenced: vacuum removes it.
+    let vacuumed = json(&["table", "vacuum", table, "--retention", "0s", "--allow-short-retention", "--json"]);
+    assert!(new_files().is_empty(), "left after vacuum: {:?} ({vacuumed})", new_files());
+    assert_eq!(peer_read(&python, &root, None), (rows, hash.clone()));
+
+    // Run to its end it keeps every row.
+    let report = json(&["table", "compact", table, "--target-size", "1048576", "--json"]);
+    assert_eq!(report["rows_verified"], true, "{report}");
+    assert_eq!(peer_read(&python, &root, None), (rows, hash));
+}
+
