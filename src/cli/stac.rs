@@ -7,6 +7,7 @@ use clap::Subcommand;
 
 use crate::engine::jobs::JobSpec;
 use crate::engine::stac::job::StacSearchResult;
+use crate::engine::stac::queryables::QueryablesResult;
 use crate::engine::stac::validate::StacValidation;
 use crate::engine::stac::search::{SearchParams, normalize_datetime, parse_bbox, parse_filter, parse_query};
 
@@ -58,6 +59,18 @@ pub enum StacCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The properties a search can filter on. SOURCE as for `search`. From a STAC API that declares
+    /// queryables (`/queryables`, `/collections/ID/queryables`); otherwise derived from the properties present
+    /// in the items (all items of a local source, a sample of an API's) with "derived": true.
+    /// JSON: {"source", "collection", "derived", "queryables": [{"name", "title", "type", "enum", "minimum", "maximum"}]}.
+    Queryables {
+        source: String,
+        /// The queryables of this collection.
+        #[arg(long)]
+        collection: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn text_or_file(value: &str) -> anyhow::Result<String> {
@@ -70,7 +83,7 @@ fn text_or_file(value: &str) -> anyhow::Result<String> {
 impl StacCommand {
     pub fn json(&self) -> bool {
         match self {
-            StacCommand::Search { json, .. } | StacCommand::Validate { json, .. } => *json,
+            StacCommand::Search { json, .. } | StacCommand::Validate { json, .. } | StacCommand::Queryables { json, .. } => *json,
         }
     }
 
@@ -110,6 +123,7 @@ impl StacCommand {
                 Ok((JobSpec::StacSearch { source, params }, json))
             }
             StacCommand::Validate { href, json } => Ok((JobSpec::StacValidate { href }, json)),
+            StacCommand::Queryables { source, collection, json } => Ok((JobSpec::StacQueryables { source, collection }, json)),
         }
     }
 }
@@ -148,6 +162,42 @@ pub fn print_validation(out: &mut impl Write, report: &StacValidation) -> anyhow
     for problem in &report.problems {
         let path = if problem.path.is_empty() { "/" } else { problem.path.as_str() };
         writeln!(out, "  {path}: {}", problem.message)?;
+    }
+    Ok(())
+}
+
+pub fn print_queryables(out: &mut impl Write, result: &QueryablesResult) -> anyhow::Result<()> {
+    let of = result.collection.as_deref().map(|c| format!(" (collection {c})")).unwrap_or_default();
+    let origin = match (&result.url, result.items_scanned) {
+        (Some(url), _) => format!("from {url}"),
+        (None, Some(n)) => format!("derived from the properties of {n} items"),
+        (None, None) => "derived from the items".to_owned(),
+    };
+    writeln!(out, "{}{of}: {} queryables, {origin}", result.source, result.queryables.len())?;
+    if let Some(note) = &result.note {
+        writeln!(out, "  note: {note}")?;
+    }
+    for q in &result.queryables {
+        let mut extra = Vec::new();
+        if let Some(values) = &q.allowed {
+            extra.push(format!("one of {}", values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")));
+        }
+        match (q.minimum, q.maximum) {
+            (None, None) => {}
+            (min, max) => extra.push(format!(
+                "range {}..{}",
+                min.map(|v| v.to_string()).unwrap_or_default(),
+                max.map(|v| v.to_string()).unwrap_or_default()
+            )),
+        }
+        writeln!(
+            out,
+            "{:<32} {:<16} {:<32} {}",
+            q.name,
+            q.kind.as_deref().unwrap_or("-"),
+            q.title.as_deref().unwrap_or(""),
+            extra.join("; ")
+        )?;
     }
     Ok(())
 }

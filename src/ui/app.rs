@@ -98,6 +98,7 @@ enum JobPurpose {
     /// The live files of one side (`after`) of a compaction's before/after view.
     MaintainFiles { reference: String, version: i64, after: bool },
     StacConnect,
+    StacQueryables,
     StacSearch { generation: u64 },
     /// The STAC validation of the catalog node read from this file.
     StacValidate { path: PathBuf },
@@ -642,6 +643,10 @@ impl MeshlakeApp {
                 self.model.stac.connecting = false;
                 self.model.stac.api = Some(Ok(*info));
             }
+            (JobPurpose::StacQueryables, JobResult::StacQueryables(result)) => {
+                self.model.stac.queryables_loading = false;
+                self.model.stac.queryables = Some(Ok(*result));
+            }
             (JobPurpose::StacSearch { generation }, JobResult::StacSearchPage(page)) => {
                 self.layers_dirty |= self.model.stac.add_page(generation, page);
             }
@@ -770,6 +775,10 @@ impl MeshlakeApp {
                 self.model.stac.connecting = false;
                 self.model.stac.api = Some(Err(error));
             }
+            JobPurpose::StacQueryables => {
+                self.model.stac.queryables_loading = false;
+                self.model.stac.queryables = Some(Err(error));
+            }
             JobPurpose::StacSearch { generation } => self.model.stac.fail(generation, error),
             JobPurpose::StacValidate { path } => {
                 if let Some((shown, result)) = &mut self.model.stac_validation
@@ -895,6 +904,11 @@ impl MeshlakeApp {
                 self.persisted.recent_stac_sources = self.model.stac.recent.clone();
                 self.model.stac.connecting = true;
                 self.submit(JobSpec::StacConnect { url }, JobPurpose::StacConnect);
+            }
+            Command::StacQueryables { source, collection } => {
+                self.model.stac.queryables_loading = true;
+                self.model.stac.queryables = None;
+                self.submit(JobSpec::StacQueryables { source, collection }, JobPurpose::StacQueryables);
             }
             Command::StacSearch { source, params } => {
                 if let Some(job) = self.model.stac.job.and_then(|id| self.model.job_mut(id)) {

@@ -61,6 +61,8 @@ pub enum Command {
     MaintainTable { table: usize, action: MaintenanceAction },
     /// Read a STAC API's landing page, conformance and collections.
     StacConnect(String),
+    /// Read (or derive) the queryables of a STAC source, of one collection when given.
+    StacQueryables { source: String, collection: Option<String> },
     /// Search a STAC API / static catalog (an earlier search still running is cancelled).
     StacSearch { source: String, params: crate::engine::stac::search::SearchParams },
     /// Select a search result (row or footprint).

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod geoparquet;
 pub mod job;
+pub mod queryables;
 pub mod search;
 pub mod validate;
 
