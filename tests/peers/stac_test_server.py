@@ -11,9 +11,12 @@ Modes:
           links /queryables; /queryables and /collections/landsat-c2-l2/queryables answer the recorded Planetary
           Computer queryables (pc-queryables-02.json), /collections/landsat-c2-l2 the recorded collection
           (pc-queryables-01.json, its hrefs moved to this server); other collections 404
+  files   (argv[3]: a folder) GET /NAME answers the file NAME of that folder (image/png, image/jpeg by its
+          extension), a missing one 404 with a plain-text body
 GET /__log answers the requests seen so far: [{method, path, user_agent, t}].
 """
 import json
+import os
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -88,6 +91,26 @@ class Handler(BaseHTTPRequestHandler):
                     "user_agent": self.headers.get("User-Agent", ""), "t": time.time()})
         if url.path == "/":
             return self.send_json(200, self.landing())
+        if MODE == "files":
+            name = url.path.lstrip("/")
+            path = f"{RECORDED}/{name}"
+            if "/" in name or not name or not os.path.isfile(path):
+                body = f"no file {name}".encode()
+                self.send_response(404)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            with open(path, "rb") as f:
+                body = f.read()
+            kind = "image/png" if name.endswith(".png") else "image/jpeg"
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         if MODE == "queryables":
             if url.path in ("/queryables", "/collections/landsat-c2-l2/queryables"):
                 return self.send_json(200, self.recorded("pc-queryables-02.json"))

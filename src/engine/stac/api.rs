@@ -517,10 +517,10 @@ impl StacApiClient {
         cancel: &CancelToken,
     ) -> Result<Result<Vec<u8>, (StatusCode, reqwest::header::HeaderMap, Vec<u8>)>, AttemptError> {
         let url = request.url.to_string();
-        let mut builder = self
-            .http
-            .request(request.method.clone(), request.url.clone())
-            .header(reqwest::header::ACCEPT, "application/geo+json, application/json");
+        let mut builder = self.http.request(request.method.clone(), request.url.clone());
+        if !request.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("accept")) {
+            builder = builder.header(reqwest::header::ACCEPT, "application/geo+json, application/json");
+        }
         for (name, value) in &request.headers {
             builder = builder.header(name.as_str(), value.as_str());
         }

@@ -6,6 +6,7 @@ pub mod geoparquet;
 pub mod job;
 pub mod queryables;
 pub mod search;
+pub mod thumbnail;
 pub mod validate;
 
 use std::collections::{HashSet, VecDeque};

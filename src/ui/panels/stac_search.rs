@@ -48,6 +48,98 @@ pub struct StacResults {
     /// The queryables of the source (read from the API or derived from the items), or why they could not be had.
     pub queryables: Option<Result<QueryablesResult, String>>,
     pub queryables_loading: bool,
+    /// Item thumbnails by href (search results and catalog nodes alike).
+    pub thumbnails: Thumbnails,
+}
+
+/// Thumbnails by href.
+pub type Thumbnails = std::collections::HashMap<String, ThumbnailState>;
+
+/// Where an item thumbnail is.
+pub enum ThumbnailState {
+    /// Its job runs.
+    Loading,
+    /// Decoded; the app makes the texture in its logic pass.
+    Decoded { image: egui::ColorImage, from_cache: bool },
+    Ready { texture: egui::TextureHandle, from_cache: bool },
+    /// What failed, and where.
+    Failed(String),
+}
+
+impl std::fmt::Debug for ThumbnailState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ThumbnailState::Loading => write!(f, "Loading"),
+            ThumbnailState::Decoded { image, .. } => write!(f, "Decoded({:?})", image.size),
+            ThumbnailState::Ready { texture, from_cache } => write!(f, "Ready({:?}, from_cache: {from_cache})", texture.size()),
+            ThumbnailState::Failed(error) => write!(f, "Failed({error})"),
+        }
+    }
+}
+
+impl StacResults {
+    /// At most this many thumbnails are kept; older ones are dropped (and loaded again, from the disk
+    /// cache, when shown again).
+    pub const MAX_THUMBNAILS: usize = 64;
+
+    /// A thumbnail job starts for `href`.
+    pub fn thumbnail_loading(&mut self, href: &str) {
+        if self.thumbnails.len() >= Self::MAX_THUMBNAILS {
+            self.thumbnails.retain(|_, state| matches!(state, ThumbnailState::Loading));
+        }
+        self.thumbnails.insert(href.to_owned(), ThumbnailState::Loading);
+    }
+
+    /// Make textures of decoded thumbnails (in the app's logic pass).
+    pub fn upload_thumbnails(&mut self, ctx: &egui::Context) {
+        for (href, state) in self.thumbnails.iter_mut() {
+            if let ThumbnailState::Decoded { image, from_cache } = state {
+                let image = std::mem::take(image);
+                let texture = ctx.load_texture(format!("stac-thumbnail:{href}"), image, egui::TextureOptions::LINEAR);
+                *state = ThumbnailState::Ready { texture, from_cache: *from_cache };
+            }
+        }
+    }
+}
+
+/// The thumbnail asset of an item (role `thumbnail`, else the asset keyed `thumbnail`).
+pub fn thumbnail_asset(assets: &[crate::engine::stac::AssetSummary]) -> Option<&crate::engine::stac::AssetSummary> {
+    assets
+        .iter()
+        .find(|a| a.roles.iter().any(|r| r == "thumbnail"))
+        .or_else(|| assets.iter().find(|a| a.key.eq_ignore_ascii_case("thumbnail")))
+}
+
+/// The item's thumbnail: asked for in the background the first time it is shown, then drawn (at most
+/// 256 px), or what failed in its place. `remote_source`: the item came from a remote API (local
+/// hrefs are refused).
+pub fn thumbnail_ui(ui: &mut Ui, thumbnails: &Thumbnails, assets: &[crate::engine::stac::AssetSummary], remote_source: bool, commands: &mut Vec<Command>) {
+    let Some(asset) = thumbnail_asset(assets) else { return };
+    let href = &asset.resolved;
+    match thumbnails.get(href) {
+        None => {
+            commands.push(Command::LoadThumbnail { href: href.clone(), remote_source });
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("Loading thumbnail…");
+            });
+        }
+        Some(ThumbnailState::Loading | ThumbnailState::Decoded { .. }) => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("Loading thumbnail…");
+            });
+        }
+        Some(ThumbnailState::Ready { texture, from_cache }) => {
+            let size = texture.size_vec2();
+            let scale = (256.0 / size.x.max(size.y)).min(1.0);
+            let hint = format!("{href} ({}×{} px{})", size.x, size.y, if *from_cache { ", from the disk cache" } else { "" });
+            ui.add(egui::Image::from_texture((texture.id(), size * scale)).corner_radius(4.0)).on_hover_text(hint);
+        }
+        Some(ThumbnailState::Failed(error)) => {
+            ui.colored_label(ui.visuals().error_fg_color, format!("Thumbnail not shown: {error}"));
+        }
+    }
 }
 
 impl StacResults {
@@ -491,7 +583,8 @@ fn search_ui(ui: &mut Ui, model: &AppModel, view: &mut StacSearchView, map: &Map
     ui.separator();
     if let Some(item) = stac.selected.and_then(|i| stac.items.get(i)) {
         egui::ScrollArea::vertical().id_salt("stac_item_details").auto_shrink([false, false]).show(ui, |ui| {
-            item_details_ui(ui, item, commands);
+            let remote = crate::engine::stac::job::is_remote(&stac.source);
+            item_details_ui(ui, item, &stac.thumbnails, remote, commands);
         });
     } else {
         ui.label("Select a row (or a footprint on the map) to see the item.");
@@ -576,7 +669,7 @@ fn results_table_ui(ui: &mut Ui, stac: &StacResults, view: &mut StacSearchView, 
     view.sort = sort;
 }
 
-fn item_details_ui(ui: &mut Ui, item: &StacItemSummary, commands: &mut Vec<Command>) {
+fn item_details_ui(ui: &mut Ui, item: &StacItemSummary, thumbnails: &Thumbnails, remote_source: bool, commands: &mut Vec<Command>) {
     ui.heading(&item.id);
     ui.horizontal(|ui| {
         if let Some(bbox) = item.bbox {
@@ -589,6 +682,7 @@ fn item_details_ui(ui: &mut Ui, item: &StacItemSummary, commands: &mut Vec<Comma
     if let Some(href) = &item.self_href {
         ui.label(RichText::new(href).small().weak());
     }
+    thumbnail_ui(ui, thumbnails, &item.assets, remote_source, commands);
     // Properties grouped by extension prefix (`eo:`, `proj:`, `sat:` …); core fields first.
     let mut groups: std::collections::BTreeMap<&str, Vec<(&String, &Value)>> = Default::default();
     for (key, value) in &item.properties {
