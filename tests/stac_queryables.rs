@@ -194,3 +194,70 @@ fn static_catalogs_and_geoparquet_derive_queryables_from_their_items() {
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("derived from the properties of 2 items") && text.contains("view:sun_elevation"), "{text}");
 }
+
+/// In the STAC search panel: the queryables are listed with their type and allowed values; picking
+/// one composes a `query` condition or a CQL2 `filter` condition into the form.
+#[test]
+fn the_search_panel_lists_queryables_and_composes_conditions() {
+    use egui_kittest::Harness;
+    use egui_kittest::kittest::Queryable as _;
+    use meshlake::ui::MeshlakeApp;
+    use meshlake::ui::commands::Command as UiCommand;
+    use meshlake::ui::model::Pane;
+
+    let Some((fixtures, python)) = setup() else { return };
+    let server = queryables_server(&python, &fixtures);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1400.0, 1000.0))
+        .with_max_steps(10_000)
+        .build_eframe(|cc| MeshlakeApp::new(cc, common::ui::options(tmp.path())).expect("app starts"));
+    harness.state_mut().queue_command(UiCommand::FocusPane(Pane::Catalog));
+    harness.step();
+    harness.get_by_label("STAC search").click();
+    harness.step();
+    harness.state_mut().queue_command(UiCommand::StacQueryables { source: server.url.clone(), collection: Some("landsat-c2-l2".into()) });
+    common::ui::step_until(&mut harness, Duration::from_secs(60), "the queryables", |app| {
+        !app.model.stac.queryables_loading && app.model.stac.queryables.is_some()
+    });
+    let count = match &harness.state().model.stac.queryables {
+        Some(Ok(result)) => result.queryables.len(),
+        other => panic!("queryables failed: {other:?}"),
+    };
+    harness.get_by_label(&format!("Queryables ({count})"));
+    harness.get_by_label(&format!("from {}collections/landsat-c2-l2/queryables", server.url));
+    harness.get_by_label("Cloud Cover Land 0..100");
+    harness.get_by_label("Instrument [etm+, oli, tirs, tm]");
+
+    // instrument = oli as a query condition (the value chosen from the enum).
+    harness.get_by_label("instrument").click();
+    harness.step();
+    harness.step();
+    assert!(harness.query_by_label("Add condition").is_some(), "the composer row shows");
+    harness.get_by_value("choose…").click();
+    harness.step();
+    harness.step();
+    harness.get_by_label("oli").click();
+    harness.step();
+    harness.step();
+    harness.get_by_label("Add condition").click();
+    harness.step();
+    harness.step();
+    assert!(harness.query_all_by_value("instrument=oli").next().is_some(), "the Query field holds the condition");
+
+    // instrument = 'tm' as a CQL2 filter condition.
+    harness.get_by_value("choose…").click();
+    harness.step();
+    harness.step();
+    harness.get_by_label("tm").click();
+    harness.step();
+    harness.step();
+    harness.get_by_label("filter").click();
+    harness.step();
+    harness.step();
+    harness.get_by_label("Add condition").click();
+    harness.step();
+    harness.step();
+    assert!(harness.query_all_by_value("instrument = 'tm'").next().is_some(), "the CQL2 filter field holds the condition");
+    assert!(harness.query_all_by_value("instrument=oli").next().is_some(), "the query is kept");
+}

@@ -763,7 +763,7 @@ fn queryables_ui(ui: &mut Ui, stac: &StacResults, view: &mut StacSearchView, com
         if let Some(note) = &result.note {
             ui.label(RichText::new(note).small().color(ui.visuals().warn_fg_color));
         }
-        egui::ScrollArea::vertical().id_salt("stac_queryables_list").max_height(160.0).show(ui, |ui| {
+        egui::ScrollArea::vertical().id_salt("stac_queryables_list").max_height(220.0).show(ui, |ui| {
             egui::Grid::new("stac_queryables_grid").striped(true).num_columns(3).show(ui, |ui| {
                 for queryable in &result.queryables {
                     let picked = view.pick.as_deref() == Some(queryable.name.as_str());
