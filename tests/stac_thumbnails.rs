@@ -178,3 +178,38 @@ fn the_item_detail_shows_the_thumbnail_or_the_error() {
     harness.get_by_label(&format!("Thumbnail not shown: {error}"));
     assert_eq!(requests(&server.url).iter().filter(|(path, _)| path == "/thumb.png").count(), 1);
 }
+
+/// `meshlake stac thumbnail URL --json`: fetched once, then read from MESHLAKE_CACHE_DIR; --out writes the PNG;
+/// a 404 fails with the server's words.
+#[test]
+fn the_cli_loads_and_caches_a_thumbnail() {
+    let (Some(fixtures), Some(python)) = (common::fixtures(), common::python()) else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let served = tmp.path().join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    let server = serve_images(&python, &fixtures, &served);
+    let run = |href: &str, out: &Path| {
+        Process::new(env!("CARGO_BIN_EXE_meshlake"))
+            .args(["stac", "thumbnail", href, "--json", "--out"])
+            .arg(out)
+            .env("MESHLAKE_CACHE_DIR", tmp.path().join("cache"))
+            .output()
+            .unwrap()
+    };
+    let jpeg = format!("{}/preview.jpg", server.url);
+    let out = tmp.path().join("t.png");
+    let first = run(&jpeg, &out);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let first: Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(first["from_cache"], false);
+    let written = image::open(&out).unwrap();
+    assert_eq!((written.width() as u64, written.height() as u64), (first["width"].as_u64().unwrap(), first["height"].as_u64().unwrap()));
+    let second: Value = serde_json::from_slice(&run(&jpeg, &out).stdout).unwrap();
+    assert_eq!(second["from_cache"], true);
+    assert_eq!(second["cache_file"], first["cache_file"]);
+    assert_eq!(requests(&server.url).iter().filter(|(path, _)| path == "/preview.jpg").count(), 1);
+    let missing = run(&format!("{}/nothing.jpg", server.url), &out);
+    assert!(!missing.status.success());
+    let error = String::from_utf8_lossy(&missing.stdout).to_string() + &String::from_utf8_lossy(&missing.stderr);
+    assert!(error.contains("404") && error.contains("no file nothing.jpg"), "{error}");
+}

@@ -8,6 +8,7 @@ use clap::Subcommand;
 use crate::engine::jobs::JobSpec;
 use crate::engine::stac::job::StacSearchResult;
 use crate::engine::stac::queryables::QueryablesResult;
+use crate::engine::stac::thumbnail::Thumbnail;
 use crate::engine::stac::validate::StacValidation;
 use crate::engine::stac::search::{SearchParams, normalize_datetime, parse_bbox, parse_filter, parse_query};
 
@@ -71,6 +72,17 @@ pub enum StacCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Load an item thumbnail (PNG/JPEG, http(s) URL or local file) as the GUI does: through the STAC HTTP
+    /// client, cached under the cache dir (MESHLAKE_CACHE_DIR) so a second load makes no request.
+    /// JSON: {"href", "width", "height", "from_cache", "cache_file", "bytes"} (width/height after scaling
+    /// to at most 512 px a side); --out writes that image as PNG.
+    Thumbnail {
+        href: String,
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn text_or_file(value: &str) -> anyhow::Result<String> {
@@ -83,7 +95,8 @@ fn text_or_file(value: &str) -> anyhow::Result<String> {
 impl StacCommand {
     pub fn json(&self) -> bool {
         match self {
-            StacCommand::Search { json, .. } | StacCommand::Validate { json, .. } | StacCommand::Queryables { json, .. } => *json,
+            StacCommand::Search { json, .. } | StacCommand::Validate { json, .. } | StacCommand::Queryables { json, .. }
+            | StacCommand::Thumbnail { json, .. } => *json,
         }
     }
 
@@ -124,6 +137,10 @@ impl StacCommand {
             }
             StacCommand::Validate { href, json } => Ok((JobSpec::StacValidate { href }, json)),
             StacCommand::Queryables { source, collection, json } => Ok((JobSpec::StacQueryables { source, collection }, json)),
+            StacCommand::Thumbnail { href, json, .. } => {
+                let cache_dir = crate::engine::settings::AppPaths::from_env().ok().map(|p| p.cache_dir);
+                Ok((JobSpec::StacThumbnail { href, remote_source: false, cache_dir }, json))
+            }
         }
     }
 }
@@ -198,6 +215,29 @@ pub fn print_queryables(out: &mut impl Write, result: &QueryablesResult) -> anyh
             q.title.as_deref().unwrap_or(""),
             extra.join("; ")
         )?;
+    }
+    Ok(())
+}
+
+/// `--out` of `stac thumbnail`: the decoded (scaled) thumbnail as PNG.
+pub fn thumbnail_out(command: &StacCommand) -> Option<std::path::PathBuf> {
+    match command {
+        StacCommand::Thumbnail { out, .. } => out.clone(),
+        _ => None,
+    }
+}
+
+pub fn save_thumbnail(thumbnail: &Thumbnail, out: &std::path::Path) -> anyhow::Result<()> {
+    let image = image::RgbaImage::from_raw(thumbnail.width, thumbnail.height, thumbnail.rgba.clone())
+        .context("the decoded thumbnail has an unexpected size")?;
+    image.save_with_format(out, image::ImageFormat::Png).with_context(|| format!("writing {}", out.display()))
+}
+
+pub fn print_thumbnail(out: &mut impl Write, thumbnail: &Thumbnail) -> anyhow::Result<()> {
+    let origin = if thumbnail.from_cache { "from the cache" } else { "fetched" };
+    writeln!(out, "{}: {}x{} px, {} bytes, {origin}", thumbnail.href, thumbnail.width, thumbnail.height, thumbnail.bytes)?;
+    if let Some(file) = &thumbnail.cache_file {
+        writeln!(out, "  cached at {}", file.display())?;
     }
     Ok(())
 }
