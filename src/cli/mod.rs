@@ -390,11 +390,15 @@ pub fn error_line(err: &anyhow::Error, json: bool) -> String {
 pub fn run(command: Command) -> anyhow::Result<()> {
     let fail_on_alert = matches!(&command, Command::Table { command: TableCommand::Monitor { fail_on_alert: true, .. } });
     // `stac validate` prints its report, then fails when the document is invalid.
+    let mut thumbnail_out = None;
     let (spec, json) = match command {
         Command::Demo { dir, json } => (JobSpec::WriteDemo { dir, reuse_existing: false }, json),
         Command::Scan { path, json } => (JobSpec::ScanWorkspace { path }, json),
         Command::Table { command } => table_spec(command)?,
-        Command::Stac { command } => command.spec()?,
+        Command::Stac { command } => {
+            thumbnail_out = crate::cli::stac::thumbnail_out(&command);
+            command.spec()?
+        }
         Command::Ndvi(args) => ndvi::ndvi_spec(args)?,
         Command::Bench { command } => return bench::run(command),
     };
@@ -410,6 +414,9 @@ pub fn run(command: Command) -> anyhow::Result<()> {
     }
     let result = result.map_err(|err| anyhow::anyhow!(error_chain(&err)))?;
     crate::cli::spatial::warn(&result);
+    if let (Some(out), JobResult::StacThumbnail(thumbnail)) = (&thumbnail_out, &result) {
+        crate::cli::stac::save_thumbnail(thumbnail, out)?;
+    }
     let alerts = match &result {
         JobResult::Health(series) if fail_on_alert => series.alerts.join("; "),
         JobResult::StacValidation(report) if !report.valid => {
@@ -433,6 +440,8 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             JobResult::StacSearch(result) => serde_json::to_value(result),
             JobResult::StacApi(info) => serde_json::to_value(info),
             JobResult::StacValidation(report) => serde_json::to_value(report),
+            JobResult::StacQueryables(result) => serde_json::to_value(result),
+            JobResult::StacThumbnail(thumbnail) => serde_json::to_value(thumbnail),
             JobResult::Ndvi(product) => serde_json::to_value(product),
             JobResult::Compaction(report) => serde_json::to_value(report),
             JobResult::Health(series) => serde_json::to_value(series),
@@ -556,6 +565,8 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             JobResult::Query(report) => crate::cli::spatial::print_query(&mut stdout, &report)?,
             JobResult::StacSearch(result) => crate::cli::stac::print_search(&mut stdout, &result)?,
             JobResult::StacValidation(report) => crate::cli::stac::print_validation(&mut stdout, &report)?,
+            JobResult::StacQueryables(result) => crate::cli::stac::print_queryables(&mut stdout, &result)?,
+            JobResult::StacThumbnail(thumbnail) => crate::cli::stac::print_thumbnail(&mut stdout, &thumbnail)?,
             JobResult::Ndvi(product) => write!(stdout, "{}", ndvi::describe(&product))?,
             JobResult::Compaction(report) => maintain::print_compaction(&mut stdout, &report)?,
             JobResult::Health(series) => maintain::print_health(&mut stdout, &series)?,

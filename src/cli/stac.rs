@@ -7,6 +7,8 @@ use clap::Subcommand;
 
 use crate::engine::jobs::JobSpec;
 use crate::engine::stac::job::StacSearchResult;
+use crate::engine::stac::queryables::QueryablesResult;
+use crate::engine::stac::thumbnail::Thumbnail;
 use crate::engine::stac::validate::StacValidation;
 use crate::engine::stac::search::{SearchParams, normalize_datetime, parse_bbox, parse_filter, parse_query};
 
@@ -58,6 +60,29 @@ pub enum StacCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The properties a search can filter on. SOURCE as for `search`. From a STAC API that declares
+    /// queryables (`/queryables`, `/collections/ID/queryables`); otherwise derived from the properties present
+    /// in the items (all items of a local source, a sample of an API's) with "derived": true.
+    /// JSON: {"source", "collection", "derived", "queryables": [{"name", "title", "type", "enum", "minimum", "maximum"}]}.
+    Queryables {
+        source: String,
+        /// The queryables of this collection.
+        #[arg(long)]
+        collection: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Load an item thumbnail (PNG/JPEG, http(s) URL or local file) as the GUI does: through the STAC HTTP
+    /// client, cached under the cache dir (MESHLAKE_CACHE_DIR) so a second load makes no request.
+    /// JSON: {"href", "width", "height", "from_cache", "cache_file", "bytes"} (width/height after scaling
+    /// to at most 512 px a side); --out writes that image as PNG.
+    Thumbnail {
+        href: String,
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn text_or_file(value: &str) -> anyhow::Result<String> {
@@ -70,7 +95,8 @@ fn text_or_file(value: &str) -> anyhow::Result<String> {
 impl StacCommand {
     pub fn json(&self) -> bool {
         match self {
-            StacCommand::Search { json, .. } | StacCommand::Validate { json, .. } => *json,
+            StacCommand::Search { json, .. } | StacCommand::Validate { json, .. } | StacCommand::Queryables { json, .. }
+            | StacCommand::Thumbnail { json, .. } => *json,
         }
     }
 
@@ -110,6 +136,11 @@ impl StacCommand {
                 Ok((JobSpec::StacSearch { source, params }, json))
             }
             StacCommand::Validate { href, json } => Ok((JobSpec::StacValidate { href }, json)),
+            StacCommand::Queryables { source, collection, json } => Ok((JobSpec::StacQueryables { source, collection }, json)),
+            StacCommand::Thumbnail { href, json, .. } => {
+                let cache_dir = crate::engine::settings::AppPaths::from_env().ok().map(|p| p.cache_dir);
+                Ok((JobSpec::StacThumbnail { href, remote_source: false, cache_dir }, json))
+            }
         }
     }
 }
@@ -148,6 +179,65 @@ pub fn print_validation(out: &mut impl Write, report: &StacValidation) -> anyhow
     for problem in &report.problems {
         let path = if problem.path.is_empty() { "/" } else { problem.path.as_str() };
         writeln!(out, "  {path}: {}", problem.message)?;
+    }
+    Ok(())
+}
+
+pub fn print_queryables(out: &mut impl Write, result: &QueryablesResult) -> anyhow::Result<()> {
+    let of = result.collection.as_deref().map(|c| format!(" (collection {c})")).unwrap_or_default();
+    let origin = match (&result.url, result.items_scanned) {
+        (Some(url), _) => format!("from {url}"),
+        (None, Some(n)) => format!("derived from the properties of {n} items"),
+        (None, None) => "derived from the items".to_owned(),
+    };
+    writeln!(out, "{}{of}: {} queryables, {origin}", result.source, result.queryables.len())?;
+    if let Some(note) = &result.note {
+        writeln!(out, "  note: {note}")?;
+    }
+    for q in &result.queryables {
+        let mut extra = Vec::new();
+        if let Some(values) = &q.allowed {
+            extra.push(format!("one of {}", values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")));
+        }
+        match (q.minimum, q.maximum) {
+            (None, None) => {}
+            (min, max) => extra.push(format!(
+                "range {}..{}",
+                min.map(|v| v.to_string()).unwrap_or_default(),
+                max.map(|v| v.to_string()).unwrap_or_default()
+            )),
+        }
+        writeln!(
+            out,
+            "{:<32} {:<16} {:<32} {}",
+            q.name,
+            q.kind.as_deref().unwrap_or("-"),
+            q.title.as_deref().unwrap_or(""),
+            extra.join("; ")
+        )?;
+    }
+    Ok(())
+}
+
+/// `--out` of `stac thumbnail`: the decoded (scaled) thumbnail as PNG.
+pub fn thumbnail_out(command: &StacCommand) -> Option<std::path::PathBuf> {
+    match command {
+        StacCommand::Thumbnail { out, .. } => out.clone(),
+        _ => None,
+    }
+}
+
+pub fn save_thumbnail(thumbnail: &Thumbnail, out: &std::path::Path) -> anyhow::Result<()> {
+    let image = image::RgbaImage::from_raw(thumbnail.width, thumbnail.height, thumbnail.rgba.clone())
+        .context("the decoded thumbnail has an unexpected size")?;
+    image.save_with_format(out, image::ImageFormat::Png).with_context(|| format!("writing {}", out.display()))
+}
+
+pub fn print_thumbnail(out: &mut impl Write, thumbnail: &Thumbnail) -> anyhow::Result<()> {
+    let origin = if thumbnail.from_cache { "from the cache" } else { "fetched" };
+    writeln!(out, "{}: {}x{} px, {} bytes, {origin}", thumbnail.href, thumbnail.width, thumbnail.height, thumbnail.bytes)?;
+    if let Some(file) = &thumbnail.cache_file {
+        writeln!(out, "  cached at {}", file.display())?;
     }
     Ok(())
 }

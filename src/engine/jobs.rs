@@ -105,6 +105,12 @@ pub enum JobSpec {
     /// Validate a STAC item / collection / catalog JSON (path or URL) against the core schema of its
     /// version and its extension schemas.
     StacValidate { href: String },
+    /// The queryables of a STAC source (of one collection when given): read from an API that declares
+    /// them, else derived from the items' properties.
+    StacQueryables { source: String, collection: Option<String> },
+    /// Load an item thumbnail (PNG/JPEG) over HTTP or from a local file (only for a local source:
+    /// `remote_source` refuses local paths), cached under `cache_dir` when given.
+    StacThumbnail { href: String, remote_source: bool, cache_dir: Option<PathBuf> },
     /// Wait, checking the cancel token every 100 ms (used to prove the UI stays responsive).
     Wait { secs: f64 },
     /// Compute an NDVI product from STAC items into a Zarr store (optionally published as a STAC item).
@@ -146,6 +152,8 @@ impl JobSpec {
             JobSpec::StacConnect { url } => format!("Connect to STAC API {url}"),
             JobSpec::StacSearch { source, .. } => format!("STAC search {source}"),
             JobSpec::StacValidate { href } => format!("Validate STAC {href}"),
+            JobSpec::StacQueryables { source, .. } => format!("STAC queryables of {source}"),
+            JobSpec::StacThumbnail { href, .. } => format!("Thumbnail {href}"),
             JobSpec::Wait { secs } => format!("Wait {secs} s"),
             JobSpec::Ndvi(request) => format!("NDVI into {}", request.out.display()),
             JobSpec::NdviInspect { lon, lat, .. } => format!("NDVI at {lon:.5}, {lat:.5}"),
@@ -187,6 +195,8 @@ pub enum JobResult {
     StacSearchPage(crate::engine::stac::job::StacSearchPage),
     StacSearch(Box<crate::engine::stac::job::StacSearchResult>),
     StacValidation(Box<crate::engine::stac::validate::StacValidation>),
+    StacQueryables(Box<crate::engine::stac::queryables::QueryablesResult>),
+    StacThumbnail(Box<crate::engine::stac::thumbnail::Thumbnail>),
     Waited { secs: f64 },
     Ndvi(Box<crate::engine::ndvi::NdviProduct>),
     NdviPixel(crate::engine::ndvi::tiles::NdviPixel),
@@ -574,6 +584,18 @@ pub async fn run_job(spec: JobSpec, ctx: &JobContext) -> Result<JobResult, JobEr
         }
         JobSpec::StacSearch { source, params } => {
             Ok(JobResult::StacSearch(Box::new(crate::engine::stac::job::run_search(&source, &params, ctx).await?)))
+        }
+        JobSpec::StacQueryables { source, collection } => Ok(JobResult::StacQueryables(Box::new(
+            crate::engine::stac::job::queryables(&source, collection.as_deref(), ctx).await?,
+        ))),
+        JobSpec::StacThumbnail { href, remote_source, cache_dir } => {
+            use crate::engine::stac::thumbnail::{ThumbnailError, load_thumbnail};
+            let options = crate::engine::stac::api::ApiOptions::default();
+            match load_thumbnail(&href, remote_source, cache_dir.as_deref(), options, &ctx.cancel).await {
+                Ok(thumbnail) => Ok(JobResult::StacThumbnail(Box::new(thumbnail))),
+                Err(ThumbnailError::Cancelled) => Err(JobError::Cancelled),
+                Err(err) => Err(JobError::Invalid(crate::engine::jobs::error_chain(&err))),
+            }
         }
         JobSpec::StacValidate { href } => {
             use crate::engine::stac::api::StacApiError;

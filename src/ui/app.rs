@@ -29,6 +29,7 @@ use crate::ui::model::{
     TableTab, ThemeChoice, file_footprints_layer_id, item_preview_layer_id, page_rows_layer_id,
 };
 use crate::ui::panels;
+use crate::ui::panels::stac_search::ThumbnailState;
 
 const STATE_KEY: &str = "meshlake-state";
 const LAYOUT_KEY: &str = "meshlake-layout";
@@ -98,6 +99,8 @@ enum JobPurpose {
     /// The live files of one side (`after`) of a compaction's before/after view.
     MaintainFiles { reference: String, version: i64, after: bool },
     StacConnect,
+    StacQueryables,
+    StacThumbnail { href: String },
     StacSearch { generation: u64 },
     /// The STAC validation of the catalog node read from this file.
     StacValidate { path: PathBuf },
@@ -645,6 +648,15 @@ impl MeshlakeApp {
                 self.model.stac.connecting = false;
                 self.model.stac.api = Some(Ok(*info));
             }
+            (JobPurpose::StacQueryables, JobResult::StacQueryables(result)) => {
+                self.model.stac.queryables_loading = false;
+                self.model.stac.queryables = Some(Ok(*result));
+            }
+            (JobPurpose::StacThumbnail { href }, JobResult::StacThumbnail(thumbnail)) => {
+                let size = [thumbnail.width as usize, thumbnail.height as usize];
+                let image = egui::ColorImage::from_rgba_unmultiplied(size, &thumbnail.rgba);
+                self.model.stac.thumbnails.insert(href, ThumbnailState::Decoded { image, from_cache: thumbnail.from_cache });
+            }
             (JobPurpose::StacSearch { generation }, JobResult::StacSearchPage(page)) => {
                 self.layers_dirty |= self.model.stac.add_page(generation, page);
             }
@@ -773,6 +785,13 @@ impl MeshlakeApp {
                 self.model.stac.connecting = false;
                 self.model.stac.api = Some(Err(error));
             }
+            JobPurpose::StacQueryables => {
+                self.model.stac.queryables_loading = false;
+                self.model.stac.queryables = Some(Err(error));
+            }
+            JobPurpose::StacThumbnail { href } => {
+                self.model.stac.thumbnails.insert(href, ThumbnailState::Failed(error));
+            }
             JobPurpose::StacSearch { generation } => self.model.stac.fail(generation, error),
             JobPurpose::StacValidate { path } => {
                 if let Some((shown, result)) = &mut self.model.stac_validation
@@ -899,6 +918,18 @@ impl MeshlakeApp {
                 self.persisted.recent_stac_sources = self.model.stac.recent.clone();
                 self.model.stac.connecting = true;
                 self.submit(JobSpec::StacConnect { url }, JobPurpose::StacConnect);
+            }
+            Command::LoadThumbnail { href, remote_source } => {
+                if !self.model.stac.thumbnails.contains_key(&href) {
+                    self.model.stac.thumbnail_loading(&href);
+                    let cache_dir = self.paths.as_ref().map(|p| p.cache_dir.clone());
+                    self.submit(JobSpec::StacThumbnail { href: href.clone(), remote_source, cache_dir }, JobPurpose::StacThumbnail { href });
+                }
+            }
+            Command::StacQueryables { source, collection } => {
+                self.model.stac.queryables_loading = true;
+                self.model.stac.queryables = None;
+                self.submit(JobSpec::StacQueryables { source, collection }, JobPurpose::StacQueryables);
             }
             Command::StacSearch { source, params } => {
                 if let Some(job) = self.model.stac.job.and_then(|id| self.model.job_mut(id)) {
@@ -1316,6 +1347,7 @@ impl MeshlakeApp {
         for command in std::mem::take(&mut self.pending_commands) {
             self.handle_command(ctx, command);
         }
+        self.model.stac.upload_thumbnails(ctx);
         // Layers may also come from the persisted map state.
         self.sync_shown_raster_layers();
         // Info notices fade after a few seconds; errors stay until dismissed.

@@ -64,6 +64,11 @@ pub enum Command {
     MaintainTable { table: usize, action: MaintenanceAction },
     /// Read a STAC API's landing page, conformance and collections.
     StacConnect(String),
+    /// Read (or derive) the queryables of a STAC source, of one collection when given.
+    StacQueryables { source: String, collection: Option<String> },
+    /// Load an item thumbnail in the background (`remote_source`: it came from a remote API, so a
+    /// local path is refused).
+    LoadThumbnail { href: String, remote_source: bool },
     /// Search a STAC API / static catalog (an earlier search still running is cancelled).
     StacSearch { source: String, params: crate::engine::stac::search::SearchParams },
     /// Select a search result (row or footprint).

@@ -7,9 +7,16 @@ Modes:
   huge    /search streams a 200 MB body (chunked, no Content-Length)
   getonly the landing page offers GET search only; POST /search answers 405; 25 items, pages of 10 by GET `next` hrefs
   evil    /search answers one item whose `next` link points at file:///etc/passwd
+  queryables  (argv[3]: the recorded pystac-client responses folder) the landing page declares CQL2 filter and
+          links /queryables; /queryables and /collections/landsat-c2-l2/queryables answer the recorded Planetary
+          Computer queryables (pc-queryables-02.json), /collections/landsat-c2-l2 the recorded collection
+          (pc-queryables-01.json, its hrefs moved to this server); other collections 404
+  files   (argv[3]: a folder) GET /NAME answers the file NAME of that folder (image/png, image/jpeg by its
+          extension), a missing one 404 with a plain-text body
 GET /__log answers the requests seen so far: [{method, path, user_agent, t}].
 """
 import json
+import os
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,6 +24,8 @@ from urllib.parse import parse_qs, urlparse
 
 MODE = sys.argv[1]
 N = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+RECORDED = sys.argv[3] if len(sys.argv) > 3 else None
+PC_ROOT = "https://planetarycomputer.microsoft.com/api/stac/v1"
 LOG = []
 STATE = {"failures": 0}
 
@@ -49,7 +58,21 @@ class Handler(BaseHTTPRequestHandler):
     def base(self):
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
+    def recorded(self, name):
+        with open(f"{RECORDED}/{name}") as f:
+            return json.loads(f.read().replace(PC_ROOT, self.base()))
+
     def landing(self):
+        if MODE == "queryables":
+            b = self.base()
+            return {"type": "Catalog", "id": "test", "description": "test server", "stac_version": "1.0.0",
+                    "conformsTo": ["https://api.stacspec.org/v1.0.0/core", "https://api.stacspec.org/v1.0.0/item-search",
+                                   "https://api.stacspec.org/v1.0.0-rc.2/item-search#filter",
+                                   "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter"],
+                    "links": [{"rel": "self", "href": b + "/"}, {"rel": "data", "href": b + "/collections"},
+                              {"rel": "search", "href": b + "/search", "method": "POST", "type": "application/geo+json"},
+                              {"rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables", "href": b + "/queryables",
+                               "type": "application/schema+json"}]}
         methods = ["GET"] if MODE == "getonly" else ["GET", "POST"]
         links = [{"rel": "self", "href": self.base() + "/"}]
         links += [{"rel": "search", "href": self.base() + "/search", "method": m, "type": "application/geo+json"} for m in methods]
@@ -68,6 +91,32 @@ class Handler(BaseHTTPRequestHandler):
                     "user_agent": self.headers.get("User-Agent", ""), "t": time.time()})
         if url.path == "/":
             return self.send_json(200, self.landing())
+        if MODE == "files":
+            name = url.path.lstrip("/")
+            path = f"{RECORDED}/{name}"
+            if "/" in name or not name or not os.path.isfile(path):
+                body = f"no file {name}".encode()
+                self.send_response(404)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            with open(path, "rb") as f:
+                body = f.read()
+            kind = "image/png" if name.endswith(".png") else "image/jpeg"
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        if MODE == "queryables":
+            if url.path in ("/queryables", "/collections/landsat-c2-l2/queryables"):
+                return self.send_json(200, self.recorded("pc-queryables-02.json"))
+            if url.path == "/collections/landsat-c2-l2":
+                return self.send_json(200, self.recorded("pc-queryables-01.json"))
+            return self.send_json(404, {"code": "NotFoundError", "description": f"No collection at {url.path}"})
         if url.path != "/search":
             return self.send_json(404, {"code": "NotFound", "description": f"no route {url.path}"})
         if MODE == "flaky":

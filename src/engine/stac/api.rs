@@ -22,6 +22,7 @@ use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::queryables::QUERYABLES_REL;
 use super::search::{Applied, LocalMatcher, SearchParamError, SearchParams, StacItemSummary};
 use crate::engine::jobs::CancelToken;
 
@@ -143,6 +144,19 @@ pub struct ParsedPage {
     pub next: Option<PageRequest>,
     /// The `prev` / `previous` link, when the server sends one.
     pub previous: Option<PageRequest>,
+}
+
+/// `base` with one more path segment (`…/collections` + `id` → `…/collections/id`), whatever
+/// `base` ends with.
+pub fn child_url(base: &Url, segment: &str) -> Result<Url, StacApiError> {
+    let mut url = base.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    url.path_segments_mut()
+        .map_err(|_| StacApiError::BadUrl { url: base.to_string(), reason: "it cannot have a path".into() })?
+        .pop_if_empty()
+        .push(segment);
+    Ok(url)
 }
 
 /// A link href resolved against the URL of the document it is in; only http(s) is accepted.
@@ -424,6 +438,39 @@ impl StacApiClient {
         })
     }
 
+    /// Where the queryables of the API (or of `collection`) are, when the API declares them: the link
+    /// with rel [`QUERYABLES_REL`] of the landing page (or of the collection's document), else
+    /// `…/queryables` when the API declares CQL2 filtering (which requires it); None otherwise.
+    pub async fn queryables_url(&self, collection: Option<&str>, cancel: &CancelToken) -> Result<Option<Url>, StacApiError> {
+        let rel_href = |links: Option<&Value>| -> Option<String> {
+            links?
+                .as_array()?
+                .iter()
+                .find(|l| l.get("rel").and_then(Value::as_str) == Some(QUERYABLES_REL))
+                .and_then(|l| l.get("href")?.as_str().map(str::to_owned))
+        };
+        let Some(collection) = collection else {
+            if let Some(href) = rel_href(self.landing.get("links")) {
+                return resolve_remote_href(&self.root, &href).map(Some);
+            }
+            return if self.supports_filter() { child_url(&self.root, "queryables").map(Some) } else { Ok(None) };
+        };
+        let collections = resolve_remote_href(&self.root, &self.link_href("data").unwrap_or_else(|| "collections".to_owned()))?;
+        let collection_url = child_url(&collections, collection)?;
+        let request = PageRequest { method: Method::GET, url: collection_url.clone(), body: None, headers: Vec::new() };
+        let document = self.get_json(&request, cancel).await?;
+        if let Some(href) = rel_href(document.get("links")) {
+            return resolve_remote_href(&collection_url, &href).map(Some);
+        }
+        if self.supports_filter() { child_url(&collection_url, "queryables").map(Some) } else { Ok(None) }
+    }
+
+    /// GET a JSON document (same retries, size cap and User-Agent as the search).
+    pub async fn fetch_json(&self, url: &Url, cancel: &CancelToken) -> Result<Value, StacApiError> {
+        let request = PageRequest { method: Method::GET, url: url.clone(), body: None, headers: Vec::new() };
+        self.get_json(&request, cancel).await
+    }
+
     async fn get_json(&self, request: &PageRequest, cancel: &CancelToken) -> Result<Value, StacApiError> {
         let bytes = self.send(request, cancel).await?;
         serde_json::from_slice(&bytes).map_err(|e| StacApiError::NotJson { url: request.url.to_string(), reason: e.to_string() })
@@ -470,10 +517,10 @@ impl StacApiClient {
         cancel: &CancelToken,
     ) -> Result<Result<Vec<u8>, (StatusCode, reqwest::header::HeaderMap, Vec<u8>)>, AttemptError> {
         let url = request.url.to_string();
-        let mut builder = self
-            .http
-            .request(request.method.clone(), request.url.clone())
-            .header(reqwest::header::ACCEPT, "application/geo+json, application/json");
+        let mut builder = self.http.request(request.method.clone(), request.url.clone());
+        if !request.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("accept")) {
+            builder = builder.header(reqwest::header::ACCEPT, "application/geo+json, application/json");
+        }
         for (name, value) in &request.headers {
             builder = builder.header(name.as_str(), value.as_str());
         }

@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::api::{ApiInfo, ApiOptions, SearchSummary, StacApiClient, StacApiError};
+use super::queryables::{DERIVE_SAMPLE_ITEMS, QueryablesResult, derive_queryables, parse_queryables};
 use super::search::{LocalMatcher, SearchParams, StacItemSummary, sort_items};
 use super::{StacError, resolve_href};
 use crate::engine::jobs::{JobContext, JobError, JobResult};
@@ -164,4 +165,83 @@ pub async fn search_local(path: &Path, params: &SearchParams, ctx: &JobContext) 
         truncated,
     };
     Ok(StacSearchResult { source: path.display().to_string(), summary, items: found })
+}
+
+/// The queryables of `source` (of `collection` when given): read from an API that declares them,
+/// otherwise derived from the properties of the items (all of a local source's, a sample of an API's).
+pub async fn queryables(source: &str, collection: Option<&str>, ctx: &JobContext) -> Result<QueryablesResult, JobError> {
+    queryables_with(source, collection, ApiOptions::default(), ctx).await
+}
+
+/// [`queryables`] with explicit client options. A declared queryables document that cannot be read
+/// (a link to a host that is gone, a broken schema) does not stop it: the queryables are derived from
+/// the items instead and `note` says why.
+pub async fn queryables_with(
+    source: &str,
+    collection: Option<&str>,
+    options: ApiOptions,
+    ctx: &JobContext,
+) -> Result<QueryablesResult, JobError> {
+    let collection = collection.map(str::trim).filter(|c| !c.is_empty());
+    if is_remote(source) {
+        let client = StacApiClient::connect(source, options, &ctx.cancel).await.map_err(api_error)?;
+        let mut note = None;
+        if let Some(url) = client.queryables_url(collection, &ctx.cancel).await.map_err(api_error)? {
+            let read = match client.fetch_json(&url, &ctx.cancel).await {
+                Ok(schema) => parse_queryables(url.as_str(), &schema).map_err(|e| e.to_string()),
+                Err(StacApiError::Cancelled) => return Err(JobError::Cancelled),
+                Err(err) => Err(err.to_string()),
+            };
+            match read {
+                Ok(queryables) => {
+                    return Ok(QueryablesResult {
+                        source: source.to_owned(),
+                        collection: collection.map(str::to_owned),
+                        derived: false,
+                        url: Some(url.to_string()),
+                        items_scanned: None,
+                        note: None,
+                        queryables,
+                    });
+                }
+                Err(reason) => {
+                    tracing::warn!("declared queryables unreadable, deriving them from items: {reason}");
+                    note = Some(format!("the declared queryables could not be read ({reason}); derived from the items instead"));
+                }
+            }
+        }
+        let params = SearchParams {
+            collections: collection.map(|c| vec![c.to_owned()]).unwrap_or_default(),
+            max_items: Some(DERIVE_SAMPLE_ITEMS),
+            ..SearchParams::default()
+        };
+        let mut pager = client.search(&params).map_err(api_error)?;
+        let mut items = Vec::new();
+        while let Some(page) = pager.next_page(&ctx.cancel).await.map_err(api_error)? {
+            ctx.cancel.check()?;
+            items.extend(page);
+        }
+        return Ok(QueryablesResult {
+            source: source.to_owned(),
+            collection: collection.map(str::to_owned),
+            derived: true,
+            url: None,
+            items_scanned: Some(items.len() as u64),
+            note,
+            queryables: derive_queryables(items.iter().map(|i| &i.properties)),
+        });
+    }
+    let items = local_items(Path::new(source), ctx).await?;
+    let wanted = |item: &Value| collection.is_none_or(|c| item.get("collection").and_then(Value::as_str) == Some(c));
+    let properties: Vec<&serde_json::Map<String, Value>> =
+        items.iter().map(|(_, item)| item).filter(|item| wanted(item)).filter_map(|item| item.get("properties")?.as_object()).collect();
+    Ok(QueryablesResult {
+        source: source.to_owned(),
+        collection: collection.map(str::to_owned),
+        derived: true,
+        url: None,
+        items_scanned: Some(properties.len() as u64),
+        note: None,
+        queryables: derive_queryables(properties),
+    })
 }

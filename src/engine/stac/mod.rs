@@ -4,7 +4,9 @@
 pub mod api;
 pub mod geoparquet;
 pub mod job;
+pub mod queryables;
 pub mod search;
+pub mod thumbnail;
 pub mod validate;
 
 use std::collections::{HashSet, VecDeque};

@@ -65,7 +65,7 @@ pub fn catalog_ui(ui: &mut Ui, model: &AppModel, commands: &mut Vec<Command>) {
     });
     egui::ScrollArea::vertical().id_salt("catalog_details").auto_shrink([false, false]).show(ui, |ui| match selected {
         Some((catalog, node_index, tree, node)) => {
-            node_details_ui(ui, tree, node, commands, |ui, commands| {
+            node_details_ui(ui, tree, node, &model.stac.thumbnails, commands, |ui, commands| {
                 validation_ui(ui, model, node, catalog, node_index, commands);
                 if node.kind == NodeKind::Item {
                     preview_button_ui(ui, node, catalog, node_index, &model.shown_raster_layers, commands);
@@ -257,6 +257,7 @@ fn node_details_ui(
     ui: &mut Ui,
     tree: &CatalogTree,
     node: &CatalogNode,
+    thumbnails: &super::stac_search::Thumbnails,
     commands: &mut Vec<Command>,
     actions_ui: impl FnOnce(&mut Ui, &mut Vec<Command>),
 ) {
@@ -281,14 +282,8 @@ fn node_details_ui(
         let items = node.children.iter().filter(|c| tree.nodes.get(**c).is_some_and(|n| n.kind == NodeKind::Item)).count();
         ui.label(format!("{} children, {items} items", node.children.len()));
     }
-    if let Some(thumbnail) = node.assets.iter().find(|a| a.roles.iter().any(|r| r == "thumbnail")) {
-        let uri = if thumbnail.resolved.contains("://") {
-            thumbnail.resolved.clone()
-        } else {
-            format!("file://{}", thumbnail.resolved)
-        };
-        ui.add(egui::Image::new(uri).max_width(256.0).max_height(256.0).corner_radius(4.0));
-    }
+    // A static catalog is a local source: its thumbnails may be local files or http(s) URLs.
+    super::stac_search::thumbnail_ui(ui, thumbnails, &node.assets, false, commands);
     egui::CollapsingHeader::new("Properties").default_open(true).show(ui, |ui| {
         if node.properties.is_empty() {
             ui.label("none");

@@ -11,7 +11,8 @@ use crate::engine::jobs::JobId;
 use crate::engine::stac::api::ApiInfo;
 use crate::engine::stac::api::SearchSummary;
 use crate::engine::stac::job::{StacSearchPage, StacSearchResult};
-use crate::engine::stac::search::{SearchParams, StacItemSummary, normalize_datetime, parse_bbox, parse_query};
+use crate::engine::stac::queryables::{Queryable, QueryablesResult};
+use crate::engine::stac::search::{SearchParams, StacItemSummary, normalize_datetime, parse_bbox, parse_filter, parse_query};
 use crate::ui::commands::Command;
 use crate::ui::map::projection::{WorldToScreen, world_to_lon_lat};
 use crate::ui::map::{MapFeature, MapLayer, MapState};
@@ -44,6 +45,101 @@ pub struct StacResults {
     pub layer_items: Vec<usize>,
     /// Sources searched or connected to, most recent first (persisted by the app).
     pub recent: Vec<String>,
+    /// The queryables of the source (read from the API or derived from the items), or why they could not be had.
+    pub queryables: Option<Result<QueryablesResult, String>>,
+    pub queryables_loading: bool,
+    /// Item thumbnails by href (search results and catalog nodes alike).
+    pub thumbnails: Thumbnails,
+}
+
+/// Thumbnails by href.
+pub type Thumbnails = std::collections::HashMap<String, ThumbnailState>;
+
+/// Where an item thumbnail is.
+pub enum ThumbnailState {
+    /// Its job runs.
+    Loading,
+    /// Decoded; the app makes the texture in its logic pass.
+    Decoded { image: egui::ColorImage, from_cache: bool },
+    Ready { texture: egui::TextureHandle, from_cache: bool },
+    /// What failed, and where.
+    Failed(String),
+}
+
+impl std::fmt::Debug for ThumbnailState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ThumbnailState::Loading => write!(f, "Loading"),
+            ThumbnailState::Decoded { image, .. } => write!(f, "Decoded({:?})", image.size),
+            ThumbnailState::Ready { texture, from_cache } => write!(f, "Ready({:?}, from_cache: {from_cache})", texture.size()),
+            ThumbnailState::Failed(error) => write!(f, "Failed({error})"),
+        }
+    }
+}
+
+impl StacResults {
+    /// At most this many thumbnails are kept; older ones are dropped (and loaded again, from the disk
+    /// cache, when shown again).
+    pub const MAX_THUMBNAILS: usize = 64;
+
+    /// A thumbnail job starts for `href`.
+    pub fn thumbnail_loading(&mut self, href: &str) {
+        if self.thumbnails.len() >= Self::MAX_THUMBNAILS {
+            self.thumbnails.retain(|_, state| matches!(state, ThumbnailState::Loading));
+        }
+        self.thumbnails.insert(href.to_owned(), ThumbnailState::Loading);
+    }
+
+    /// Make textures of decoded thumbnails (in the app's logic pass).
+    pub fn upload_thumbnails(&mut self, ctx: &egui::Context) {
+        for (href, state) in self.thumbnails.iter_mut() {
+            if let ThumbnailState::Decoded { image, from_cache } = state {
+                let image = std::mem::take(image);
+                let texture = ctx.load_texture(format!("stac-thumbnail:{href}"), image, egui::TextureOptions::LINEAR);
+                *state = ThumbnailState::Ready { texture, from_cache: *from_cache };
+            }
+        }
+    }
+}
+
+/// The thumbnail asset of an item (role `thumbnail`, else the asset keyed `thumbnail`).
+pub fn thumbnail_asset(assets: &[crate::engine::stac::AssetSummary]) -> Option<&crate::engine::stac::AssetSummary> {
+    assets
+        .iter()
+        .find(|a| a.roles.iter().any(|r| r == "thumbnail"))
+        .or_else(|| assets.iter().find(|a| a.key.eq_ignore_ascii_case("thumbnail")))
+}
+
+/// The item's thumbnail: asked for in the background the first time it is shown, then drawn (at most
+/// 256 px), or what failed in its place. `remote_source`: the item came from a remote API (local
+/// hrefs are refused).
+pub fn thumbnail_ui(ui: &mut Ui, thumbnails: &Thumbnails, assets: &[crate::engine::stac::AssetSummary], remote_source: bool, commands: &mut Vec<Command>) {
+    let Some(asset) = thumbnail_asset(assets) else { return };
+    let href = &asset.resolved;
+    match thumbnails.get(href) {
+        None => {
+            commands.push(Command::LoadThumbnail { href: href.clone(), remote_source });
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("Loading thumbnail…");
+            });
+        }
+        Some(ThumbnailState::Loading | ThumbnailState::Decoded { .. }) => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("Loading thumbnail…");
+            });
+        }
+        Some(ThumbnailState::Ready { texture, from_cache }) => {
+            let size = texture.size_vec2();
+            let scale = (256.0 / size.x.max(size.y)).min(1.0);
+            let hint = format!("{href} ({}×{} px{})", size.x, size.y, if *from_cache { ", from the disk cache" } else { "" });
+            ui.add(egui::Image::from_texture((texture.id(), size * scale)).corner_radius(4.0)).on_hover_text(hint);
+        }
+        Some(ThumbnailState::Failed(error)) => {
+            ui.colored_label(ui.visuals().error_fg_color, format!("Thumbnail not shown: {error}"));
+        }
+    }
 }
 
 impl StacResults {
@@ -158,6 +254,16 @@ pub struct StacSearchView {
     pub datetime: String,
     pub cloud_max: String,
     pub max_items: String,
+    /// Query-extension conditions (`eo:cloud_cover<20, platform=sentinel-2a`).
+    pub query: String,
+    /// A CQL2 filter (text or JSON).
+    pub filter: String,
+    /// The condition being composed from a queryable: its name, operator and value, and whether it
+    /// goes into the CQL2 filter (else the query).
+    pub pick: Option<String>,
+    pub pick_op: &'static str,
+    pub pick_value: String,
+    pub pick_as_filter: bool,
     pub form_error: Option<String>,
     pub sort: (SortColumn, bool),
     /// Row order for `sort`, made for `order_for` (items count, sort).
@@ -176,6 +282,12 @@ impl Default for StacSearchView {
             datetime: String::new(),
             cloud_max: String::new(),
             max_items: "1000".to_owned(),
+            query: String::new(),
+            filter: String::new(),
+            pick: None,
+            pick_op: "=",
+            pick_value: String::new(),
+            pick_as_filter: false,
             form_error: None,
             sort: (SortColumn::Arrival, true),
             order: Vec::new(),
@@ -203,10 +315,45 @@ impl StacSearchView {
             let max: f64 = cloud.parse().map_err(|_| format!("cloud cover max {cloud:?} is not a number"))?;
             params.query = Some(parse_query(&format!("eo:cloud_cover<={max}")).map_err(|e| e.to_string())?);
         }
+        if let Some(query) = non_empty(&self.query) {
+            let conditions = parse_query(&query).map_err(|e| e.to_string())?;
+            let merged = params.query.get_or_insert_with(Default::default);
+            for (property, ops) in conditions {
+                match (merged.get_mut(&property), ops) {
+                    (Some(Value::Object(existing)), Value::Object(more)) => existing.extend(more),
+                    (_, ops) => {
+                        merged.insert(property, ops);
+                    }
+                }
+            }
+        }
+        if let Some(filter) = non_empty(&self.filter) {
+            params.filter = Some(parse_filter(&filter).map_err(|e| e.to_string())?);
+        }
         if let Some(max) = non_empty(&self.max_items) {
             params.max_items = Some(max.parse().map_err(|_| format!("max items {max:?} is not a whole number"))?);
         }
         Ok(params)
+    }
+
+    /// Append the composed condition to the query or the CQL2 filter text.
+    pub fn add_condition(&mut self, queryable: &Queryable) {
+        let value = self.pick_value.trim();
+        if value.is_empty() {
+            self.form_error = Some(format!("give a value for {}", queryable.name));
+            return;
+        }
+        self.form_error = None;
+        if self.pick_as_filter {
+            let literal = cql2_literal(queryable, value);
+            let op = if self.pick_op == "!=" { "<>" } else { self.pick_op };
+            let condition = format!("{} {op} {literal}", cql2_property(&queryable.name));
+            self.filter = if self.filter.trim().is_empty() { condition } else { format!("{} AND {condition}", self.filter.trim()) };
+        } else {
+            let condition = format!("{}{}{value}", queryable.name, self.pick_op);
+            self.query = if self.query.trim().is_empty() { condition } else { format!("{}, {condition}", self.query.trim()) };
+        }
+        self.pick_value.clear();
     }
 
     fn order(&mut self, results: &StacResults) -> &[usize] {
@@ -247,6 +394,34 @@ pub fn catalog_pane_ui(ui: &mut Ui, model: &AppModel, view: &mut StacSearchView,
     match view.tab {
         CatalogTab::Catalogs => super::catalog::catalog_ui(ui, model, commands),
         CatalogTab::Search => search_ui(ui, model, view, map, commands),
+    }
+}
+
+/// A property name in CQL2 text (quoted when it is not a plain identifier).
+fn cql2_property(name: &str) -> String {
+    if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':' || c == '.') {
+        name.to_owned()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
+/// A value in CQL2 text for the queryable's type: numbers and booleans as they are, date-times as
+/// TIMESTAMP(..), everything else a quoted string.
+fn cql2_literal(queryable: &Queryable, value: &str) -> String {
+    let kind = queryable.kind.as_deref().unwrap_or("");
+    let numeric = kind.contains("number") || kind.contains("integer");
+    if numeric && value.parse::<f64>().is_ok() {
+        return value.to_owned();
+    }
+    if kind.contains("boolean") && (value == "true" || value == "false") {
+        return value.to_owned();
+    }
+    let quoted = format!("'{}'", value.trim_matches(|c| c == '\'' || c == '"').replace('\'', "''"));
+    if queryable.format.as_deref() == Some("date-time") || queryable.name.ends_with("datetime") {
+        format!("TIMESTAMP({quoted})")
+    } else {
+        quoted
     }
 }
 
@@ -357,10 +532,17 @@ fn search_ui(ui: &mut Ui, model: &AppModel, view: &mut StacSearchView, map: &Map
         ui.label("Cloud cover max");
         ui.add(egui::TextEdit::singleline(&mut view.cloud_max).hint_text("%, e.g. 20").desired_width(60.0));
         ui.end_row();
+        ui.label("Query");
+        ui.add(egui::TextEdit::singleline(&mut view.query).hint_text("eo:cloud_cover<20, platform=sentinel-2a"));
+        ui.end_row();
+        ui.label("CQL2 filter");
+        ui.add(egui::TextEdit::singleline(&mut view.filter).hint_text("eo:cloud_cover < 20 AND platform = 'sentinel-2a'"));
+        ui.end_row();
         ui.label("Max items");
         ui.add(egui::TextEdit::singleline(&mut view.max_items).desired_width(60.0));
         ui.end_row();
     });
+    queryables_ui(ui, stac, view, commands);
     ui.horizontal(|ui| {
         let can_search = !view.source.trim().is_empty();
         if ui.add_enabled(can_search, egui::Button::new("Search")).clicked() {
@@ -401,7 +583,8 @@ fn search_ui(ui: &mut Ui, model: &AppModel, view: &mut StacSearchView, map: &Map
     ui.separator();
     if let Some(item) = stac.selected.and_then(|i| stac.items.get(i)) {
         egui::ScrollArea::vertical().id_salt("stac_item_details").auto_shrink([false, false]).show(ui, |ui| {
-            item_details_ui(ui, item, commands);
+            let remote = crate::engine::stac::job::is_remote(&stac.source);
+            item_details_ui(ui, item, &stac.thumbnails, remote, commands);
         });
     } else {
         ui.label("Select a row (or a footprint on the map) to see the item.");
@@ -486,7 +669,7 @@ fn results_table_ui(ui: &mut Ui, stac: &StacResults, view: &mut StacSearchView, 
     view.sort = sort;
 }
 
-fn item_details_ui(ui: &mut Ui, item: &StacItemSummary, commands: &mut Vec<Command>) {
+fn item_details_ui(ui: &mut Ui, item: &StacItemSummary, thumbnails: &Thumbnails, remote_source: bool, commands: &mut Vec<Command>) {
     ui.heading(&item.id);
     ui.horizontal(|ui| {
         if let Some(bbox) = item.bbox {
@@ -499,6 +682,7 @@ fn item_details_ui(ui: &mut Ui, item: &StacItemSummary, commands: &mut Vec<Comma
     if let Some(href) = &item.self_href {
         ui.label(RichText::new(href).small().weak());
     }
+    thumbnail_ui(ui, thumbnails, &item.assets, remote_source, commands);
     // Properties grouped by extension prefix (`eo:`, `proj:`, `sat:` …); core fields first.
     let mut groups: std::collections::BTreeMap<&str, Vec<(&String, &Value)>> = Default::default();
     for (key, value) in &item.properties {
@@ -536,5 +720,144 @@ fn item_details_ui(ui: &mut Ui, item: &StacItemSummary, commands: &mut Vec<Comma
                 }
             });
         });
+    }
+}
+
+/// The queryables of the source: load them (for the one collection chosen, if any), list them with
+/// their type, title, allowed values and range, and compose a `query` / `filter` condition from one.
+fn queryables_ui(ui: &mut Ui, stac: &StacResults, view: &mut StacSearchView, commands: &mut Vec<Command>) {
+    let count = match &stac.queryables {
+        Some(Ok(result)) => format!(" ({})", result.queryables.len()),
+        _ => String::new(),
+    };
+    egui::CollapsingHeader::new(format!("Queryables{count}")).id_salt("stac_queryables").default_open(true).show(ui, |ui| {
+        let chosen: Vec<&str> = view.collections.split(',').map(str::trim).filter(|c| !c.is_empty()).collect();
+        let collection = (chosen.len() == 1).then(|| chosen[0].to_owned());
+        ui.horizontal(|ui| {
+            let label = match &collection {
+                Some(c) => format!("Load queryables of {c}"),
+                None => "Load queryables".to_owned(),
+            };
+            let can = !view.source.trim().is_empty() && !stac.queryables_loading;
+            if ui.add_enabled(can, egui::Button::new(label)).on_hover_text("From the API's /queryables when it declares them, else derived from the items' properties").clicked() {
+                commands.push(Command::StacQueryables { source: view.source.trim().to_owned(), collection: collection.clone() });
+            }
+            if stac.queryables_loading {
+                ui.spinner();
+            }
+        });
+        let result = match &stac.queryables {
+            None => return,
+            Some(Err(error)) => {
+                ui.colored_label(ui.visuals().error_fg_color, format!("Queryables: {error}"));
+                return;
+            }
+            Some(Ok(result)) => result,
+        };
+        let origin = match (&result.url, result.items_scanned) {
+            (Some(url), _) => format!("from {url}"),
+            (None, Some(n)) => format!("derived from the properties of {n} items (the source declares no queryables)"),
+            (None, None) => "derived from the items".to_owned(),
+        };
+        ui.label(RichText::new(origin).small().weak());
+        if let Some(note) = &result.note {
+            ui.label(RichText::new(note).small().color(ui.visuals().warn_fg_color));
+        }
+        egui::ScrollArea::vertical().id_salt("stac_queryables_list").max_height(220.0).show(ui, |ui| {
+            egui::Grid::new("stac_queryables_grid").striped(true).num_columns(3).show(ui, |ui| {
+                for queryable in &result.queryables {
+                    let picked = view.pick.as_deref() == Some(queryable.name.as_str());
+                    if ui.selectable_label(picked, &queryable.name).on_hover_text("Add a condition on this property").clicked() {
+                        view.pick = Some(queryable.name.clone());
+                        view.pick_value.clear();
+                    }
+                    ui.label(RichText::new(queryable.kind.as_deref().unwrap_or("any")).monospace());
+                    let mut about = queryable.title.clone().unwrap_or_default();
+                    if let Some(values) = &queryable.allowed {
+                        let values: Vec<String> = values.iter().map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())).collect();
+                        about = format!("{about} [{}]", values.join(", "));
+                    }
+                    if queryable.minimum.is_some() || queryable.maximum.is_some() {
+                        let bound = |b: Option<f64>| b.map(|v| v.to_string()).unwrap_or_default();
+                        about = format!("{about} {}..{}", bound(queryable.minimum), bound(queryable.maximum));
+                    }
+                    ui.label(about.trim());
+                    ui.end_row();
+                }
+            });
+        });
+        let Some(queryable) = view.pick.as_ref().and_then(|name| result.queryables.iter().find(|q| &q.name == name)).cloned() else {
+            return;
+        };
+        ui.horizontal(|ui| {
+            ui.label(RichText::new(&queryable.name).strong());
+            egui::ComboBox::from_id_salt("stac_pick_op").selected_text(view.pick_op).width(40.0).show_ui(ui, |ui| {
+                for op in ["=", "!=", "<", "<=", ">", ">="] {
+                    ui.selectable_value(&mut view.pick_op, op, op);
+                }
+            });
+            match &queryable.allowed {
+                Some(values) => {
+                    let shown = if view.pick_value.is_empty() { "choose…".to_owned() } else { view.pick_value.clone() };
+                    egui::ComboBox::from_id_salt("stac_pick_value").selected_text(shown).show_ui(ui, |ui| {
+                        for value in values {
+                            let text = value.as_str().map(str::to_owned).unwrap_or_else(|| value.to_string());
+                            ui.selectable_value(&mut view.pick_value, text.clone(), text);
+                        }
+                    });
+                }
+                None => {
+                    let hint = queryable.kind.clone().unwrap_or_else(|| "value".to_owned());
+                    ui.add(egui::TextEdit::singleline(&mut view.pick_value).hint_text(hint).desired_width(140.0));
+                }
+            }
+            ui.selectable_value(&mut view.pick_as_filter, false, "query");
+            ui.selectable_value(&mut view.pick_as_filter, true, "filter");
+            if ui.button("Add condition").clicked() {
+                view.add_condition(&queryable);
+            }
+        });
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queryable(name: &str, kind: &str, format: Option<&str>) -> Queryable {
+        Queryable { name: name.into(), title: None, kind: Some(kind.into()), allowed: None, minimum: None, maximum: None, format: format.map(str::to_owned) }
+    }
+
+    #[test]
+    fn conditions_from_queryables_become_query_and_filter() {
+        let mut view = StacSearchView { cloud_max: "30".into(), ..Default::default() };
+        view.pick_op = "<";
+        view.pick_value = "0.5".into();
+        view.add_condition(&queryable("eo:cloud_cover", "number", None));
+        view.pick_op = "=";
+        view.pick_value = "sentinel-2a".into();
+        view.add_condition(&queryable("platform", "string", None));
+        assert_eq!(view.query, "eo:cloud_cover<0.5, platform=sentinel-2a");
+        let params = view.params().unwrap();
+        let query = Value::Object(params.query.unwrap());
+        assert_eq!(query, serde_json::json!({"eo:cloud_cover": {"lte": 30.0, "lt": 0.5}, "platform": {"eq": "sentinel-2a"}}));
+
+        view.pick_as_filter = true;
+        view.pick_op = ">=";
+        view.pick_value = "2023-01-01T00:00:00Z".into();
+        view.add_condition(&queryable("datetime", "string", Some("date-time")));
+        view.pick_op = "!=";
+        view.pick_value = "it's".into();
+        view.add_condition(&queryable("platform", "string", None));
+        view.pick_op = "<";
+        view.pick_value = "20".into();
+        view.add_condition(&queryable("eo:cloud_cover", "number", None));
+        assert_eq!(view.filter, "datetime >= TIMESTAMP('2023-01-01T00:00:00Z') AND platform <> 'it''s' AND eo:cloud_cover < 20");
+        let filter = view.params().unwrap().filter.unwrap();
+        assert_eq!(filter["op"], "and", "{filter}");
+        assert_eq!(filter["args"].as_array().unwrap().len(), 3, "{filter}");
+        view.pick_value.clear();
+        view.add_condition(&queryable("gsd", "number", None));
+        assert!(view.form_error.as_deref().unwrap().contains("gsd"));
     }
 }
