@@ -5,10 +5,11 @@
 
 mod common;
 
+use common::servers::{rustac_serve, stac_test_server};
+
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use meshlake::engine::jobs::CancelToken;
@@ -17,71 +18,6 @@ use meshlake::engine::stac::api::{
 };
 use meshlake::engine::stac::search::SearchParams;
 use serde_json::{Value, json};
-
-/// A child process killed on drop.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn wait_for_port(port: u16) {
-    for _ in 0..300 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("server on port {port} did not come up");
-}
-
-/// `rustac serve` (next to the Python interpreter) with `hrefs` loaded.
-fn rustac_serve(python: &Path, hrefs: &[PathBuf]) -> Server {
-    let rustac = python.parent().unwrap().join("rustac");
-    assert!(rustac.exists(), "rustac is not installed next to {} (pip install rustac)", python.display());
-    let port = free_port();
-    let child = Command::new(rustac)
-        .arg("serve")
-        .arg("--addr")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--create-collections")
-        // object_store (under rustac) refuses `..` in paths.
-        .args(hrefs.iter().map(|h| h.canonicalize().unwrap()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start rustac serve");
-    let server = Server { child, url: format!("http://127.0.0.1:{port}") };
-    wait_for_port(port);
-    server
-}
-
-/// `tests/peers/stac_test_server.py MODE N`.
-fn test_server(python: &Path, mode: &str, n: u32) -> Server {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/stac_test_server.py");
-    let mut child = Command::new(python)
-        .arg(script)
-        .arg(mode)
-        .arg(n.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the test server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let port: u16 = line.trim().strip_prefix("PORT ").expect("PORT line").parse().unwrap();
-    Server { child, url: format!("http://127.0.0.1:{port}") }
-}
 
 fn setup() -> Option<(PathBuf, PathBuf)> {
     let fixtures = common::fixtures()?;
@@ -282,7 +218,7 @@ mod reqwest {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_many_requests_then_ok_completes_honouring_retry_after() {
     let Some((_, python)) = setup() else { return };
-    let server = test_server(&python, "flaky", 3);
+    let server = stac_test_server(&python, &["flaky", "3"]);
     let (ids, _, _) = search_all(&server.url, fast_options(), SearchParams::default()).await.unwrap();
     assert_eq!(ids, ["item-000", "item-001", "item-002"]);
     let log = server_log(&server.url);
@@ -296,7 +232,7 @@ async fn too_many_requests_then_ok_completes_honouring_retry_after() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_stays_down_fails_clearly_after_bounded_retries() {
     let Some((_, python)) = setup() else { return };
-    let server = test_server(&python, "down", 0);
+    let server = stac_test_server(&python, &["down", "0"]);
     let err = search_all(&server.url, fast_options(), SearchParams::default()).await.unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, StacApiError::RetriesExhausted { attempts: 4, .. }), "{text}");
@@ -308,7 +244,7 @@ async fn a_server_that_stays_down_fails_clearly_after_bounded_retries() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_200_mb_response_is_refused() {
     let Some((_, python)) = setup() else { return };
-    let server = test_server(&python, "huge", 0);
+    let server = stac_test_server(&python, &["huge", "0"]);
     let err = search_all(&server.url, fast_options(), SearchParams::default()).await.unwrap_err();
     assert!(matches!(err, StacApiError::TooLarge { .. }), "{err}");
 }
@@ -316,7 +252,7 @@ async fn a_200_mb_response_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_only_servers_are_searched_and_paged_by_get() {
     let Some((_, python)) = setup() else { return };
-    let server = test_server(&python, "getonly", 0);
+    let server = stac_test_server(&python, &["getonly", "0"]);
     let params = SearchParams { limit: Some(10), ..Default::default() };
     let (ids, method, pages) = search_all(&server.url, fast_options(), params).await.unwrap();
     assert_eq!(method, "GET");
@@ -329,7 +265,7 @@ async fn get_only_servers_are_searched_and_paged_by_get() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_next_link_to_a_local_file_is_refused() {
     let Some((_, python)) = setup() else { return };
-    let server = test_server(&python, "evil", 0);
+    let server = stac_test_server(&python, &["evil", "0"]);
     let err = search_all(&server.url, fast_options(), SearchParams::default()).await.unwrap_err();
     assert!(matches!(err, StacApiError::LocalHref { .. }), "{err}");
 }
@@ -337,7 +273,7 @@ async fn a_next_link_to_a_local_file_is_refused() {
 #[test]
 fn a_4xx_carries_the_servers_message() {
     let Some((_, python)) = setup() else { return };
-    let server = test_server(&python, "getonly", 0);
+    let server = stac_test_server(&python, &["getonly", "0"]);
     let out = Command::new(env!("CARGO_BIN_EXE_meshlake"))
         .args(["stac", "search", &format!("{}/nowhere", server.url), "--json"])
         .output()

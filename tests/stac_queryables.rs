@@ -6,69 +6,23 @@
 
 mod common;
 
+use common::servers::{Server, rustac_serve, stac_test_server};
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn setup() -> Option<(PathBuf, PathBuf)> {
     Some((common::fixtures()?, common::python()?))
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn rustac_serve(python: &Path, hrefs: &[PathBuf]) -> Server {
-    let rustac = python.parent().unwrap().join("rustac");
-    assert!(rustac.exists(), "rustac is not installed next to {}", python.display());
-    let port = free_port();
-    let child = Command::new(rustac)
-        .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--create-collections"])
-        .args(hrefs.iter().map(|h| h.canonicalize().unwrap()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start rustac serve");
-    let server = Server { child, url: format!("http://127.0.0.1:{port}") };
-    for _ in 0..300 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return server;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("rustac serve did not come up");
-}
-
 fn queryables_server(python: &Path, fixtures: &Path) -> Server {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/stac_test_server.py");
-    let mut child = Command::new(python)
-        .arg(script)
-        .args(["queryables", "0"])
-        .arg(fixtures.join("pystac-client/responses"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the test server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let port: u16 = line.trim().strip_prefix("PORT ").expect("PORT line").parse().unwrap();
-    Server { child, url: format!("http://127.0.0.1:{port}/") }
+    let mut server = stac_test_server(python, &[Path::new("queryables"), Path::new("0"), &fixtures.join("pystac-client/responses")]);
+    server.url.push('/');
+    server
 }
 
 fn meshlake(args: &[&str]) -> std::process::Output {

@@ -6,9 +6,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
+use common::servers::{Server, stac_test_server};
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command as Process, Stdio};
+use std::process::Command as Process;
 use std::time::Duration;
 
 use egui_kittest::Harness;
@@ -23,37 +24,13 @@ use meshlake::ui::model::Pane;
 use meshlake::ui::panels::stac_search::ThumbnailState;
 use serde_json::{Value, json};
 
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A folder with `thumb.png` (300×200, written with the image crate) and the fixtures' real
 /// Sentinel-2 `preview.jpg`, served over HTTP.
 fn serve_images(python: &Path, fixtures: &Path, dir: &Path) -> Server {
     let png = image::RgbaImage::from_fn(300, 200, |x, y| image::Rgba([(x % 256) as u8, (y % 256) as u8, 90, 255]));
     png.save(dir.join("thumb.png")).unwrap();
     std::fs::copy(fixtures.join("rasters/rio-tiler-legacy-sentinel2-19UDP/preview.jpg"), dir.join("preview.jpg")).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/stac_test_server.py");
-    let mut child = Process::new(python)
-        .arg(script)
-        .args(["files", "0"])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the test server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let port: u16 = line.trim().strip_prefix("PORT ").expect("PORT line").parse().unwrap();
-    Server { child, url: format!("http://127.0.0.1:{port}") }
+    stac_test_server(python, &[Path::new("files"), Path::new("0"), dir])
 }
 
 /// The requests the server saw: (path, user agent).

@@ -4,8 +4,9 @@
 
 mod common;
 
+use common::servers::rustac_serve;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
@@ -17,33 +18,6 @@ use meshlake::ui::model::{JobState, Pane};
 use meshlake::ui::panels::stac_search::STAC_RESULTS_LAYER_ID;
 use meshlake::ui::{AppOptions, MeshlakeApp};
 use serde_json::{Value, json};
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn rustac_serve(python: &Path, items: &Path) -> (Server, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Process::new(python.parent().unwrap().join("rustac"))
-        .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--create-collections"])
-        .arg(items.canonicalize().unwrap())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start rustac serve (pip install rustac)");
-    let server = Server(child);
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "rustac serve did not come up");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    (server, format!("http://127.0.0.1:{port}"))
-}
 
 fn write_items(dir: &Path, n: usize) -> PathBuf {
     let features: Vec<Value> = (0..n)
@@ -90,7 +64,8 @@ fn stac_api_search_streams_into_the_table_and_the_map_and_can_be_cancelled() {
     let Some(python) = common::python() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let items = write_items(tmp.path(), 2000);
-    let (_server, url) = rustac_serve(&python, &items);
+    let server = rustac_serve(&python, &[items.clone()]);
+    let url = server.url.clone();
     let empty = tmp.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
     let mut harness = Harness::builder()

@@ -8,40 +8,18 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use meshlake::engine::jobs::CancelToken;
 use meshlake::engine::stac::validate::{SchemaSource, StacValidation, bundled_schema_urls, core_schema_url, validate_value};
 use serde_json::{Value, json};
 
-/// A child process killed on drop.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `python -m http.server` on 127.0.0.1 serving `dir`; its base URL (with a trailing slash).
-fn http_server(python: &Path, dir: &Path) -> (Server, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(python)
-        .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string(), "--directory"])
-        .arg(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start python -m http.server");
-    let server = Server(child);
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "http.server did not come up");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    (server, format!("http://127.0.0.1:{port}/"))
+/// `python -m http.server` serving `dir`, and its base URL with a trailing slash.
+fn http_server(python: &Path, dir: &Path) -> (common::servers::Server, String) {
+    let server = common::servers::http_server(python, dir);
+    let base = format!("{}/", server.url);
+    (server, base)
 }
 
 fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {

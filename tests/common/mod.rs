@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 pub mod rest_catalog;
+pub mod servers;
 pub mod ui;
 
 pub fn in_ci() -> bool {

@@ -449,13 +449,26 @@ async fn binpack_rewrite(
     ctx.cancel.check()?;
     let mut actions = adds;
     actions.extend(removes);
+    Ok(commit_rewrite(location, &loaded, snapshot, actions, request, "commit the compacted files").await?)
+}
+
+/// Commit a rewrite's `add` (with `dataChange: false`) and `remove` actions as one OPTIMIZE commit
+/// on the snapshot the plan was made on (delta-rs' conflict checker retries over concurrent appends).
+async fn commit_rewrite(
+    location: &str,
+    loaded: &Loaded,
+    snapshot: &deltalake::table::state::DeltaTableState,
+    actions: Vec<Action>,
+    request: &CompactionRequest,
+    what: &'static str,
+) -> Result<Committed, LakeError> {
     let target_size = i64::try_from(request.target_file_bytes).unwrap_or(i64::MAX);
     let finalized = CommitBuilder::default()
         .with_actions(actions)
         .with_max_retries(MAX_COMMIT_RETRIES)
         .build(Some(snapshot), loaded.table.log_store(), DeltaOperation::Optimize { predicate: None, target_size })
         .await
-        .map_err(|e| LakeError::delta(location, "commit the compacted files", e))?;
+        .map_err(|e| LakeError::delta(location, what, e))?;
     Ok(Committed {
         version: i64::try_from(finalized.version).unwrap_or(i64::MAX),
         retries: u32::try_from(finalized.metrics.num_retries).unwrap_or(u32::MAX),
@@ -903,17 +916,7 @@ async fn spatial_rewrite(
         ctx.progress.report(done, total_files * 2, format!("wrote partition {:?}", group.partition));
     }
     ctx.cancel.check()?;
-    let target_size = i64::try_from(request.target_file_bytes).unwrap_or(i64::MAX);
-    let finalized = CommitBuilder::default()
-        .with_actions(actions)
-        .with_max_retries(MAX_COMMIT_RETRIES)
-        .build(Some(snapshot), loaded.table.log_store(), DeltaOperation::Optimize { predicate: None, target_size })
-        .await
-        .map_err(|e| LakeError::delta(location, "commit the spatially ordered files", e))?;
-    Ok(Committed {
-        version: i64::try_from(finalized.version).unwrap_or(i64::MAX),
-        retries: u32::try_from(finalized.metrics.num_retries).unwrap_or(u32::MAX),
-    })
+    Ok(commit_rewrite(location, loaded, snapshot, actions, request, "commit the spatially ordered files").await?)
 }
 
 /// `batch` with the columns of the table's `schema` (partition columns left out) in its order and
