@@ -703,15 +703,7 @@ pub async fn query(table: &TableRef, at: &VersionSelector, request: &QueryReques
             let rg = metadata.row_group(i);
             report.bytes_scanned += leaves.iter().map(|&l| rg.column(l).compressed_size().max(0) as u64).sum::<u64>();
         }
-        let row_offsets: Vec<u64> = metadata
-            .row_groups()
-            .iter()
-            .scan(0u64, |acc, rg| {
-                let start = *acc;
-                *acc += rg.num_rows().max(0) as u64;
-                Some(start)
-            })
-            .collect();
+        let row_offsets = row_group_offsets(&metadata);
         let geometry_name = opened.geo.name.clone();
         if let Some(export) = writer.as_mut() {
             export.geo_json = export.geo_json.take().or(opened.geo.geo_json.clone());
@@ -931,15 +923,7 @@ async fn scan_file(
         .clone()
         .filter(|_| opened.covering_leaves.is_some())
         .map(|paths| (ProjectionMask::leaves(descr, covering_leaves.clone()), paths));
-    let row_offsets: Vec<u64> = metadata
-        .row_groups()
-        .iter()
-        .scan(0u64, |acc, rg| {
-            let start = *acc;
-            *acc += rg.num_rows().max(0) as u64;
-            Some(start)
-        })
-        .collect();
+    let row_offsets = row_group_offsets(&metadata);
     let reader_metadata = ArrowReaderMetadata::try_new(metadata.clone(), ArrowReaderOptions::new())
         .map_err(|source| LakeError::ParquetRead { table: table.to_string(), file: PathBuf::from(&file.path), source })?;
     let groups: Vec<Result<(u64, GroupOutcome), JobError>> = futures::stream::iter(selected)
@@ -1134,6 +1118,20 @@ impl Drop for Export {
             let _ = std::fs::remove_file(&self.partial);
         }
     }
+}
+
+
+/// The file row index each row group starts at.
+fn row_group_offsets(metadata: &ParquetMetaData) -> Vec<u64> {
+    metadata
+        .row_groups()
+        .iter()
+        .scan(0u64, |acc, rg| {
+            let start = *acc;
+            *acc += rg.num_rows().max(0) as u64;
+            Some(start)
+        })
+        .collect()
 }
 
 #[cfg(test)]
