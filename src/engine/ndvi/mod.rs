@@ -20,6 +20,7 @@ use serde::Serialize;
 use crate::engine::crs::{CrsError, CrsTransform};
 use crate::engine::jobs::{JobContext, JobError};
 use crate::engine::raster::cog::CogReader;
+use crate::engine::raster::tile_reader::{TileReader, TileScratch, ValueMap};
 use crate::engine::raster::{GeoGrid, RasterError};
 pub use items::{BandSource, ItemFilter, NdviSource, StacItemRef};
 
@@ -37,7 +38,7 @@ pub enum NdviError {
     NoImagery { params: String },
     #[error("item {item} has no {band} band: tried {tried}; the item's assets are: {available}")]
     MissingBand { item: String, band: String, tried: String, available: String },
-    #[error("item {item}: asset {href} is remote; only local files (and file:// hrefs) are read so far")]
+    #[error("item {item}: asset {href} is remote; only local files (and file:// hrefs) and http(s) URLs are read")]
     Remote { item: String, href: String },
     #[error("{0}")]
     Invalid(String),
@@ -95,6 +96,15 @@ pub struct Slice {
     pub nir: BandSource,
     pub red_grid: GeoGrid,
     pub nir_grid: GeoGrid,
+    /// The bands' full-resolution tile readers (None: decoded through the TIFF decoder instead).
+    pub red_tiles: Option<TileReader>,
+    pub nir_tiles: Option<TileReader>,
+}
+
+impl Slice {
+    fn bands(&self) -> [(&BandSource, &GeoGrid, Option<&TileReader>, &'static str); 2] {
+        [(&self.red, &self.red_grid, self.red_tiles.as_ref(), "red"), (&self.nir, &self.nir_grid, self.nir_tiles.as_ref(), "nir")]
+    }
 }
 
 /// What a finished NDVI job made (the CLI prints it as JSON).
@@ -126,41 +136,43 @@ fn band_error(item: &str, band: &str) -> impl Fn(RasterError) -> NdviError {
     move |source| NdviError::Band { item: item.clone(), band: band.clone(), source }
 }
 
-/// Resolve bands and read their grids (COG headers only).
+/// Resolve bands, read their grids and tile tables (COG headers only, each file opened once).
 pub fn resolve_slices(items: Vec<StacItemRef>, red: Option<&str>, nir: Option<&str>) -> Result<Vec<Slice>, NdviError> {
     items
         .into_iter()
         .map(|item| {
-            let red_band = item.band(red, &["B04", "red"], "red")?;
-            let nir_band = item.band(nir, &["B08", "nir"], "nir")?;
-            let open = |b: &BandSource, name: &str| -> Result<GeoGrid, NdviError> {
-                let reader = CogReader::open(&b.path).map_err(band_error(&item.id, name))?;
-                let info = reader.info();
-                if info.band_count != 1 || info.data_type != "uint16" {
-                    return Err(NdviError::Band {
-                        item: item.id.clone(),
-                        band: name.to_owned(),
-                        source: RasterError::Unsupported {
-                            path: b.path.clone(),
-                            detail: format!(
-                                "NDVI reads single-band uint16 COGs; this one has {} band(s) of {}",
-                                info.band_count, info.data_type
-                            ),
-                        },
-                    });
+            let mut red_band = item.band(red, &["B04", "red"], "red")?;
+            let mut nir_band = item.band(nir, &["B08", "nir"], "nir")?;
+            let open = |b: &mut BandSource, name: &str| -> Result<(GeoGrid, Option<TileReader>), NdviError> {
+                let mut reader = CogReader::open(&b.path).map_err(band_error(&item.id, name))?;
+                let info = reader.info().clone();
+                let unsupported = |detail: String| NdviError::Band {
+                    item: item.id.clone(),
+                    band: name.to_owned(),
+                    source: RasterError::Unsupported { path: b.path.clone(), detail },
+                };
+                if info.band_count != 1 {
+                    return Err(unsupported(format!("NDVI reads single-band COGs; this one has {} bands", info.band_count)));
                 }
-                Ok(info.grid.clone())
+                let tiles = match reader.tile_reader(0) {
+                    Ok(tiles) => Some(tiles),
+                    // LZW, zstd, …: the TIFF decoder reads those, uint16 only.
+                    Err(_) if info.data_type == "uint16" => None,
+                    Err(why) => {
+                        return Err(unsupported(format!(
+                            "NDVI reads uint8/int8/uint16/int16/uint32/int32/float32/float64 COGs, uncompressed or deflate; this one is {} with {} compression ({why})",
+                            info.data_type, info.compression
+                        )));
+                    }
+                };
+                if b.nodata.is_none() {
+                    b.nodata = info.nodata;
+                }
+                Ok((info.grid, tiles))
             };
-            let mut red_band = red_band;
-            let mut nir_band = nir_band;
-            let red_grid = open(&red_band, "red")?;
-            let nir_grid = open(&nir_band, "nir")?;
-            for band in [&mut red_band, &mut nir_band] {
-                if band.nodata.is_none() {
-                    band.nodata = CogReader::open(&band.path).ok().and_then(|r| r.info().nodata);
-                }
-            }
-            Ok(Slice { item, red: red_band, nir: nir_band, red_grid, nir_grid })
+            let (red_grid, red_tiles) = open(&mut red_band, "red")?;
+            let (nir_grid, nir_tiles) = open(&mut nir_band, "nir")?;
+            Ok(Slice { item, red: red_band, nir: nir_band, red_grid, nir_grid, red_tiles, nir_tiles })
         })
         .collect()
 }
@@ -222,80 +234,101 @@ pub fn is_aligned(band: &GeoGrid, out: &GeoGrid) -> bool {
         && whole((band.origin_y - out.origin_y) / out.pixel_size_y)
 }
 
-/// A band's values on an output window (`cols`×`rows` at `col0`, `row0`): reflectance, NaN where
-/// nodata or outside the band. Nearest neighbour; reads only the COG tiles under the window.
-fn sample_band(
+/// Per-thread buffers of [`compute_chunk_into`]: the chunk (red, then NDVI), NIR, a window for
+/// resampled bands, and the tile decoder's scratch. Reused from chunk to chunk: no allocation per chunk.
+#[derive(Debug, Default)]
+pub struct ChunkBuffers {
+    pub ndvi: Vec<f32>,
+    nir: Vec<f32>,
+    window: Vec<f32>,
+    scratch: TileScratch,
+}
+
+/// Read a band's values (reflectance, NaN for nodata) in the band's own pixel window into `out`
+/// (row stride `stride`).
+fn read_band_window(
+    band: &BandSource,
+    tiles: Option<&TileReader>,
+    window: (u32, u32, u32, u32),
+    out: &mut [f32],
+    stride: usize,
+    scratch: &mut TileScratch,
+) -> Result<(), RasterError> {
+    let map = ValueMap { nodata: band.nodata, scale: band.scale, offset: band.offset };
+    if let Some(tiles) = tiles {
+        return tiles.read_window_f32(window, &map, out, stride, scratch);
+    }
+    let (c, r, w, h) = window;
+    let raw = CogReader::open(&band.path)?.read_window_u16(0, c, r, w, h)?;
+    for (row, src) in raw.chunks_exact(w as usize).enumerate() {
+        for (d, &v) in out[row * stride..row * stride + w as usize].iter_mut().zip(src) {
+            *d = if map.nodata == Some(f64::from(v)) { f32::NAN } else { (f64::from(v) * map.scale + map.offset) as f32 };
+        }
+    }
+    Ok(())
+}
+
+/// Fill `out` (a `chunk`-wide buffer of the output window `cols`×`rows` at `col0`, `row0`, already NaN)
+/// with one band's values. A band on the output grid is read straight into place; another one
+/// (another CRS or resolution) is sampled by nearest neighbour from the window of it under the chunk.
+#[allow(clippy::too_many_arguments)]
+fn fill_band(
     band: &BandSource,
     band_grid: &GeoGrid,
-    out: &GeoGrid,
+    tiles: Option<&TileReader>,
+    out_grid: &GeoGrid,
     (col0, row0, cols, rows): (u32, u32, u32, u32),
-    errors: &(String, &str),
-) -> Result<Vec<f32>, NdviError> {
-    let n = cols as usize * rows as usize;
-    let mut values = vec![f32::NAN; n];
-    let to_value = |dn: u16| -> f32 {
-        if band.nodata == Some(f64::from(dn)) { f32::NAN } else { (f64::from(dn) * band.scale + band.offset) as f32 }
-    };
-    let open_window = |c_min: i64, r_min: i64, w: u32, h: u32| -> Result<Vec<u16>, NdviError> {
-        let mut reader = CogReader::open(&band.path).map_err(band_error(&errors.0, errors.1))?;
-        reader.read_window_u16(0, c_min as u32, r_min as u32, w, h).map_err(band_error(&errors.0, errors.1))
-    };
-    if band_grid.epsg == out.epsg {
-        // Same CRS: the mapping is separable, one source column per output column and one row per row.
-        let src_cols: Vec<i64> = (0..cols)
-            .map(|c| {
-                let x = out.origin_x + (f64::from(col0 + c) + 0.5) * out.pixel_size_x;
-                let v = ((x - band_grid.origin_x) / band_grid.pixel_size_x).floor();
-                if v >= 0.0 && v < f64::from(band_grid.width) { v as i64 } else { -1 }
-            })
-            .collect();
-        let src_rows: Vec<i64> = (0..rows)
-            .map(|r| {
-                let y = out.origin_y - (f64::from(row0 + r) + 0.5) * out.pixel_size_y;
-                let v = ((band_grid.origin_y - y) / band_grid.pixel_size_y).floor();
-                if v >= 0.0 && v < f64::from(band_grid.height) { v as i64 } else { -1 }
-            })
-            .collect();
-        let valid = |v: &&i64| **v >= 0;
-        let (Some(c_min), Some(c_max)) = (src_cols.iter().filter(valid).min(), src_cols.iter().filter(valid).max()) else {
-            return Ok(values);
-        };
-        let (Some(r_min), Some(r_max)) = (src_rows.iter().filter(valid).min(), src_rows.iter().filter(valid).max()) else {
-            return Ok(values);
-        };
-        let w = (c_max - c_min + 1) as u32;
-        let window = open_window(*c_min, *r_min, w, (r_max - r_min + 1) as u32)?;
-        for (r, &sr) in src_rows.iter().enumerate() {
-            if sr < 0 {
-                continue;
-            }
-            let src_row = &window[(sr - r_min) as usize * w as usize..];
-            let out_row = &mut values[r * cols as usize..(r + 1) * cols as usize];
-            for (value, &sc) in out_row.iter_mut().zip(&src_cols) {
-                if sc >= 0 {
-                    *value = to_value(src_row[(sc - c_min) as usize]);
-                }
-            }
+    chunk: usize,
+    out: &mut [f32],
+    window_buf: &mut Vec<f32>,
+    scratch: &mut TileScratch,
+) -> Result<(), RasterError> {
+    if is_aligned(band_grid, out_grid) {
+        // The band's pixel (0, 0) is output pixel (dx, dy).
+        let dx = ((band_grid.origin_x - out_grid.origin_x) / out_grid.pixel_size_x).round() as i64;
+        let dy = ((out_grid.origin_y - band_grid.origin_y) / out_grid.pixel_size_y).round() as i64;
+        let c0 = i64::from(col0).max(dx);
+        let c1 = (i64::from(col0) + i64::from(cols)).min(dx + i64::from(band_grid.width));
+        let r0 = i64::from(row0).max(dy);
+        let r1 = (i64::from(row0) + i64::from(rows)).min(dy + i64::from(band_grid.height));
+        if c0 >= c1 || r0 >= r1 {
+            return Ok(());
         }
-        return Ok(values);
+        let start = (r0 - i64::from(row0)) as usize * chunk + (c0 - i64::from(col0)) as usize;
+        let window = ((c0 - dx) as u32, (r0 - dy) as u32, (c1 - c0) as u32, (r1 - r0) as u32);
+        return read_band_window(band, tiles, window, &mut out[start..], chunk, scratch);
     }
-    // Another CRS: project every output pixel centre into the band's CRS (-1 = outside).
-    let transform = CrsTransform::new(out.epsg, band_grid.epsg)?;
-    let mut src_index: Vec<(i32, i32)> = Vec::with_capacity(n);
-    for row in 0..rows {
-        for col in 0..cols {
-            let (x, y) = out.pixel_to_crs(f64::from(col0 + col) + 0.5, f64::from(row0 + row) + 0.5);
-            let index = transform.point(x, y).ok().and_then(|(sx, sy)| {
-                let c = ((sx - band_grid.origin_x) / band_grid.pixel_size_x).floor();
-                let r = ((band_grid.origin_y - sy) / band_grid.pixel_size_y).floor();
-                (c >= 0.0 && r >= 0.0 && c < f64::from(band_grid.width) && r < f64::from(band_grid.height))
-                    .then_some((c as i32, r as i32))
-            });
-            src_index.push(index.unwrap_or((-1, -1)));
+    // Output pixel centre → band pixel (-1: outside), separable when the CRS is the same.
+    let inside = |c: f64, r: f64| c >= 0.0 && r >= 0.0 && c < f64::from(band_grid.width) && r < f64::from(band_grid.height);
+    let mut index: Vec<(i32, i32)> = Vec::with_capacity(cols as usize * rows as usize);
+    if band_grid.epsg == out_grid.epsg {
+        let src_cols: Vec<f64> = (0..cols)
+            .map(|c| {
+                let x = out_grid.origin_x + (f64::from(col0 + c) + 0.5) * out_grid.pixel_size_x;
+                ((x - band_grid.origin_x) / band_grid.pixel_size_x).floor()
+            })
+            .collect();
+        for r in 0..rows {
+            let y = out_grid.origin_y - (f64::from(row0 + r) + 0.5) * out_grid.pixel_size_y;
+            let sr = ((band_grid.origin_y - y) / band_grid.pixel_size_y).floor();
+            index.extend(src_cols.iter().map(|&sc| if inside(sc, sr) { (sc as i32, sr as i32) } else { (-1, -1) }));
+        }
+    } else {
+        let transform = CrsTransform::new(out_grid.epsg, band_grid.epsg).map_err(RasterError::Crs)?;
+        for r in 0..rows {
+            for c in 0..cols {
+                let (x, y) = out_grid.pixel_to_crs(f64::from(col0 + c) + 0.5, f64::from(row0 + r) + 0.5);
+                let i = transform.point(x, y).ok().and_then(|(sx, sy)| {
+                    let c = ((sx - band_grid.origin_x) / band_grid.pixel_size_x).floor();
+                    let r = ((band_grid.origin_y - sy) / band_grid.pixel_size_y).floor();
+                    inside(c, r).then_some((c as i32, r as i32))
+                });
+                index.push(i.unwrap_or((-1, -1)));
+            }
         }
     }
     let (mut c_min, mut r_min, mut c_max, mut r_max) = (i32::MAX, i32::MAX, -1, -1);
-    for &(c, r) in &src_index {
+    for &(c, r) in &index {
         if c >= 0 {
             c_min = c_min.min(c);
             c_max = c_max.max(c);
@@ -304,16 +337,19 @@ fn sample_band(
         }
     }
     if c_max < 0 {
-        return Ok(values);
+        return Ok(());
     }
-    let w = (c_max - c_min + 1) as u32;
-    let window = open_window(i64::from(c_min), i64::from(r_min), w, (r_max - r_min + 1) as u32)?;
-    for (value, &(c, r)) in values.iter_mut().zip(&src_index) {
+    let (w, h) = ((c_max - c_min + 1) as usize, (r_max - r_min + 1) as usize);
+    window_buf.clear();
+    window_buf.resize(w * h, f32::NAN);
+    read_band_window(band, tiles, (c_min as u32, r_min as u32, w as u32, h as u32), window_buf, w, scratch)?;
+    for (i, &(c, r)) in index.iter().enumerate() {
         if c >= 0 {
-            *value = to_value(window[(r - r_min) as usize * w as usize + (c - c_min) as usize]);
+            let (row, col) = (i / cols as usize, i % cols as usize);
+            out[row * chunk + col] = window_buf[(r - r_min) as usize * w + (c - c_min) as usize];
         }
     }
-    Ok(values)
+    Ok(())
 }
 
 /// The histogram bin of a value (clamped into [-1, 1]).
@@ -323,32 +359,96 @@ pub fn histogram_bin(value: f32) -> usize {
 }
 
 /// NDVI of two reflectance values: NaN where either is NaN or the sum is 0.
+#[inline]
 pub fn ndvi(nir: f32, red: f32) -> f32 {
     let sum = nir + red;
-    if nir.is_nan() || red.is_nan() || sum == 0.0 { f32::NAN } else { (nir - red) / sum }
+    let v = (nir - red) / sum;
+    // Branch-free (vectorises): a NaN input makes `v` NaN.
+    if sum == 0.0 || v.is_nan() { f32::NAN } else { v }
+}
+
+/// Whether a band stacks onto the output grid and covers the whole `chunk`² chunk at `window`.
+fn covers_chunk(band: &GeoGrid, out: &GeoGrid, (col0, row0, cols, rows): (u32, u32, u32, u32), chunk: u32) -> bool {
+    if cols != chunk || rows != chunk || !is_aligned(band, out) {
+        return false;
+    }
+    let dx = ((band.origin_x - out.origin_x) / out.pixel_size_x).round() as i64;
+    let dy = ((out.origin_y - band.origin_y) / out.pixel_size_y).round() as i64;
+    dx <= i64::from(col0)
+        && dy <= i64::from(row0)
+        && dx + i64::from(band.width) >= i64::from(col0 + cols)
+        && dy + i64::from(band.height) >= i64::from(row0 + rows)
+}
+
+/// Add the valid (non-NaN) values to `histogram` ([`histogram_bin`]); returns how many there were.
+/// Four interleaved partial histograms keep consecutive increments of one bin independent.
+pub fn histogram_add(values: &[f32], histogram: &mut [u64; HISTOGRAM_BINS]) -> u64 {
+    let mut parts = [[0u64; HISTOGRAM_BINS + 1]; 4];
+    let mut bins = [0u8; 1024];
+    for block in values.chunks(bins.len()) {
+        // Pass 1 (vectorises): the bin of every value, HISTOGRAM_BINS for NaN; the same arithmetic as
+        // `histogram_bin`.
+        for (b, &v) in bins.iter_mut().zip(block) {
+            let t = ((f64::from(v) + 1.0) / 2.0).clamp(0.0, 1.0) * HISTOGRAM_BINS as f64;
+            let bin = (t as i32).min(HISTOGRAM_BINS as i32 - 1) as u8;
+            *b = if v.is_nan() { HISTOGRAM_BINS as u8 } else { bin };
+        }
+        // Pass 2: count.
+        let bins = &bins[..block.len()];
+        let mut quads = bins.chunks_exact(4);
+        for q in &mut quads {
+            parts[0][usize::from(q[0])] += 1;
+            parts[1][usize::from(q[1])] += 1;
+            parts[2][usize::from(q[2])] += 1;
+            parts[3][usize::from(q[3])] += 1;
+        }
+        for &b in quads.remainder() {
+            parts[0][usize::from(b)] += 1;
+        }
+    }
+    let mut valid = 0;
+    for (i, total) in histogram.iter_mut().enumerate() {
+        let n: u64 = parts.iter().map(|p| p[i]).sum();
+        *total += n;
+        valid += n;
+    }
+    valid
+}
+
+/// One output chunk of one time slice into `buffers.ndvi` (the full chunk shape, NaN padded); returns
+/// its valid pixel count and adds its valid values to `histogram`.
+pub fn compute_chunk_into(
+    slice: &Slice,
+    out: &GeoGrid,
+    chunk: u32,
+    (chunk_row, chunk_col): (u32, u32),
+    buffers: &mut ChunkBuffers,
+    histogram: &mut [u64; HISTOGRAM_BINS],
+) -> Result<u64, NdviError> {
+    let (col0, row0) = (chunk_col * chunk, chunk_row * chunk);
+    let window = (col0, row0, chunk.min(out.width - col0), chunk.min(out.height - row0));
+    let n = chunk as usize * chunk as usize;
+    let ChunkBuffers { ndvi: red, nir, window: window_buf, scratch } = buffers;
+    for (buf, (band, grid, tiles, name)) in [&mut *red, &mut *nir].into_iter().zip(slice.bands()) {
+        // A band on the grid that covers the whole chunk overwrites every value: no NaN fill needed.
+        if !covers_chunk(grid, out, window, chunk) || buf.len() != n {
+            buf.clear();
+            buf.resize(n, f32::NAN);
+        }
+        fill_band(band, grid, tiles, out, window, chunk as usize, buf, window_buf, scratch).map_err(band_error(&slice.item.id, name))?;
+    }
+    for (r, &n) in red.iter_mut().zip(nir.iter()) {
+        *r = ndvi(n, *r);
+    }
+    let valid = histogram_add(red, histogram);
+    Ok(valid)
 }
 
 /// One output chunk of one time slice, padded with NaN to the full chunk shape; and its valid pixel count.
 pub fn compute_chunk(slice: &Slice, out: &GeoGrid, chunk: u32, chunk_row: u32, chunk_col: u32) -> Result<(Vec<f32>, u64), NdviError> {
-    let (col0, row0) = (chunk_col * chunk, chunk_row * chunk);
-    let cols = chunk.min(out.width - col0);
-    let rows = chunk.min(out.height - row0);
-    let window = (col0, row0, cols, rows);
-    let red = sample_band(&slice.red, &slice.red_grid, out, window, &(slice.item.id.clone(), "red"))?;
-    let nir = sample_band(&slice.nir, &slice.nir_grid, out, window, &(slice.item.id.clone(), "nir"))?;
-    let mut data = vec![f32::NAN; chunk as usize * chunk as usize];
-    let mut valid = 0;
-    for r in 0..rows as usize {
-        for c in 0..cols as usize {
-            let i = r * cols as usize + c;
-            let v = ndvi(nir[i], red[i]);
-            if !v.is_nan() {
-                valid += 1;
-            }
-            data[r * chunk as usize + c] = v;
-        }
-    }
-    Ok((data, valid))
+    let mut buffers = ChunkBuffers::default();
+    let valid = compute_chunk_into(slice, out, chunk, (chunk_row, chunk_col), &mut buffers, &mut [0; HISTOGRAM_BINS])?;
+    Ok((buffers.ndvi, valid))
 }
 
 /// Run an NDVI job: select, plan, compute chunk by chunk in parallel into a temporary Zarr store,
@@ -380,6 +480,7 @@ pub async fn run_ndvi(request: NdviRequest, ctx: &JobContext) -> Result<NdviProd
         })
         .await?;
     let (slices, grid) = slices?;
+    tracing::debug!(secs = started.elapsed().as_secs_f64(), items = slices.len(), "NDVI: items, bands and grid resolved");
     let store = zarr_out::ProductWriter::create(&request.out, &grid, &slices, request.chunk)?;
 
     let chunk = request.chunk;
@@ -400,19 +501,20 @@ pub async fn run_ndvi(request: NdviRequest, ctx: &JobContext) -> Result<NdviProd
     let (store, slices, result) = ctx
         .cpu(move || {
             let result: Result<(), NdviError> = pool_ctx.cpu_pool().install(|| {
-                tasks.par_iter().try_for_each(|&(t, r, c)| {
+                // One task per (time, chunk row, chunk column), each reading only the tiles under it;
+                // each worker reuses its buffers from chunk to chunk.
+                tasks.par_iter().try_for_each_init(ChunkBuffers::default, |buffers, &(t, r, c)| {
                     if cancel.is_cancelled() {
                         return Err(NdviError::Cancelled);
                     }
-                    let (data, n_valid) = compute_chunk(&slices[t], &grid_c, chunk, r, c)?;
                     let mut bins = [0u64; HISTOGRAM_BINS];
-                    for v in data.iter().filter(|v| !v.is_nan()) {
-                        bins[histogram_bin(*v)] += 1;
-                    }
+                    let n_valid = compute_chunk_into(&slices[t], &grid_c, chunk, (r, c), buffers, &mut bins)?;
                     for (bin, n) in histogram_c.iter().zip(bins) {
-                        bin.fetch_add(n, Ordering::Relaxed);
+                        if n > 0 {
+                            bin.fetch_add(n, Ordering::Relaxed);
+                        }
                     }
-                    store.write_chunk(t as u64, u64::from(r), u64::from(c), data)?;
+                    store.write_chunk(t as u64, u64::from(r), u64::from(c), &buffers.ndvi)?;
                     valid.fetch_add(n_valid, Ordering::Relaxed);
                     let d = done.fetch_add(1, Ordering::Relaxed) + 1;
                     progress.report(d, total, format!("chunk {d}/{total}"));
@@ -426,6 +528,7 @@ pub async fn run_ndvi(request: NdviRequest, ctx: &JobContext) -> Result<NdviProd
     let valid = result?;
     ctx.cancel.check()?;
     let pixels = u64::from(grid.width) * u64::from(grid.height) * slices.len() as u64;
+    tracing::debug!(secs = started.elapsed().as_secs_f64(), chunks = total, "NDVI: chunks computed and written");
     let checklist = store.finish()?;
     let bbox = lonlat_bbox(&grid)?;
     let warped_items = slices
@@ -473,5 +576,26 @@ impl From<NdviError> for JobError {
             NdviError::Cancelled => JobError::Cancelled,
             other => JobError::Ndvi(other),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_add_counts_like_histogram_bin_and_ndvi_is_nan_where_it_must() {
+        let mut values: Vec<f32> = vec![-1.0, 1.0, 0.0, -0.95, 0.05, 0.999, -2.0, 3.0, f32::NAN, f32::EPSILON, -f32::EPSILON];
+        values.extend((0..5000).map(|i| (i as f32 / 2500.0) - 1.0));
+        let mut expected = [0u64; HISTOGRAM_BINS];
+        for v in values.iter().filter(|v| !v.is_nan()) {
+            expected[histogram_bin(*v)] += 1;
+        }
+        let mut got = [0u64; HISTOGRAM_BINS];
+        assert_eq!(histogram_add(&values, &mut got), values.len() as u64 - 1);
+        assert_eq!(got, expected);
+        assert!(ndvi(0.0, 0.0).is_nan() && ndvi(f32::NAN, 1.0).is_nan() && ndvi(1.0, f32::NAN).is_nan());
+        assert_eq!(ndvi(3.0, 1.0), 0.5);
+        assert_eq!(ndvi(0.1, -0.1).to_bits(), f32::NAN.to_bits());
     }
 }
