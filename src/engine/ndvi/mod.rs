@@ -354,8 +354,8 @@ fn fill_band(
 
 /// The histogram bin of a value (clamped into [-1, 1]).
 pub fn histogram_bin(value: f32) -> usize {
-    let t = ((f64::from(value) + 1.0) / 2.0).clamp(0.0, 1.0);
-    ((t * HISTOGRAM_BINS as f64) as usize).min(HISTOGRAM_BINS - 1)
+    let t = ((value + 1.0) * 0.5).clamp(0.0, 1.0) * HISTOGRAM_BINS as f32;
+    (t as usize).min(HISTOGRAM_BINS - 1)
 }
 
 /// NDVI of two reflectance values: NaN where either is NaN or the sum is 0.
@@ -389,9 +389,10 @@ pub fn histogram_add(values: &[f32], histogram: &mut [u64; HISTOGRAM_BINS]) -> u
         // Pass 1 (vectorises): the bin of every value, HISTOGRAM_BINS for NaN; the same arithmetic as
         // `histogram_bin`.
         for (b, &v) in bins.iter_mut().zip(block) {
-            let t = ((f64::from(v) + 1.0) / 2.0).clamp(0.0, 1.0) * HISTOGRAM_BINS as f64;
-            let bin = (t as i32).min(HISTOGRAM_BINS as i32 - 1) as u8;
-            *b = if v.is_nan() { HISTOGRAM_BINS as u8 } else { bin };
+            let t = ((v + 1.0) * 0.5).clamp(0.0, 1.0) * HISTOGRAM_BINS as f32;
+            let t = if v.is_nan() { HISTOGRAM_BINS as f32 } else { t.min((HISTOGRAM_BINS - 1) as f32) };
+            // SAFETY: t is finite and within 0..=HISTOGRAM_BINS (truncation = floor for t >= 0).
+            *b = unsafe { t.to_int_unchecked::<i32>() } as u8;
         }
         // Pass 2: count.
         let bins = &bins[..block.len()];
