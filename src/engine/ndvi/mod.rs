@@ -242,6 +242,10 @@ pub struct ChunkBuffers {
     nir: Vec<f32>,
     window: Vec<f32>,
     scratch: TileScratch,
+    /// The fused path's second tile and its two value rows.
+    scratch_nir: TileScratch,
+    row_red: Vec<f32>,
+    row_nir: Vec<f32>,
 }
 
 /// Read a band's values (reflectance, NaN for nodata) in the band's own pixel window into `out`
@@ -361,6 +365,11 @@ pub fn histogram_bin(value: f32) -> usize {
 /// NDVI of two reflectance values: NaN where either is NaN or the sum is 0.
 #[inline]
 pub fn ndvi(nir: f32, red: f32) -> f32 {
+    ndvi_value(nir, red)
+}
+
+#[inline(always)]
+fn ndvi_value(nir: f32, red: f32) -> f32 {
     let sum = nir + red;
     let v = (nir - red) / sum;
     // Branch-free (vectorises): a NaN input makes `v` NaN.
@@ -381,39 +390,122 @@ fn covers_chunk(band: &GeoGrid, out: &GeoGrid, (col0, row0, cols, rows): (u32, u
 }
 
 /// Add the valid (non-NaN) values to `histogram` ([`histogram_bin`]); returns how many there were.
-/// Four interleaved partial histograms keep consecutive increments of one bin independent.
 pub fn histogram_add(values: &[f32], histogram: &mut [u64; HISTOGRAM_BINS]) -> u64 {
-    let mut parts = [[0u64; HISTOGRAM_BINS + 1]; 4];
-    let mut bins = [0u8; 1024];
-    for block in values.chunks(bins.len()) {
-        // Pass 1 (vectorises): the bin of every value, HISTOGRAM_BINS for NaN; the same arithmetic as
-        // `histogram_bin`.
-        for (b, &v) in bins.iter_mut().zip(block) {
-            let t = ((v + 1.0) * 0.5).clamp(0.0, 1.0) * HISTOGRAM_BINS as f32;
-            let t = if v.is_nan() { HISTOGRAM_BINS as f32 } else { t.min((HISTOGRAM_BINS - 1) as f32) };
-            // SAFETY: t is finite and within 0..=HISTOGRAM_BINS (truncation = floor for t >= 0).
-            *b = unsafe { t.to_int_unchecked::<i32>() } as u8;
-        }
-        // Pass 2: count.
-        let bins = &bins[..block.len()];
-        let mut quads = bins.chunks_exact(4);
-        for q in &mut quads {
-            parts[0][usize::from(q[0])] += 1;
-            parts[1][usize::from(q[1])] += 1;
-            parts[2][usize::from(q[2])] += 1;
-            parts[3][usize::from(q[3])] += 1;
-        }
-        for &b in quads.remainder() {
-            parts[0][usize::from(b)] += 1;
+    let mut counter = HistogramCounter::default();
+    counter.add(values);
+    counter.finish(histogram)
+}
+
+/// Counts values into [`HISTOGRAM_BINS`] bins (plus one for NaN). Four interleaved partial histograms
+/// keep consecutive increments of one bin independent.
+pub struct HistogramCounter {
+    parts: [[u64; HISTOGRAM_BINS + 1]; 4],
+}
+
+impl Default for HistogramCounter {
+    fn default() -> Self {
+        Self { parts: [[0; HISTOGRAM_BINS + 1]; 4] }
+    }
+}
+
+impl HistogramCounter {
+    pub fn add(&mut self, values: &[f32]) {
+        let parts = &mut self.parts;
+        let mut bins = [0u8; 1024];
+        for block in values.chunks(bins.len()) {
+            // Pass 1 (vectorises): the bin of every value, HISTOGRAM_BINS for NaN; the same arithmetic as
+            // `histogram_bin`.
+            for (b, &v) in bins.iter_mut().zip(block) {
+                let t = ((v + 1.0) * 0.5).clamp(0.0, 1.0) * HISTOGRAM_BINS as f32;
+                let t = if v.is_nan() { HISTOGRAM_BINS as f32 } else { t.min((HISTOGRAM_BINS - 1) as f32) };
+                // SAFETY: t is finite and within 0..=HISTOGRAM_BINS (truncation = floor for t >= 0).
+                *b = unsafe { t.to_int_unchecked::<i32>() } as u8;
+            }
+            // Pass 2: count.
+            let bins = &bins[..block.len()];
+            let mut quads = bins.chunks_exact(4);
+            for q in &mut quads {
+                parts[0][usize::from(q[0])] += 1;
+                parts[1][usize::from(q[1])] += 1;
+                parts[2][usize::from(q[2])] += 1;
+                parts[3][usize::from(q[3])] += 1;
+            }
+            for &b in quads.remainder() {
+                parts[0][usize::from(b)] += 1;
+            }
         }
     }
-    let mut valid = 0;
-    for (i, total) in histogram.iter_mut().enumerate() {
-        let n: u64 = parts.iter().map(|p| p[i]).sum();
-        *total += n;
-        valid += n;
+
+    /// Add the counts to `histogram`; returns the number of valid values.
+    pub fn finish(self, histogram: &mut [u64; HISTOGRAM_BINS]) -> u64 {
+        let mut valid = 0;
+        for (i, total) in histogram.iter_mut().enumerate() {
+            let n: u64 = self.parts.iter().map(|p| p[i]).sum();
+            *total += n;
+            valid += n;
+        }
+        valid
     }
-    valid
+}
+
+/// The fused path of [`compute_chunk_into`]: both bands on the output grid, covering the whole chunk,
+/// with one tile layout. Tile by tile, both bands' tiles are decoded and each row is converted into a
+/// small row buffer and turned into NDVI (and counted) while it is in cache: the chunk buffer is written
+/// once. None when the bands do not qualify.
+fn fused_chunk(
+    slice: &Slice,
+    out: &GeoGrid,
+    chunk: u32,
+    window: (u32, u32, u32, u32),
+    buffers: &mut ChunkBuffers,
+    counter: &mut HistogramCounter,
+) -> Option<Result<(), NdviError>> {
+    let (Some(red), Some(nir)) = (slice.red_tiles.as_ref(), slice.nir_tiles.as_ref()) else { return None };
+    let (rl, nl) = (&*red.layout, &*nir.layout);
+    let same_layout = (rl.width, rl.height, rl.tile_width, rl.tile_height) == (nl.width, nl.height, nl.tile_width, nl.tile_height)
+        && slice.red_grid == slice.nir_grid;
+    if !same_layout || !covers_chunk(&slice.red_grid, out, window, chunk) {
+        return None;
+    }
+    let dx = ((slice.red_grid.origin_x - out.origin_x) / out.pixel_size_x).round() as i64;
+    let dy = ((out.origin_y - slice.red_grid.origin_y) / out.pixel_size_y).round() as i64;
+    // The chunk in band pixels.
+    let (bc0, br0) = ((i64::from(window.0) - dx) as u32, (i64::from(window.1) - dy) as u32);
+    let (tw, th) = (rl.tile_width, rl.tile_height);
+    let red_map = ValueMap { nodata: slice.red.nodata, scale: slice.red.scale, offset: slice.red.offset };
+    let nir_map = ValueMap { nodata: slice.nir.nodata, scale: slice.nir.scale, offset: slice.nir.offset };
+    let n = chunk as usize * chunk as usize;
+    let ChunkBuffers { ndvi, scratch, scratch_nir, row_red, row_nir, .. } = buffers;
+    ndvi.resize(n, f32::NAN);
+    row_red.resize(tw as usize, 0.0);
+    row_nir.resize(tw as usize, 0.0);
+    let mut run = || -> Result<(), NdviError> {
+        for tile_row in br0 / th..=(br0 + chunk - 1) / th {
+            for tile_col in bc0 / tw..=(bc0 + chunk - 1) / tw {
+                let red_loaded = red.load_tile(tile_col, tile_row, scratch).map_err(band_error(&slice.item.id, "red"))?;
+                let nir_loaded = nir.load_tile(tile_col, tile_row, scratch_nir).map_err(band_error(&slice.item.id, "nir"))?;
+                let (tx, ty) = (tile_col * tw, tile_row * th);
+                let x0 = bc0.max(tx);
+                let x1 = (bc0 + chunk).min(tx + tw).min(rl.width);
+                let y0 = br0.max(ty);
+                let y1 = (br0 + chunk).min(ty + th).min(rl.height);
+                let len = (x1 - x0) as usize;
+                for y in y0..y1 {
+                    let (r, nr) = (&mut row_red[..len], &mut row_nir[..len]);
+                    red.convert_run(scratch, red_loaded, y - ty, x0 - tx, &red_map, r);
+                    nir.convert_run(scratch_nir, nir_loaded, y - ty, x0 - tx, &nir_map, nr);
+                    let start = (y - br0) as usize * chunk as usize + (x0 - bc0) as usize;
+                    let dst = &mut ndvi[start..start + len];
+                    for ((d, &rv), &nv) in dst.iter_mut().zip(r.iter()).zip(nr.iter()) {
+                        *d = ndvi_value(nv, rv);
+                    }
+                    counter.add(dst);
+                }
+            }
+        }
+        Ok(())
+    };
+    Some(run())
 }
 
 /// One output chunk of one time slice into `buffers.ndvi` (the full chunk shape, NaN padded); returns
@@ -429,7 +521,12 @@ pub fn compute_chunk_into(
     let (col0, row0) = (chunk_col * chunk, chunk_row * chunk);
     let window = (col0, row0, chunk.min(out.width - col0), chunk.min(out.height - row0));
     let n = chunk as usize * chunk as usize;
-    let ChunkBuffers { ndvi: red, nir, window: window_buf, scratch } = buffers;
+    let mut counter = HistogramCounter::default();
+    if let Some(result) = fused_chunk(slice, out, chunk, window, buffers, &mut counter) {
+        result?;
+        return Ok(counter.finish(histogram));
+    }
+    let ChunkBuffers { ndvi: red, nir, window: window_buf, scratch, .. } = buffers;
     for (buf, (band, grid, tiles, name)) in [&mut *red, &mut *nir].into_iter().zip(slice.bands()) {
         // A band on the grid that covers the whole chunk overwrites every value: no NaN fill needed.
         if !covers_chunk(grid, out, window, chunk) || buf.len() != n {
@@ -441,7 +538,8 @@ pub fn compute_chunk_into(
     for (r, &n) in red.iter_mut().zip(nir.iter()) {
         *r = ndvi(n, *r);
     }
-    let valid = histogram_add(red, histogram);
+    counter.add(red);
+    let valid = counter.finish(histogram);
     Ok(valid)
 }
 

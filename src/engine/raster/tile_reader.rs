@@ -228,6 +228,31 @@ impl TileReader {
         Ok(Some(rows))
     }
 
+    /// Decode tile (`tile_col`, `tile_row`) into `scratch` for [`Self::convert_run`]; false for a sparse
+    /// tile (no data: every pixel is the fill value).
+    pub fn load_tile(&self, tile_col: u32, tile_row: u32, scratch: &mut TileScratch) -> Result<bool, RasterError> {
+        let l = &*self.layout;
+        if tile_col >= l.tiles_across() || tile_row >= l.height.div_ceil(l.tile_height) {
+            return Err(RasterError::InvalidInput(format!("tile ({tile_col}, {tile_row}) is outside {}", self.path().display())));
+        }
+        let index = (tile_row * l.tiles_across() + tile_col) as usize;
+        let data_rows = l.tile_height.min(l.height - tile_row * l.tile_height) as usize;
+        Ok(self.decode_tile(index, data_rows, scratch)?.is_some())
+    }
+
+    /// Convert `dst.len()` samples of the tile last loaded into `scratch` ([`Self::load_tile`] returned
+    /// `loaded`), starting at row `y` and column `x` inside the tile.
+    pub fn convert_run(&self, scratch: &TileScratch, loaded: bool, y: u32, x: u32, map: &ValueMap, dst: &mut [f32]) {
+        let l = &*self.layout;
+        let Some(sample) = l.sample_type else { return };
+        if !loaded {
+            dst.fill(map.apply(l.sparse_fill));
+            return;
+        }
+        let start = (y as usize * l.tile_width as usize + x as usize) * sample.bytes();
+        convert(sample, &scratch.decoded[start..start + dst.len() * sample.bytes()], dst, map);
+    }
+
     /// Read the window `width`×`height` at (`col_off`, `row_off`) of the level into `out` (row `r`,
     /// column `c` at `out[r * stride + c]`), mapping samples with `map`. Reads only the tiles under it.
     #[allow(clippy::too_many_arguments)]
