@@ -234,6 +234,11 @@ pub fn is_aligned(band: &GeoGrid, out: &GeoGrid) -> bool {
         && whole((band.origin_y - out.origin_y) / out.pixel_size_y)
 }
 
+thread_local! {
+    /// Each worker's buffers for the chunks of one NDVI job (allocated once per job and thread).
+    static CHUNK_BUFFERS: std::cell::RefCell<ChunkBuffers> = std::cell::RefCell::default();
+}
+
 /// Per-thread buffers of [`compute_chunk_into`]: the chunk (red, then NDVI), NIR, a window for
 /// resampled bands, and the tile decoder's scratch. Reused from chunk to chunk: no allocation per chunk.
 #[derive(Debug, Default)]
@@ -602,24 +607,29 @@ pub async fn run_ndvi(request: NdviRequest, ctx: &JobContext) -> Result<NdviProd
             let result: Result<(), NdviError> = pool_ctx.cpu_pool().install(|| {
                 // One task per (time, chunk row, chunk column), each reading only the tiles under it;
                 // each worker reuses its buffers from chunk to chunk.
-                tasks.par_iter().try_for_each_init(ChunkBuffers::default, |buffers, &(t, r, c)| {
+                tasks.par_iter().try_for_each(|&(t, r, c)| {
                     if cancel.is_cancelled() {
                         return Err(NdviError::Cancelled);
                     }
-                    let mut bins = [0u64; HISTOGRAM_BINS];
-                    let n_valid = compute_chunk_into(&slices[t], &grid_c, chunk, (r, c), buffers, &mut bins)?;
-                    for (bin, n) in histogram_c.iter().zip(bins) {
-                        if n > 0 {
-                            bin.fetch_add(n, Ordering::Relaxed);
+                    CHUNK_BUFFERS.with_borrow_mut(|buffers| {
+                        let mut bins = [0u64; HISTOGRAM_BINS];
+                        let n_valid = compute_chunk_into(&slices[t], &grid_c, chunk, (r, c), buffers, &mut bins)?;
+                        for (bin, n) in histogram_c.iter().zip(bins) {
+                            if n > 0 {
+                                bin.fetch_add(n, Ordering::Relaxed);
+                            }
                         }
-                    }
-                    store.write_chunk(t as u64, u64::from(r), u64::from(c), &buffers.ndvi)?;
-                    valid.fetch_add(n_valid, Ordering::Relaxed);
+                        store.write_chunk(t as u64, u64::from(r), u64::from(c), &buffers.ndvi)?;
+                        valid.fetch_add(n_valid, Ordering::Relaxed);
+                        Ok::<(), NdviError>(())
+                    })?;
                     let d = done.fetch_add(1, Ordering::Relaxed) + 1;
                     progress.report(d, total, format!("chunk {d}/{total}"));
                     Ok(())
                 })
             });
+            // Give the workers' buffers back (the GUI's pool lives on).
+            pool_ctx.cpu_pool().broadcast(|_| CHUNK_BUFFERS.with_borrow_mut(|b| *b = ChunkBuffers::default()));
             (store, slices, result.map(|()| valid.load(Ordering::Relaxed)))
         })
         .await?;

@@ -13,6 +13,8 @@ use serde_json::{Map, Value, json};
 use zarrs::array::codec::{BloscCodec, BloscCodecConfiguration};
 use zarrs::array::{Array, ArrayBuilder, data_type};
 use zarrs::filesystem::FilesystemStore;
+use zarrs::storage::store::MemoryStore;
+use zarrs::storage::{ListableStorageTraits, ReadableStorageTraits};
 use zarrs::group::GroupBuilder;
 
 use super::{CHUNK_RANGE, NdviError, Slice};
@@ -65,7 +67,7 @@ fn unsafe_f32_bytes(data: &[f32]) -> &[u8] {
 pub struct ProductWriter {
     tmp: PathBuf,
     target: PathBuf,
-    ndvi: Array<FilesystemStore>,
+    ndvi: Array<MemoryStore>,
     grid: GeoGrid,
     chunk: u32,
     times: usize,
@@ -88,8 +90,9 @@ impl ProductWriter {
             std::fs::remove_dir_all(&tmp).map_err(|source| NdviError::Io { path: tmp.clone(), source })?;
         }
         let err = zarr_err(&tmp);
-        let store = Arc::new(FilesystemStore::new(&tmp).map_err(|e| err(e.to_string()))?);
-        // From here on, a failure drops `writer`, which removes the temporary folder.
+        // The hierarchy is built in memory and written out at the end in one go (zarrs' FilesystemStore
+        // would fsync every file); from the writer on, a failure drops it, which removes the folder.
+        let store = Arc::new(MemoryStore::new());
         let wkt = crs_wkt(grid.epsg).unwrap_or_default();
         let ids: Vec<&str> = slices.iter().map(|s| s.item.id.as_str()).collect();
         let (first, last) = (
@@ -176,6 +179,16 @@ impl ProductWriter {
             .map_err(|e| err(e.to_string()))?;
         spatial_ref.store_metadata().map_err(|e| err(e.to_string()))?;
         spatial_ref.store_chunk(&[], vec![0i64]).map_err(|e| err(e.to_string()))?;
+        std::fs::create_dir_all(&tmp).map_err(|source| NdviError::Io { path: tmp.clone(), source })?;
+        for key in store.list().map_err(|e| err(e.to_string()))? {
+            let bytes = store.get(&key).map_err(|e| err(e.to_string()))?.unwrap_or_default();
+            let path = tmp.join(key.as_str());
+            let io = |source| NdviError::Io { path: path.clone(), source };
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(io)?;
+            }
+            std::fs::write(&path, &bytes).map_err(io)?;
+        }
         Ok(writer)
     }
 
@@ -264,7 +277,7 @@ impl ProductWriter {
 impl Drop for ProductWriter {
     fn drop(&mut self) {
         if !self.published {
-            if let Err(err) = std::fs::remove_dir_all(&self.tmp) {
+            if let Err(err) = std::fs::remove_dir_all(&self.tmp).or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) }) {
                 tracing::warn!(path = %self.tmp.display(), %err, "could not remove the unfinished NDVI product");
             }
         }
