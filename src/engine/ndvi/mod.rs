@@ -418,14 +418,8 @@ impl HistogramCounter {
         let parts = &mut self.parts;
         let mut bins = [0u8; 1024];
         for block in values.chunks(bins.len()) {
-            // Pass 1 (vectorises): the bin of every value, HISTOGRAM_BINS for NaN; the same arithmetic as
-            // `histogram_bin`.
-            for (b, &v) in bins.iter_mut().zip(block) {
-                let t = ((v + 1.0) * 0.5).clamp(0.0, 1.0) * HISTOGRAM_BINS as f32;
-                let t = if v.is_nan() { HISTOGRAM_BINS as f32 } else { t.min((HISTOGRAM_BINS - 1) as f32) };
-                // SAFETY: t is finite and within 0..=HISTOGRAM_BINS (truncation = floor for t >= 0).
-                *b = unsafe { t.to_int_unchecked::<i32>() } as u8;
-            }
+            // Pass 1 (vectorised): the bin of every value, HISTOGRAM_BINS for NaN.
+            simd::bins(block, &mut bins);
             // Pass 2: count.
             let bins = &bins[..block.len()];
             let mut quads = bins.chunks_exact(4);
@@ -501,9 +495,7 @@ fn fused_chunk(
                     nir.convert_run(scratch_nir, nir_loaded, y - ty, x0 - tx, &nir_map, nr);
                     let start = (y - br0) as usize * chunk as usize + (x0 - bc0) as usize;
                     let dst = &mut ndvi[start..start + len];
-                    for ((d, &rv), &nv) in dst.iter_mut().zip(r.iter()).zip(nr.iter()) {
-                        *d = ndvi_value(nv, rv);
-                    }
+                    simd::ndvi_row(dst, nr, r);
                     counter.add(dst);
                 }
             }
@@ -511,6 +503,90 @@ fn fused_chunk(
         Ok(())
     };
     Some(run())
+}
+
+/// The hot loops, compiled twice on x86-64: for the baseline (SSE2) and for AVX2, chosen at run time.
+/// Only IEEE operations that give the same bits at any vector width (no FMA contraction in Rust).
+mod simd {
+    use super::{HISTOGRAM_BINS, ndvi_value};
+
+    #[inline(always)]
+    fn bins_generic(block: &[f32], bins: &mut [u8]) {
+        for (b, &v) in bins.iter_mut().zip(block) {
+            // The same arithmetic as `histogram_bin`.
+            let t = ((v + 1.0) * 0.5).clamp(0.0, 1.0) * HISTOGRAM_BINS as f32;
+            let t = if v.is_nan() { HISTOGRAM_BINS as f32 } else { t.min((HISTOGRAM_BINS - 1) as f32) };
+            // SAFETY: t is finite and within 0..=HISTOGRAM_BINS (truncation = floor for t >= 0).
+            *b = unsafe { t.to_int_unchecked::<i32>() } as u8;
+        }
+    }
+
+    #[inline(always)]
+    fn ndvi_generic(dst: &mut [f32], nir: &[f32], red: &[f32]) {
+        for ((d, &r), &n) in dst.iter_mut().zip(red).zip(nir) {
+            *d = ndvi_value(n, r);
+        }
+    }
+
+    #[inline(always)]
+    fn ndvi_in_place_generic(red: &mut [f32], nir: &[f32]) {
+        for (r, &n) in red.iter_mut().zip(nir) {
+            *r = ndvi_value(n, *r);
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    mod avx2 {
+        #[target_feature(enable = "avx2")]
+        pub fn bins(block: &[f32], bins: &mut [u8]) {
+            super::bins_generic(block, bins)
+        }
+        #[target_feature(enable = "avx2")]
+        pub fn ndvi(dst: &mut [f32], nir: &[f32], red: &[f32]) {
+            super::ndvi_generic(dst, nir, red)
+        }
+        #[target_feature(enable = "avx2")]
+        pub fn ndvi_in_place(red: &mut [f32], nir: &[f32]) {
+            super::ndvi_in_place_generic(red, nir)
+        }
+    }
+
+    fn has_avx2() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        return std::arch::is_x86_feature_detected!("avx2");
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    }
+
+    /// `bins[i]` = the histogram bin of `block[i]` (HISTOGRAM_BINS for NaN).
+    pub fn bins(block: &[f32], bins: &mut [u8]) {
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2() {
+            // SAFETY: the CPU has AVX2.
+            return unsafe { avx2::bins(block, bins) };
+        }
+        bins_generic(block, bins)
+    }
+
+    /// `dst[i] = ndvi(nir[i], red[i])`.
+    pub fn ndvi_row(dst: &mut [f32], nir: &[f32], red: &[f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2() {
+            // SAFETY: the CPU has AVX2.
+            return unsafe { avx2::ndvi(dst, nir, red) };
+        }
+        ndvi_generic(dst, nir, red)
+    }
+
+    /// `red[i] = ndvi(nir[i], red[i])`.
+    pub fn ndvi_in_place(red: &mut [f32], nir: &[f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2() {
+            // SAFETY: the CPU has AVX2.
+            return unsafe { avx2::ndvi_in_place(red, nir) };
+        }
+        ndvi_in_place_generic(red, nir)
+    }
 }
 
 /// One output chunk of one time slice into `buffers.ndvi` (the full chunk shape, NaN padded); returns
@@ -540,9 +616,7 @@ pub fn compute_chunk_into(
         }
         fill_band(band, grid, tiles, out, window, chunk as usize, buf, window_buf, scratch).map_err(band_error(&slice.item.id, name))?;
     }
-    for (r, &n) in red.iter_mut().zip(nir.iter()) {
-        *r = ndvi(n, *r);
-    }
+    simd::ndvi_in_place(red, nir);
     counter.add(red);
     let valid = counter.finish(histogram);
     Ok(valid)
@@ -706,5 +780,16 @@ mod tests {
         assert!(ndvi(0.0, 0.0).is_nan() && ndvi(f32::NAN, 1.0).is_nan() && ndvi(1.0, f32::NAN).is_nan());
         assert_eq!(ndvi(3.0, 1.0), 0.5);
         assert_eq!(ndvi(0.1, -0.1).to_bits(), f32::NAN.to_bits());
+        // The vectorised rows give the scalar function's bits.
+        let nir: Vec<f32> = (0..1000).map(|i| if i % 97 == 0 { f32::NAN } else { (i as f32 * 0.37).sin() * 3000.0 }).collect();
+        let red: Vec<f32> = (0..1000).map(|i| if i % 13 == 0 { -nir[i] } else { (i as f32 * 0.11).cos() * 900.0 }).collect();
+        let mut row = vec![0f32; 1000];
+        simd::ndvi_row(&mut row, &nir, &red);
+        let mut in_place = red.clone();
+        simd::ndvi_in_place(&mut in_place, &nir);
+        for i in 0..1000 {
+            assert_eq!(row[i].to_bits(), ndvi(nir[i], red[i]).to_bits(), "{i}");
+            assert_eq!(in_place[i].to_bits(), row[i].to_bits(), "{i}");
+        }
     }
 }
