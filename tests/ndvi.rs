@@ -292,12 +292,13 @@ fn a_chosen_crs_and_resolution_warp_every_item_and_xarray_reads_that_crs() {
 }
 
 #[test]
-fn uint8_int16_float32_and_lzw_big_endian_cogs_written_by_rasterio_give_numpys_ndvi() {
+fn uint8_int16_float32_lzw_big_endian_and_striped_tiffs_written_by_rasterio_give_numpys_ndvi() {
     let Some(python) = common::python() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_str().unwrap();
     // One item per kind of COG: uint8 and int16 (deflate, horizontal predictor; int16 big-endian),
-    // float32 (deflate, floating-point predictor, NaN nodata), uint16 LZW (read by the TIFF decoder).
+    // float32 (deflate, floating-point predictor, NaN nodata), uint16 LZW (read by the TIFF decoder), uint16 in
+    // deflate strips of 7 rows (not tiled).
     let write = r#"
 import sys, numpy as np, rasterio
 from rasterio.transform import from_origin
@@ -309,21 +310,23 @@ cases = [
     ("int16", -9999, dict(compress="deflate", predictor=2, endianness="BIG"), rng.integers(-500, 3000, (h, w)), rng.integers(-200, 6000, (h, w))),
     ("float32", float("nan"), dict(compress="deflate", predictor=3), rng.random((h, w)) * 0.3, rng.random((h, w)) * 0.6 + 0.1),
     ("uint16", 0, dict(compress="lzw", predictor=2, endianness="BIG"), rng.integers(1, 3000, (h, w)), rng.integers(500, 9000, (h, w))),
+    ("uint16strips", 0, dict(compress="deflate", tiled=False, blockysize=7), rng.integers(1, 3000, (h, w)), rng.integers(500, 9000, (h, w))),
 ]
 for kind, nodata, opts, red, nir in cases:
     for band, v in (("red", red), ("nir", nir)):
-        a = v.astype(kind)
+        a = v.astype(kind.replace("strips", ""))
         a[:20, :30] = nodata
         if kind == "int16":
             a[40:50, 40:50] = 0  # red + nir == 0 -> NaN, not nodata
-        with rasterio.open(f"{d}/{kind}_{band}.tif", "w", driver="GTiff", width=w, height=h, count=1, dtype=kind,
-                           crs="EPSG:32631", transform=from_origin(600000, 5800000, 10, 10), nodata=nodata,
-                           tiled=True, blockxsize=128, blockysize=128, **opts) as dst:
+        layout = {} if "tiled" in opts else dict(tiled=True, blockxsize=128, blockysize=128)
+        with rasterio.open(f"{d}/{kind}_{band}.tif", "w", driver="GTiff", width=w, height=h, count=1,
+                           dtype=kind.replace("strips", ""), crs="EPSG:32631",
+                           transform=from_origin(600000, 5800000, 10, 10), nodata=nodata, **layout, **opts) as dst:
             dst.write(a, 1)
 print("ok")
 "#;
     assert_eq!(common::run_python(&python, write, &[dir]).trim(), "ok");
-    let kinds = ["uint8", "int16", "float32", "uint16"];
+    let kinds = ["uint8", "int16", "float32", "uint16", "uint16strips"];
     let items: Vec<PathBuf> = kinds
         .iter()
         .enumerate()
@@ -338,13 +341,13 @@ print("ok")
     req.chunk = 256;
     let product = run(req).unwrap();
     assert_eq!(product.items_used, kinds);
-    assert_eq!(product.shape, [4, 300, 260]);
+    assert_eq!(product.shape, [5, 300, 260]);
     let check = r#"
 import sys, json, numpy as np, rasterio, xarray as xr
 out, d = sys.argv[1:3]
 v = xr.open_zarr(out)["ndvi"]
 res = {}
-for t, kind in enumerate(["uint8", "int16", "float32", "uint16"]):
+for t, kind in enumerate(["uint8", "int16", "float32", "uint16", "uint16strips"]):
     bands = []
     for band in ("red", "nir"):
         with rasterio.open(f"{d}/{kind}_{band}.tif") as src:

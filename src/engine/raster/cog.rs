@@ -906,7 +906,8 @@ impl CogReader {
             width: layout.width,
             height: layout.height,
             tile_width: layout.chunk_width,
-            tile_height: layout.chunk_height,
+            // A strip may claim more rows than the image has (RowsPerStrip 2^32 - 1 = one strip).
+            tile_height: if self.info.tiled { layout.chunk_height } else { layout.chunk_height.min(layout.height.max(1)) },
             offsets,
             byte_counts,
             compression,
