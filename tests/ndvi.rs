@@ -266,10 +266,10 @@ fn a_missing_asset_and_a_truncated_cog_are_clear_errors_and_leave_nothing() {
     let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect();
     assert!(!left.iter().any(|n| n.contains("t.zarr")), "{left:?}");
 
-    // Remote hrefs are refused with the item and the URL.
-    let item = write_item(tmp.path(), "remote", "2017-07-29T15:30:00Z", json!({"B04": {"href": "https://example.invalid/B04.tif"}, "B08": {"href": s2.join("B08.tif")}}));
+    // Hrefs other than files and http(s) URLs are refused with the item and the href (http: tests/ndvi_http.rs).
+    let item = write_item(tmp.path(), "remote", "2017-07-29T15:30:00Z", json!({"B04": {"href": "s3://example-invalid/B04.tif"}, "B08": {"href": s2.join("B08.tif")}}));
     let err = error_chain(&run(request(vec![item], tmp.path().join("r.zarr"))).unwrap_err());
-    assert!(err.contains("item remote") && err.contains("https://example.invalid/B04.tif"), "{err}");
+    assert!(err.contains("item remote") && err.contains("s3://example-invalid/B04.tif"), "{err}");
 }
 
 #[test]
@@ -289,4 +289,86 @@ fn a_chosen_crs_and_resolution_warp_every_item_and_xarray_reads_that_crs() {
     let code = "import sys, xarray as xr, rioxarray, numpy as np\nv = xr.open_zarr(sys.argv[1])['ndvi']\nprint(v.rio.crs.to_epsg(), float(v.x.min()) > -71, float(v.x.max()) < -67, bool(np.nanmax(v.values) <= 1))";
     let text = common::run_python(&python, code, &[out.to_str().unwrap()]);
     assert_eq!(text.trim(), "4326 True True True");
+}
+
+#[test]
+fn uint8_int16_float32_lzw_big_endian_and_striped_tiffs_written_by_rasterio_give_numpys_ndvi() {
+    let Some(python) = common::python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    // One item per kind of COG: uint8 and int16 (deflate, horizontal predictor; int16 big-endian),
+    // float32 (deflate, floating-point predictor, NaN nodata), uint16 LZW (read by the TIFF decoder), uint16 in
+    // deflate strips of 7 rows (not tiled).
+    let write = r#"
+import sys, numpy as np, rasterio
+from rasterio.transform import from_origin
+d = sys.argv[1]
+rng = np.random.default_rng(3)
+h, w = 300, 260
+cases = [
+    ("uint8", 0, dict(compress="deflate", predictor=2), rng.integers(1, 120, (h, w)), rng.integers(60, 256, (h, w))),
+    ("int16", -9999, dict(compress="deflate", predictor=2, endianness="BIG"), rng.integers(-500, 3000, (h, w)), rng.integers(-200, 6000, (h, w))),
+    ("float32", float("nan"), dict(compress="deflate", predictor=3), rng.random((h, w)) * 0.3, rng.random((h, w)) * 0.6 + 0.1),
+    ("uint16", 0, dict(compress="lzw", predictor=2, endianness="BIG"), rng.integers(1, 3000, (h, w)), rng.integers(500, 9000, (h, w))),
+    ("uint16strips", 0, dict(compress="deflate", tiled=False, blockysize=7), rng.integers(1, 3000, (h, w)), rng.integers(500, 9000, (h, w))),
+]
+for kind, nodata, opts, red, nir in cases:
+    for band, v in (("red", red), ("nir", nir)):
+        a = v.astype(kind.replace("strips", ""))
+        a[:20, :30] = nodata
+        if kind == "int16":
+            a[40:50, 40:50] = 0  # red + nir == 0 -> NaN, not nodata
+        layout = {} if "tiled" in opts else dict(tiled=True, blockxsize=128, blockysize=128)
+        with rasterio.open(f"{d}/{kind}_{band}.tif", "w", driver="GTiff", width=w, height=h, count=1,
+                           dtype=kind.replace("strips", ""), crs="EPSG:32631",
+                           transform=from_origin(600000, 5800000, 10, 10), nodata=nodata, **layout, **opts) as dst:
+            dst.write(a, 1)
+print("ok")
+"#;
+    assert_eq!(common::run_python(&python, write, &[dir]).trim(), "ok");
+    let kinds = ["uint8", "int16", "float32", "uint16", "uint16strips"];
+    let items: Vec<PathBuf> = kinds
+        .iter()
+        .enumerate()
+        .map(|(i, kind)| {
+            let red = tmp.path().join(format!("{kind}_red.tif"));
+            let nir = tmp.path().join(format!("{kind}_nir.tif"));
+            write_item(tmp.path(), kind, &format!("2025-06-0{}T10:00:00Z", i + 1), json!({"B04": {"href": red}, "B08": {"href": nir}}))
+        })
+        .collect();
+    let out = tmp.path().join("kinds.zarr");
+    let mut req = request(items, out.clone());
+    req.chunk = 256;
+    let product = run(req).unwrap();
+    assert_eq!(product.items_used, kinds);
+    assert_eq!(product.shape, [5, 300, 260]);
+    let check = r#"
+import sys, json, numpy as np, rasterio, xarray as xr
+out, d = sys.argv[1:3]
+v = xr.open_zarr(out)["ndvi"]
+res = {}
+for t, kind in enumerate(["uint8", "int16", "float32", "uint16", "uint16strips"]):
+    bands = []
+    for band in ("red", "nir"):
+        with rasterio.open(f"{d}/{kind}_{band}.tif") as src:
+            a = src.read(1).astype("float32")
+            nd = src.nodata
+            if nd is not None and not np.isnan(nd):
+                a[src.read(1) == nd] = np.nan
+            bands.append(a)
+    red, nir = bands
+    s = nir + red
+    with np.errstate(invalid="ignore", divide="ignore"):
+        expected = np.where(s == 0, np.float32("nan"), (nir - red) / s).astype("float32")
+    got = v.isel(time=t).values
+    res[kind] = [bool(np.array_equal(got, expected, equal_nan=True)), int(np.isnan(got).sum()), int(np.isnan(expected).sum())]
+print(json.dumps(res))
+"#;
+    let text = common::run_python(&python, check, &[out.to_str().unwrap(), dir]);
+    let r: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+    for kind in kinds {
+        assert_eq!(r[kind][0], true, "{kind}: meshlake's NDVI differs from numpy's: {r}");
+        assert!(r[kind][1].as_u64().unwrap() >= 600, "{kind}: the nodata corner is NaN: {r}");
+    }
+    assert!(r["int16"][1].as_u64().unwrap() >= 700, "int16: red + nir == 0 is NaN too: {r}");
 }

@@ -205,7 +205,7 @@ impl StacItemRef {
             resolve_href(Path::new(&self.href), href)
         };
         let resolved = resolved.strip_prefix("file://").map(str::to_owned).unwrap_or(resolved);
-        if resolved.contains("://") {
+        if resolved.contains("://") && !crate::engine::raster::source::is_http(&resolved) {
             return Err(NdviError::Remote { item: self.id.clone(), href: resolved });
         }
         let (nodata, scale, offset) = band_numbers(asset);
@@ -325,7 +325,7 @@ mod tests {
             "bbox": [lon, 50.0, lon + 1.0, 51.0],
             "properties": {"datetime": datetime, "eo:cloud_cover": cloud},
             "assets": {"B04": {"href": "./r.tif", "raster:bands": [{"nodata": 0, "scale": 0.0001, "offset": -0.1}]},
-                       "nir": {"href": "https://x.invalid/n.tif"}}
+                       "nir": {"href": "s3://x-invalid/n.tif"}}
         });
         (value, format!("/data/{id}/{id}.json"))
     }
@@ -363,7 +363,7 @@ mod tests {
         assert_eq!(red.path, PathBuf::from("/data/a/r.tif"));
         assert_eq!((red.nodata, red.scale, red.offset), (Some(0.0), 0.0001, -0.1));
         let err = item.band(None, &["B08", "nir"], "nir").unwrap_err().to_string();
-        assert!(err.contains("https://x.invalid/n.tif"), "{err}");
+        assert!(err.contains("s3://x-invalid/n.tif"), "{err}");
         let err = item.band(Some("B8A"), &[], "nir").unwrap_err().to_string();
         assert!(err.contains("assets are: B04, nir"), "{err}");
         assert_eq!(parse_datetime_range("2025-06-01").unwrap().1.unwrap().to_rfc3339(), "2025-06-01T23:59:59+00:00");

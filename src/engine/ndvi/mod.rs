@@ -20,6 +20,7 @@ use serde::Serialize;
 use crate::engine::crs::{CrsError, CrsTransform};
 use crate::engine::jobs::{JobContext, JobError};
 use crate::engine::raster::cog::CogReader;
+use crate::engine::raster::tile_reader::{TileReader, TileScratch, ValueMap};
 use crate::engine::raster::{GeoGrid, RasterError};
 pub use items::{BandSource, ItemFilter, NdviSource, StacItemRef};
 
@@ -37,7 +38,7 @@ pub enum NdviError {
     NoImagery { params: String },
     #[error("item {item} has no {band} band: tried {tried}; the item's assets are: {available}")]
     MissingBand { item: String, band: String, tried: String, available: String },
-    #[error("item {item}: asset {href} is remote; only local files (and file:// hrefs) are read so far")]
+    #[error("item {item}: asset {href} is remote; only local files (and file:// hrefs) and http(s) URLs are read")]
     Remote { item: String, href: String },
     #[error("{0}")]
     Invalid(String),
@@ -95,6 +96,15 @@ pub struct Slice {
     pub nir: BandSource,
     pub red_grid: GeoGrid,
     pub nir_grid: GeoGrid,
+    /// The bands' full-resolution tile readers (None: decoded through the TIFF decoder instead).
+    pub red_tiles: Option<TileReader>,
+    pub nir_tiles: Option<TileReader>,
+}
+
+impl Slice {
+    fn bands(&self) -> [(&BandSource, &GeoGrid, Option<&TileReader>, &'static str); 2] {
+        [(&self.red, &self.red_grid, self.red_tiles.as_ref(), "red"), (&self.nir, &self.nir_grid, self.nir_tiles.as_ref(), "nir")]
+    }
 }
 
 /// What a finished NDVI job made (the CLI prints it as JSON).
@@ -126,41 +136,43 @@ fn band_error(item: &str, band: &str) -> impl Fn(RasterError) -> NdviError {
     move |source| NdviError::Band { item: item.clone(), band: band.clone(), source }
 }
 
-/// Resolve bands and read their grids (COG headers only).
+/// Resolve bands, read their grids and tile tables (COG headers only, each file opened once).
 pub fn resolve_slices(items: Vec<StacItemRef>, red: Option<&str>, nir: Option<&str>) -> Result<Vec<Slice>, NdviError> {
     items
         .into_iter()
         .map(|item| {
-            let red_band = item.band(red, &["B04", "red"], "red")?;
-            let nir_band = item.band(nir, &["B08", "nir"], "nir")?;
-            let open = |b: &BandSource, name: &str| -> Result<GeoGrid, NdviError> {
-                let reader = CogReader::open(&b.path).map_err(band_error(&item.id, name))?;
-                let info = reader.info();
-                if info.band_count != 1 || info.data_type != "uint16" {
-                    return Err(NdviError::Band {
-                        item: item.id.clone(),
-                        band: name.to_owned(),
-                        source: RasterError::Unsupported {
-                            path: b.path.clone(),
-                            detail: format!(
-                                "NDVI reads single-band uint16 COGs; this one has {} band(s) of {}",
-                                info.band_count, info.data_type
-                            ),
-                        },
-                    });
+            let mut red_band = item.band(red, &["B04", "red"], "red")?;
+            let mut nir_band = item.band(nir, &["B08", "nir"], "nir")?;
+            let open = |b: &mut BandSource, name: &str| -> Result<(GeoGrid, Option<TileReader>), NdviError> {
+                let mut reader = CogReader::open(&b.path).map_err(band_error(&item.id, name))?;
+                let info = reader.info().clone();
+                let unsupported = |detail: String| NdviError::Band {
+                    item: item.id.clone(),
+                    band: name.to_owned(),
+                    source: RasterError::Unsupported { path: b.path.clone(), detail },
+                };
+                if info.band_count != 1 {
+                    return Err(unsupported(format!("NDVI reads single-band COGs; this one has {} bands", info.band_count)));
                 }
-                Ok(info.grid.clone())
+                let tiles = match reader.tile_reader(0) {
+                    Ok(tiles) => Some(tiles),
+                    // LZW, zstd, …: the TIFF decoder reads those, uint16 only.
+                    Err(_) if info.data_type == "uint16" => None,
+                    Err(why) => {
+                        return Err(unsupported(format!(
+                            "NDVI reads uint8/int8/uint16/int16/uint32/int32/float32/float64 COGs, uncompressed or deflate; this one is {} with {} compression ({why})",
+                            info.data_type, info.compression
+                        )));
+                    }
+                };
+                if b.nodata.is_none() {
+                    b.nodata = info.nodata;
+                }
+                Ok((info.grid, tiles))
             };
-            let mut red_band = red_band;
-            let mut nir_band = nir_band;
-            let red_grid = open(&red_band, "red")?;
-            let nir_grid = open(&nir_band, "nir")?;
-            for band in [&mut red_band, &mut nir_band] {
-                if band.nodata.is_none() {
-                    band.nodata = CogReader::open(&band.path).ok().and_then(|r| r.info().nodata);
-                }
-            }
-            Ok(Slice { item, red: red_band, nir: nir_band, red_grid, nir_grid })
+            let (red_grid, red_tiles) = open(&mut red_band, "red")?;
+            let (nir_grid, nir_tiles) = open(&mut nir_band, "nir")?;
+            Ok(Slice { item, red: red_band, nir: nir_band, red_grid, nir_grid, red_tiles, nir_tiles })
         })
         .collect()
 }
@@ -222,80 +234,110 @@ pub fn is_aligned(band: &GeoGrid, out: &GeoGrid) -> bool {
         && whole((band.origin_y - out.origin_y) / out.pixel_size_y)
 }
 
-/// A band's values on an output window (`cols`×`rows` at `col0`, `row0`): reflectance, NaN where
-/// nodata or outside the band. Nearest neighbour; reads only the COG tiles under the window.
-fn sample_band(
+thread_local! {
+    /// Each worker's buffers for the chunks of one NDVI job (allocated once per job and thread).
+    static CHUNK_BUFFERS: std::cell::RefCell<ChunkBuffers> = std::cell::RefCell::default();
+}
+
+/// Per-thread buffers of [`compute_chunk_into`]: the chunk (red, then NDVI), NIR, a window for
+/// resampled bands, and the tile decoder's scratch. Reused from chunk to chunk: no allocation per chunk.
+#[derive(Debug, Default)]
+pub struct ChunkBuffers {
+    pub ndvi: Vec<f32>,
+    nir: Vec<f32>,
+    window: Vec<f32>,
+    scratch: TileScratch,
+    /// The fused path's second tile and its two value rows.
+    scratch_nir: TileScratch,
+    row_red: Vec<f32>,
+    row_nir: Vec<f32>,
+}
+
+/// Read a band's values (reflectance, NaN for nodata) in the band's own pixel window into `out`
+/// (row stride `stride`).
+fn read_band_window(
+    band: &BandSource,
+    tiles: Option<&TileReader>,
+    window: (u32, u32, u32, u32),
+    out: &mut [f32],
+    stride: usize,
+    scratch: &mut TileScratch,
+) -> Result<(), RasterError> {
+    let map = ValueMap { nodata: band.nodata, scale: band.scale, offset: band.offset };
+    if let Some(tiles) = tiles {
+        return tiles.read_window_f32(window, &map, out, stride, scratch);
+    }
+    let (c, r, w, h) = window;
+    let raw = CogReader::open(&band.path)?.read_window_u16(0, c, r, w, h)?;
+    for (row, src) in raw.chunks_exact(w as usize).enumerate() {
+        for (d, &v) in out[row * stride..row * stride + w as usize].iter_mut().zip(src) {
+            *d = if map.nodata == Some(f64::from(v)) { f32::NAN } else { (f64::from(v) * map.scale + map.offset) as f32 };
+        }
+    }
+    Ok(())
+}
+
+/// Fill `out` (a `chunk`-wide buffer of the output window `cols`×`rows` at `col0`, `row0`, already NaN)
+/// with one band's values. A band on the output grid is read straight into place; another one
+/// (another CRS or resolution) is sampled by nearest neighbour from the window of it under the chunk.
+#[allow(clippy::too_many_arguments)]
+fn fill_band(
     band: &BandSource,
     band_grid: &GeoGrid,
-    out: &GeoGrid,
+    tiles: Option<&TileReader>,
+    out_grid: &GeoGrid,
     (col0, row0, cols, rows): (u32, u32, u32, u32),
-    errors: &(String, &str),
-) -> Result<Vec<f32>, NdviError> {
-    let n = cols as usize * rows as usize;
-    let mut values = vec![f32::NAN; n];
-    let to_value = |dn: u16| -> f32 {
-        if band.nodata == Some(f64::from(dn)) { f32::NAN } else { (f64::from(dn) * band.scale + band.offset) as f32 }
-    };
-    let open_window = |c_min: i64, r_min: i64, w: u32, h: u32| -> Result<Vec<u16>, NdviError> {
-        let mut reader = CogReader::open(&band.path).map_err(band_error(&errors.0, errors.1))?;
-        reader.read_window_u16(0, c_min as u32, r_min as u32, w, h).map_err(band_error(&errors.0, errors.1))
-    };
-    if band_grid.epsg == out.epsg {
-        // Same CRS: the mapping is separable, one source column per output column and one row per row.
-        let src_cols: Vec<i64> = (0..cols)
-            .map(|c| {
-                let x = out.origin_x + (f64::from(col0 + c) + 0.5) * out.pixel_size_x;
-                let v = ((x - band_grid.origin_x) / band_grid.pixel_size_x).floor();
-                if v >= 0.0 && v < f64::from(band_grid.width) { v as i64 } else { -1 }
-            })
-            .collect();
-        let src_rows: Vec<i64> = (0..rows)
-            .map(|r| {
-                let y = out.origin_y - (f64::from(row0 + r) + 0.5) * out.pixel_size_y;
-                let v = ((band_grid.origin_y - y) / band_grid.pixel_size_y).floor();
-                if v >= 0.0 && v < f64::from(band_grid.height) { v as i64 } else { -1 }
-            })
-            .collect();
-        let valid = |v: &&i64| **v >= 0;
-        let (Some(c_min), Some(c_max)) = (src_cols.iter().filter(valid).min(), src_cols.iter().filter(valid).max()) else {
-            return Ok(values);
-        };
-        let (Some(r_min), Some(r_max)) = (src_rows.iter().filter(valid).min(), src_rows.iter().filter(valid).max()) else {
-            return Ok(values);
-        };
-        let w = (c_max - c_min + 1) as u32;
-        let window = open_window(*c_min, *r_min, w, (r_max - r_min + 1) as u32)?;
-        for (r, &sr) in src_rows.iter().enumerate() {
-            if sr < 0 {
-                continue;
-            }
-            let src_row = &window[(sr - r_min) as usize * w as usize..];
-            let out_row = &mut values[r * cols as usize..(r + 1) * cols as usize];
-            for (value, &sc) in out_row.iter_mut().zip(&src_cols) {
-                if sc >= 0 {
-                    *value = to_value(src_row[(sc - c_min) as usize]);
-                }
-            }
+    chunk: usize,
+    out: &mut [f32],
+    window_buf: &mut Vec<f32>,
+    scratch: &mut TileScratch,
+) -> Result<(), RasterError> {
+    if is_aligned(band_grid, out_grid) {
+        // The band's pixel (0, 0) is output pixel (dx, dy).
+        let dx = ((band_grid.origin_x - out_grid.origin_x) / out_grid.pixel_size_x).round() as i64;
+        let dy = ((out_grid.origin_y - band_grid.origin_y) / out_grid.pixel_size_y).round() as i64;
+        let c0 = i64::from(col0).max(dx);
+        let c1 = (i64::from(col0) + i64::from(cols)).min(dx + i64::from(band_grid.width));
+        let r0 = i64::from(row0).max(dy);
+        let r1 = (i64::from(row0) + i64::from(rows)).min(dy + i64::from(band_grid.height));
+        if c0 >= c1 || r0 >= r1 {
+            return Ok(());
         }
-        return Ok(values);
+        let start = (r0 - i64::from(row0)) as usize * chunk + (c0 - i64::from(col0)) as usize;
+        let window = ((c0 - dx) as u32, (r0 - dy) as u32, (c1 - c0) as u32, (r1 - r0) as u32);
+        return read_band_window(band, tiles, window, &mut out[start..], chunk, scratch);
     }
-    // Another CRS: project every output pixel centre into the band's CRS (-1 = outside).
-    let transform = CrsTransform::new(out.epsg, band_grid.epsg)?;
-    let mut src_index: Vec<(i32, i32)> = Vec::with_capacity(n);
-    for row in 0..rows {
-        for col in 0..cols {
-            let (x, y) = out.pixel_to_crs(f64::from(col0 + col) + 0.5, f64::from(row0 + row) + 0.5);
-            let index = transform.point(x, y).ok().and_then(|(sx, sy)| {
-                let c = ((sx - band_grid.origin_x) / band_grid.pixel_size_x).floor();
-                let r = ((band_grid.origin_y - sy) / band_grid.pixel_size_y).floor();
-                (c >= 0.0 && r >= 0.0 && c < f64::from(band_grid.width) && r < f64::from(band_grid.height))
-                    .then_some((c as i32, r as i32))
-            });
-            src_index.push(index.unwrap_or((-1, -1)));
+    // Output pixel centre → band pixel (-1: outside), separable when the CRS is the same.
+    let inside = |c: f64, r: f64| c >= 0.0 && r >= 0.0 && c < f64::from(band_grid.width) && r < f64::from(band_grid.height);
+    let mut index: Vec<(i32, i32)> = Vec::with_capacity(cols as usize * rows as usize);
+    if band_grid.epsg == out_grid.epsg {
+        let src_cols: Vec<f64> = (0..cols)
+            .map(|c| {
+                let x = out_grid.origin_x + (f64::from(col0 + c) + 0.5) * out_grid.pixel_size_x;
+                ((x - band_grid.origin_x) / band_grid.pixel_size_x).floor()
+            })
+            .collect();
+        for r in 0..rows {
+            let y = out_grid.origin_y - (f64::from(row0 + r) + 0.5) * out_grid.pixel_size_y;
+            let sr = ((band_grid.origin_y - y) / band_grid.pixel_size_y).floor();
+            index.extend(src_cols.iter().map(|&sc| if inside(sc, sr) { (sc as i32, sr as i32) } else { (-1, -1) }));
+        }
+    } else {
+        let transform = CrsTransform::new(out_grid.epsg, band_grid.epsg).map_err(RasterError::Crs)?;
+        for r in 0..rows {
+            for c in 0..cols {
+                let (x, y) = out_grid.pixel_to_crs(f64::from(col0 + c) + 0.5, f64::from(row0 + r) + 0.5);
+                let i = transform.point(x, y).ok().and_then(|(sx, sy)| {
+                    let c = ((sx - band_grid.origin_x) / band_grid.pixel_size_x).floor();
+                    let r = ((band_grid.origin_y - sy) / band_grid.pixel_size_y).floor();
+                    inside(c, r).then_some((c as i32, r as i32))
+                });
+                index.push(i.unwrap_or((-1, -1)));
+            }
         }
     }
     let (mut c_min, mut r_min, mut c_max, mut r_max) = (i32::MAX, i32::MAX, -1, -1);
-    for &(c, r) in &src_index {
+    for &(c, r) in &index {
         if c >= 0 {
             c_min = c_min.min(c);
             c_max = c_max.max(c);
@@ -304,51 +346,288 @@ fn sample_band(
         }
     }
     if c_max < 0 {
-        return Ok(values);
+        return Ok(());
     }
-    let w = (c_max - c_min + 1) as u32;
-    let window = open_window(i64::from(c_min), i64::from(r_min), w, (r_max - r_min + 1) as u32)?;
-    for (value, &(c, r)) in values.iter_mut().zip(&src_index) {
+    let (w, h) = ((c_max - c_min + 1) as usize, (r_max - r_min + 1) as usize);
+    window_buf.clear();
+    window_buf.resize(w * h, f32::NAN);
+    read_band_window(band, tiles, (c_min as u32, r_min as u32, w as u32, h as u32), window_buf, w, scratch)?;
+    for (i, &(c, r)) in index.iter().enumerate() {
         if c >= 0 {
-            *value = to_value(window[(r - r_min) as usize * w as usize + (c - c_min) as usize]);
+            let (row, col) = (i / cols as usize, i % cols as usize);
+            out[row * chunk + col] = window_buf[(r - r_min) as usize * w + (c - c_min) as usize];
         }
     }
-    Ok(values)
+    Ok(())
 }
 
 /// The histogram bin of a value (clamped into [-1, 1]).
 pub fn histogram_bin(value: f32) -> usize {
-    let t = ((f64::from(value) + 1.0) / 2.0).clamp(0.0, 1.0);
-    ((t * HISTOGRAM_BINS as f64) as usize).min(HISTOGRAM_BINS - 1)
+    let t = ((value + 1.0) * 0.5).clamp(0.0, 1.0) * HISTOGRAM_BINS as f32;
+    (t as usize).min(HISTOGRAM_BINS - 1)
 }
 
 /// NDVI of two reflectance values: NaN where either is NaN or the sum is 0.
+#[inline]
 pub fn ndvi(nir: f32, red: f32) -> f32 {
+    ndvi_value(nir, red)
+}
+
+#[inline(always)]
+fn ndvi_value(nir: f32, red: f32) -> f32 {
     let sum = nir + red;
-    if nir.is_nan() || red.is_nan() || sum == 0.0 { f32::NAN } else { (nir - red) / sum }
+    let v = (nir - red) / sum;
+    // Branch-free (vectorises): a NaN input makes `v` NaN.
+    if sum == 0.0 || v.is_nan() { f32::NAN } else { v }
+}
+
+/// Whether a band stacks onto the output grid and covers the whole `chunk`² chunk at `window`.
+fn covers_chunk(band: &GeoGrid, out: &GeoGrid, (col0, row0, cols, rows): (u32, u32, u32, u32), chunk: u32) -> bool {
+    if cols != chunk || rows != chunk || !is_aligned(band, out) {
+        return false;
+    }
+    let dx = ((band.origin_x - out.origin_x) / out.pixel_size_x).round() as i64;
+    let dy = ((out.origin_y - band.origin_y) / out.pixel_size_y).round() as i64;
+    dx <= i64::from(col0)
+        && dy <= i64::from(row0)
+        && dx + i64::from(band.width) >= i64::from(col0 + cols)
+        && dy + i64::from(band.height) >= i64::from(row0 + rows)
+}
+
+/// Add the valid (non-NaN) values to `histogram` ([`histogram_bin`]); returns how many there were.
+pub fn histogram_add(values: &[f32], histogram: &mut [u64; HISTOGRAM_BINS]) -> u64 {
+    let mut counter = HistogramCounter::default();
+    counter.add(values);
+    counter.finish(histogram)
+}
+
+/// Counts values into [`HISTOGRAM_BINS`] bins (plus one for NaN). Four interleaved partial histograms
+/// keep consecutive increments of one bin independent.
+pub struct HistogramCounter {
+    parts: [[u64; HISTOGRAM_BINS + 1]; 4],
+    /// The bins of one block of values (kept here: no 1 KiB zeroing per call).
+    bins: [u8; 1024],
+}
+
+impl Default for HistogramCounter {
+    fn default() -> Self {
+        Self { parts: [[0; HISTOGRAM_BINS + 1]; 4], bins: [0; 1024] }
+    }
+}
+
+impl HistogramCounter {
+    pub fn add(&mut self, values: &[f32]) {
+        let Self { parts, bins } = self;
+        for block in values.chunks(bins.len()) {
+            // Pass 1 (vectorised): the bin of every value, HISTOGRAM_BINS for NaN.
+            simd::bins(block, bins);
+            // Pass 2: count.
+            let bins = &bins[..block.len()];
+            let mut quads = bins.chunks_exact(4);
+            for q in &mut quads {
+                parts[0][usize::from(q[0])] += 1;
+                parts[1][usize::from(q[1])] += 1;
+                parts[2][usize::from(q[2])] += 1;
+                parts[3][usize::from(q[3])] += 1;
+            }
+            for &b in quads.remainder() {
+                parts[0][usize::from(b)] += 1;
+            }
+        }
+    }
+
+    /// Add the counts to `histogram`; returns the number of valid values.
+    pub fn finish(self, histogram: &mut [u64; HISTOGRAM_BINS]) -> u64 {
+        let mut valid = 0;
+        for (i, total) in histogram.iter_mut().enumerate() {
+            let n: u64 = self.parts.iter().map(|p| p[i]).sum();
+            *total += n;
+            valid += n;
+        }
+        valid
+    }
+}
+
+/// The fused path of [`compute_chunk_into`]: both bands on the output grid, covering the whole chunk,
+/// with one tile layout. Tile by tile, both bands' tiles are decoded and each row is converted into a
+/// small row buffer and turned into NDVI (and counted) while it is in cache: the chunk buffer is written
+/// once. None when the bands do not qualify.
+fn fused_chunk(
+    slice: &Slice,
+    out: &GeoGrid,
+    chunk: u32,
+    window: (u32, u32, u32, u32),
+    buffers: &mut ChunkBuffers,
+    counter: &mut HistogramCounter,
+) -> Option<Result<(), NdviError>> {
+    let (Some(red), Some(nir)) = (slice.red_tiles.as_ref(), slice.nir_tiles.as_ref()) else { return None };
+    let (rl, nl) = (&*red.layout, &*nir.layout);
+    let same_layout = (rl.width, rl.height, rl.tile_width, rl.tile_height) == (nl.width, nl.height, nl.tile_width, nl.tile_height)
+        && slice.red_grid == slice.nir_grid;
+    if !same_layout || !covers_chunk(&slice.red_grid, out, window, chunk) {
+        return None;
+    }
+    let dx = ((slice.red_grid.origin_x - out.origin_x) / out.pixel_size_x).round() as i64;
+    let dy = ((out.origin_y - slice.red_grid.origin_y) / out.pixel_size_y).round() as i64;
+    // The chunk in band pixels.
+    let (bc0, br0) = ((i64::from(window.0) - dx) as u32, (i64::from(window.1) - dy) as u32);
+    let (tw, th) = (rl.tile_width, rl.tile_height);
+    let red_map = ValueMap { nodata: slice.red.nodata, scale: slice.red.scale, offset: slice.red.offset };
+    let nir_map = ValueMap { nodata: slice.nir.nodata, scale: slice.nir.scale, offset: slice.nir.offset };
+    let n = chunk as usize * chunk as usize;
+    let ChunkBuffers { ndvi, scratch, scratch_nir, row_red, row_nir, .. } = buffers;
+    ndvi.resize(n, f32::NAN);
+    row_red.resize(tw as usize, 0.0);
+    row_nir.resize(tw as usize, 0.0);
+    let mut run = || -> Result<(), NdviError> {
+        for tile_row in br0 / th..=(br0 + chunk - 1) / th {
+            for tile_col in bc0 / tw..=(bc0 + chunk - 1) / tw {
+                let red_loaded = red.load_tile(tile_col, tile_row, scratch).map_err(band_error(&slice.item.id, "red"))?;
+                let nir_loaded = nir.load_tile(tile_col, tile_row, scratch_nir).map_err(band_error(&slice.item.id, "nir"))?;
+                let (tx, ty) = (tile_col * tw, tile_row * th);
+                let x0 = bc0.max(tx);
+                let x1 = (bc0 + chunk).min(tx + tw).min(rl.width);
+                let y0 = br0.max(ty);
+                let y1 = (br0 + chunk).min(ty + th).min(rl.height);
+                let len = (x1 - x0) as usize;
+                for y in y0..y1 {
+                    let (r, nr) = (&mut row_red[..len], &mut row_nir[..len]);
+                    red.convert_run(scratch, red_loaded, y - ty, x0 - tx, &red_map, r);
+                    nir.convert_run(scratch_nir, nir_loaded, y - ty, x0 - tx, &nir_map, nr);
+                    let start = (y - br0) as usize * chunk as usize + (x0 - bc0) as usize;
+                    let dst = &mut ndvi[start..start + len];
+                    simd::ndvi_row(dst, nr, r);
+                    counter.add(dst);
+                }
+            }
+        }
+        Ok(())
+    };
+    Some(run())
+}
+
+/// The hot loops, compiled twice on x86-64: for the baseline (SSE2) and for AVX2, chosen at run time.
+/// Only IEEE operations that give the same bits at any vector width (no FMA contraction in Rust).
+mod simd {
+    use super::{HISTOGRAM_BINS, ndvi_value};
+
+    #[inline(always)]
+    fn bins_generic(block: &[f32], bins: &mut [u8]) {
+        for (b, &v) in bins.iter_mut().zip(block) {
+            // The same arithmetic as `histogram_bin`.
+            let t = ((v + 1.0) * 0.5).clamp(0.0, 1.0) * HISTOGRAM_BINS as f32;
+            let t = if v.is_nan() { HISTOGRAM_BINS as f32 } else { t.min((HISTOGRAM_BINS - 1) as f32) };
+            // SAFETY: t is finite and within 0..=HISTOGRAM_BINS (truncation = floor for t >= 0).
+            *b = unsafe { t.to_int_unchecked::<i32>() } as u8;
+        }
+    }
+
+    #[inline(always)]
+    fn ndvi_generic(dst: &mut [f32], nir: &[f32], red: &[f32]) {
+        for ((d, &r), &n) in dst.iter_mut().zip(red).zip(nir) {
+            *d = ndvi_value(n, r);
+        }
+    }
+
+    #[inline(always)]
+    fn ndvi_in_place_generic(red: &mut [f32], nir: &[f32]) {
+        for (r, &n) in red.iter_mut().zip(nir) {
+            *r = ndvi_value(n, *r);
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    mod avx2 {
+        #[target_feature(enable = "avx2")]
+        pub fn bins(block: &[f32], bins: &mut [u8]) {
+            super::bins_generic(block, bins)
+        }
+        #[target_feature(enable = "avx2")]
+        pub fn ndvi(dst: &mut [f32], nir: &[f32], red: &[f32]) {
+            super::ndvi_generic(dst, nir, red)
+        }
+        #[target_feature(enable = "avx2")]
+        pub fn ndvi_in_place(red: &mut [f32], nir: &[f32]) {
+            super::ndvi_in_place_generic(red, nir)
+        }
+    }
+
+    fn has_avx2() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        return std::arch::is_x86_feature_detected!("avx2");
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    }
+
+    /// `bins[i]` = the histogram bin of `block[i]` (HISTOGRAM_BINS for NaN).
+    pub fn bins(block: &[f32], bins: &mut [u8]) {
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2() {
+            // SAFETY: the CPU has AVX2.
+            return unsafe { avx2::bins(block, bins) };
+        }
+        bins_generic(block, bins)
+    }
+
+    /// `dst[i] = ndvi(nir[i], red[i])`.
+    pub fn ndvi_row(dst: &mut [f32], nir: &[f32], red: &[f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2() {
+            // SAFETY: the CPU has AVX2.
+            return unsafe { avx2::ndvi(dst, nir, red) };
+        }
+        ndvi_generic(dst, nir, red)
+    }
+
+    /// `red[i] = ndvi(nir[i], red[i])`.
+    pub fn ndvi_in_place(red: &mut [f32], nir: &[f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2() {
+            // SAFETY: the CPU has AVX2.
+            return unsafe { avx2::ndvi_in_place(red, nir) };
+        }
+        ndvi_in_place_generic(red, nir)
+    }
+}
+
+/// One output chunk of one time slice into `buffers.ndvi` (the full chunk shape, NaN padded); returns
+/// its valid pixel count and adds its valid values to `histogram`.
+pub fn compute_chunk_into(
+    slice: &Slice,
+    out: &GeoGrid,
+    chunk: u32,
+    (chunk_row, chunk_col): (u32, u32),
+    buffers: &mut ChunkBuffers,
+    histogram: &mut [u64; HISTOGRAM_BINS],
+) -> Result<u64, NdviError> {
+    let (col0, row0) = (chunk_col * chunk, chunk_row * chunk);
+    let window = (col0, row0, chunk.min(out.width - col0), chunk.min(out.height - row0));
+    let n = chunk as usize * chunk as usize;
+    let mut counter = HistogramCounter::default();
+    if let Some(result) = fused_chunk(slice, out, chunk, window, buffers, &mut counter) {
+        result?;
+        return Ok(counter.finish(histogram));
+    }
+    let ChunkBuffers { ndvi: red, nir, window: window_buf, scratch, .. } = buffers;
+    for (buf, (band, grid, tiles, name)) in [&mut *red, &mut *nir].into_iter().zip(slice.bands()) {
+        // A band on the grid that covers the whole chunk overwrites every value: no NaN fill needed.
+        if !covers_chunk(grid, out, window, chunk) || buf.len() != n {
+            buf.clear();
+            buf.resize(n, f32::NAN);
+        }
+        fill_band(band, grid, tiles, out, window, chunk as usize, buf, window_buf, scratch).map_err(band_error(&slice.item.id, name))?;
+    }
+    simd::ndvi_in_place(red, nir);
+    counter.add(red);
+    let valid = counter.finish(histogram);
+    Ok(valid)
 }
 
 /// One output chunk of one time slice, padded with NaN to the full chunk shape; and its valid pixel count.
 pub fn compute_chunk(slice: &Slice, out: &GeoGrid, chunk: u32, chunk_row: u32, chunk_col: u32) -> Result<(Vec<f32>, u64), NdviError> {
-    let (col0, row0) = (chunk_col * chunk, chunk_row * chunk);
-    let cols = chunk.min(out.width - col0);
-    let rows = chunk.min(out.height - row0);
-    let window = (col0, row0, cols, rows);
-    let red = sample_band(&slice.red, &slice.red_grid, out, window, &(slice.item.id.clone(), "red"))?;
-    let nir = sample_band(&slice.nir, &slice.nir_grid, out, window, &(slice.item.id.clone(), "nir"))?;
-    let mut data = vec![f32::NAN; chunk as usize * chunk as usize];
-    let mut valid = 0;
-    for r in 0..rows as usize {
-        for c in 0..cols as usize {
-            let i = r * cols as usize + c;
-            let v = ndvi(nir[i], red[i]);
-            if !v.is_nan() {
-                valid += 1;
-            }
-            data[r * chunk as usize + c] = v;
-        }
-    }
-    Ok((data, valid))
+    let mut buffers = ChunkBuffers::default();
+    let valid = compute_chunk_into(slice, out, chunk, (chunk_row, chunk_col), &mut buffers, &mut [0; HISTOGRAM_BINS])?;
+    Ok((buffers.ndvi, valid))
 }
 
 /// Run an NDVI job: select, plan, compute chunk by chunk in parallel into a temporary Zarr store,
@@ -380,6 +659,7 @@ pub async fn run_ndvi(request: NdviRequest, ctx: &JobContext) -> Result<NdviProd
         })
         .await?;
     let (slices, grid) = slices?;
+    tracing::debug!(secs = started.elapsed().as_secs_f64(), items = slices.len(), "NDVI: items, bands and grid resolved");
     let store = zarr_out::ProductWriter::create(&request.out, &grid, &slices, request.chunk)?;
 
     let chunk = request.chunk;
@@ -400,25 +680,31 @@ pub async fn run_ndvi(request: NdviRequest, ctx: &JobContext) -> Result<NdviProd
     let (store, slices, result) = ctx
         .cpu(move || {
             let result: Result<(), NdviError> = pool_ctx.cpu_pool().install(|| {
+                // One task per (time, chunk row, chunk column), each reading only the tiles under it;
+                // each worker reuses its buffers from chunk to chunk.
                 tasks.par_iter().try_for_each(|&(t, r, c)| {
                     if cancel.is_cancelled() {
                         return Err(NdviError::Cancelled);
                     }
-                    let (data, n_valid) = compute_chunk(&slices[t], &grid_c, chunk, r, c)?;
-                    let mut bins = [0u64; HISTOGRAM_BINS];
-                    for v in data.iter().filter(|v| !v.is_nan()) {
-                        bins[histogram_bin(*v)] += 1;
-                    }
-                    for (bin, n) in histogram_c.iter().zip(bins) {
-                        bin.fetch_add(n, Ordering::Relaxed);
-                    }
-                    store.write_chunk(t as u64, u64::from(r), u64::from(c), data)?;
-                    valid.fetch_add(n_valid, Ordering::Relaxed);
+                    CHUNK_BUFFERS.with_borrow_mut(|buffers| {
+                        let mut bins = [0u64; HISTOGRAM_BINS];
+                        let n_valid = compute_chunk_into(&slices[t], &grid_c, chunk, (r, c), buffers, &mut bins)?;
+                        for (bin, n) in histogram_c.iter().zip(bins) {
+                            if n > 0 {
+                                bin.fetch_add(n, Ordering::Relaxed);
+                            }
+                        }
+                        store.write_chunk(t as u64, u64::from(r), u64::from(c), &buffers.ndvi)?;
+                        valid.fetch_add(n_valid, Ordering::Relaxed);
+                        Ok::<(), NdviError>(())
+                    })?;
                     let d = done.fetch_add(1, Ordering::Relaxed) + 1;
                     progress.report(d, total, format!("chunk {d}/{total}"));
                     Ok(())
                 })
             });
+            // Give the workers' buffers back (the GUI's pool lives on).
+            pool_ctx.cpu_pool().broadcast(|_| CHUNK_BUFFERS.with_borrow_mut(|b| *b = ChunkBuffers::default()));
             (store, slices, result.map(|()| valid.load(Ordering::Relaxed)))
         })
         .await?;
@@ -426,6 +712,7 @@ pub async fn run_ndvi(request: NdviRequest, ctx: &JobContext) -> Result<NdviProd
     let valid = result?;
     ctx.cancel.check()?;
     let pixels = u64::from(grid.width) * u64::from(grid.height) * slices.len() as u64;
+    tracing::debug!(secs = started.elapsed().as_secs_f64(), chunks = total, "NDVI: chunks computed and written");
     let checklist = store.finish()?;
     let bbox = lonlat_bbox(&grid)?;
     let warped_items = slices
@@ -472,6 +759,38 @@ impl From<NdviError> for JobError {
         match err {
             NdviError::Cancelled => JobError::Cancelled,
             other => JobError::Ndvi(other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_add_counts_like_histogram_bin_and_ndvi_is_nan_where_it_must() {
+        let mut values: Vec<f32> = vec![-1.0, 1.0, 0.0, -0.95, 0.05, 0.999, -2.0, 3.0, f32::NAN, f32::EPSILON, -f32::EPSILON];
+        values.extend((0..5000).map(|i| (i as f32 / 2500.0) - 1.0));
+        let mut expected = [0u64; HISTOGRAM_BINS];
+        for v in values.iter().filter(|v| !v.is_nan()) {
+            expected[histogram_bin(*v)] += 1;
+        }
+        let mut got = [0u64; HISTOGRAM_BINS];
+        assert_eq!(histogram_add(&values, &mut got), values.len() as u64 - 1);
+        assert_eq!(got, expected);
+        assert!(ndvi(0.0, 0.0).is_nan() && ndvi(f32::NAN, 1.0).is_nan() && ndvi(1.0, f32::NAN).is_nan());
+        assert_eq!(ndvi(3.0, 1.0), 0.5);
+        assert_eq!(ndvi(0.1, -0.1).to_bits(), f32::NAN.to_bits());
+        // The vectorised rows give the scalar function's bits.
+        let nir: Vec<f32> = (0..1000).map(|i| if i % 97 == 0 { f32::NAN } else { (i as f32 * 0.37).sin() * 3000.0 }).collect();
+        let red: Vec<f32> = (0..1000).map(|i| if i % 13 == 0 { -nir[i] } else { (i as f32 * 0.11).cos() * 900.0 }).collect();
+        let mut row = vec![0f32; 1000];
+        simd::ndvi_row(&mut row, &nir, &red);
+        let mut in_place = red.clone();
+        simd::ndvi_in_place(&mut in_place, &nir);
+        for i in 0..1000 {
+            assert_eq!(row[i].to_bits(), ndvi(nir[i], red[i]).to_bits(), "{i}");
+            assert_eq!(in_place[i].to_bits(), row[i].to_bits(), "{i}");
         }
     }
 }

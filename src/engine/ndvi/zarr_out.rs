@@ -13,6 +13,8 @@ use serde_json::{Map, Value, json};
 use zarrs::array::codec::{BloscCodec, BloscCodecConfiguration};
 use zarrs::array::{Array, ArrayBuilder, data_type};
 use zarrs::filesystem::FilesystemStore;
+use zarrs::storage::store::MemoryStore;
+use zarrs::storage::{ListableStorageTraits, ReadableStorageTraits};
 use zarrs::group::GroupBuilder;
 
 use super::{CHUNK_RANGE, NdviError, Slice};
@@ -53,11 +55,19 @@ fn compressor() -> Result<Arc<BloscCodec>, String> {
     BloscCodec::new_with_configuration(&config).map(Arc::new).map_err(|e| e.to_string())
 }
 
+/// The bytes of `f32` values (little-endian on the platforms meshlake builds for).
+fn unsafe_f32_bytes(data: &[f32]) -> &[u8] {
+    #[cfg(target_endian = "big")]
+    compile_error!("the NDVI writer assumes a little-endian platform");
+    // SAFETY: f32 has no padding and every byte pattern is a valid u8; the length is exact.
+    unsafe { std::slice::from_raw_parts(data.as_ptr().cast::<u8>(), std::mem::size_of_val(data)) }
+}
+
 /// Writes one product into a temporary sibling folder.
 pub struct ProductWriter {
     tmp: PathBuf,
     target: PathBuf,
-    ndvi: Array<FilesystemStore>,
+    ndvi: Array<MemoryStore>,
     grid: GeoGrid,
     chunk: u32,
     times: usize,
@@ -80,8 +90,9 @@ impl ProductWriter {
             std::fs::remove_dir_all(&tmp).map_err(|source| NdviError::Io { path: tmp.clone(), source })?;
         }
         let err = zarr_err(&tmp);
-        let store = Arc::new(FilesystemStore::new(&tmp).map_err(|e| err(e.to_string()))?);
-        // From here on, a failure drops `writer`, which removes the temporary folder.
+        // The hierarchy is built in memory and written out at the end in one go (zarrs' FilesystemStore
+        // would fsync every file); from the writer on, a failure drops it, which removes the folder.
+        let store = Arc::new(MemoryStore::new());
         let wkt = crs_wkt(grid.epsg).unwrap_or_default();
         let ids: Vec<&str> = slices.iter().map(|s| s.item.id.as_str()).collect();
         let (first, last) = (
@@ -168,12 +179,46 @@ impl ProductWriter {
             .map_err(|e| err(e.to_string()))?;
         spatial_ref.store_metadata().map_err(|e| err(e.to_string()))?;
         spatial_ref.store_chunk(&[], vec![0i64]).map_err(|e| err(e.to_string()))?;
+        std::fs::create_dir_all(&tmp).map_err(|source| NdviError::Io { path: tmp.clone(), source })?;
+        for key in store.list().map_err(|e| err(e.to_string()))? {
+            let bytes = store.get(&key).map_err(|e| err(e.to_string()))?.unwrap_or_default();
+            let path = tmp.join(key.as_str());
+            let io = |source| NdviError::Io { path: path.clone(), source };
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(io)?;
+            }
+            std::fs::write(&path, &bytes).map_err(io)?;
+        }
         Ok(writer)
     }
 
     /// Write one `ndvi` chunk (full chunk shape, NaN padded). Safe to call from many threads.
-    pub fn write_chunk(&self, t: u64, chunk_row: u64, chunk_col: u64, data: Vec<f32>) -> Result<(), NdviError> {
-        self.ndvi.store_chunk(&[t, chunk_row, chunk_col], data).map_err(|e| zarr_err(&self.tmp)(e.to_string()))
+    ///
+    /// Encoded with the array's own codec chain (zarrs), written as a plain file under the chunk's key,
+    /// without zarrs' `FilesystemStore`, which `fsync`s every chunk: the store lives in a temporary
+    /// folder that is renamed into place when complete, so a crash leaves no product either way. A chunk
+    /// that is all NaN (the fill value) is not written, as zarrs would not.
+    pub fn write_chunk(&self, t: u64, chunk_row: u64, chunk_col: u64, data: &[f32]) -> Result<(), NdviError> {
+        use zarrs::array::ArrayToBytesCodecTraits;
+        use zarrs::array::{ArrayBytes, CodecOptions};
+        if data.iter().all(|v| v.is_nan()) {
+            return Ok(());
+        }
+        let err = zarr_err(&self.tmp);
+        let indices = [t, chunk_row, chunk_col];
+        let shape = self.ndvi.chunk_shape(&indices).map_err(|e| err(e.to_string()))?;
+        let bytes: &[u8] = unsafe_f32_bytes(data);
+        let encoded = self
+            .ndvi
+            .codecs()
+            .encode(ArrayBytes::new_flen(bytes), &shape, self.ndvi.data_type(), self.ndvi.fill_value(), &CodecOptions::default())
+            .map_err(|e| err(e.to_string()))?;
+        let path = self.tmp.join(self.ndvi.chunk_key(&indices).as_str());
+        let io = |source| NdviError::Io { path: path.clone(), source };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        std::fs::write(&path, &*encoded).map_err(io)
     }
 
     /// The pre-publish checklist: CRS, metadata completeness, chunk bounds, shape. Returns what passed.
@@ -232,7 +277,7 @@ impl ProductWriter {
 impl Drop for ProductWriter {
     fn drop(&mut self) {
         if !self.published {
-            if let Err(err) = std::fs::remove_dir_all(&self.tmp) {
+            if let Err(err) = std::fs::remove_dir_all(&self.tmp).or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) }) {
                 tracing::warn!(path = %self.tmp.display(), %err, "could not remove the unfinished NDVI product");
             }
         }

@@ -13,7 +13,8 @@
 //! predictor), and plain tiled or stripped GeoTIFFs, as long as they are single-band `uint16`.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::sync::Arc;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -21,7 +22,12 @@ use tiff::TiffError;
 use tiff::decoder::{Decoder, DecodingResult};
 use tiff::tags::Tag;
 
+use super::source::{RangeSource, SourceCursor, open_source};
+use super::tile_reader::{SampleType, TileLayout, TileReader, TileScratch};
 use super::{GeoGrid, RasterError};
+
+/// The TIFF decoder over a file or URL.
+type SourceDecoder = Decoder<SourceCursor>;
 
 /// How [`write_cog_u16`] lays out and compresses the file.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -702,10 +708,7 @@ fn write_levels(
 /// Turn a decoder error into a [`RasterError`] that names the file.
 fn tiff_error(path: &Path, err: TiffError) -> RasterError {
     match err {
-        TiffError::IoError(source) => RasterError::Io {
-            path: path.to_path_buf(),
-            source,
-        },
+        TiffError::IoError(source) => super::source::read_error(path, source),
         TiffError::UnsupportedError(unsupported) => RasterError::Unsupported {
             path: path.to_path_buf(),
             detail: format!(
@@ -769,9 +772,13 @@ struct LevelLayout {
 /// An open GeoTIFF, for repeated reads of levels and windows without re-parsing the directories.
 pub struct CogReader {
     path: PathBuf,
-    decoder: Decoder<BufReader<File>>,
+    source: Arc<dyn RangeSource>,
+    decoder: SourceDecoder,
     info: CogInfo,
     levels: Vec<LevelLayout>,
+    /// Per level: the direct tile reader, when the level's encoding allows it.
+    tile_readers: Vec<Option<TileReader>>,
+    scratch: TileScratch,
 }
 
 impl std::fmt::Debug for CogReader {
@@ -784,13 +791,16 @@ impl std::fmt::Debug for CogReader {
 }
 
 impl CogReader {
-    /// Open a GeoTIFF and read its directories: size, tiling, georeferencing, overviews.
+    /// Open a GeoTIFF (a local path, or an http(s) URL read with range requests) and read its
+    /// directories: size, tiling, georeferencing, overviews.
     pub fn open(path: &Path) -> Result<Self, RasterError> {
-        let file = File::open(path).map_err(|source| RasterError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let mut decoder = Decoder::new(BufReader::new(file)).map_err(|e| tiff_error(path, e))?;
+        Self::open_source(open_source(path)?)
+    }
+
+    /// Open a GeoTIFF from any [`RangeSource`].
+    pub fn open_source(source: Arc<dyn RangeSource>) -> Result<Self, RasterError> {
+        let path = &source.label().to_path_buf();
+        let mut decoder = Decoder::new(SourceCursor::new(source.clone())).map_err(|e| tiff_error(path, e))?;
         let tiff = |e| tiff_error(path, e);
 
         let main = current_level_layout(&mut decoder, 0).map_err(tiff)?;
@@ -855,12 +865,72 @@ impl CogReader {
             data_type: data_type_name(sample_format, bits_per_sample),
             band_count,
         };
-        Ok(Self {
+        let mut reader = Self {
             path: path.to_path_buf(),
+            source,
             decoder,
             info,
             levels,
+            tile_readers: Vec::new(),
+            scratch: TileScratch::default(),
+        };
+        for level in 0..reader.levels.len() {
+            let layout = reader.tile_layout(level)?;
+            let fast = layout.fast_path_error().is_none().then(|| TileReader::new(reader.source.clone(), layout).ok()).flatten();
+            reader.tile_readers.push(fast);
+        }
+        Ok(reader)
+    }
+
+    /// The tile table and encoding of a level.
+    pub fn tile_layout(&mut self, level: usize) -> Result<TileLayout, RasterError> {
+        let layout = self.level_layout(level)?;
+        let path = self.path.clone();
+        let tiff = |e| tiff_error(&path, e);
+        self.decoder.seek_to_image(layout.ifd_index).map_err(tiff)?;
+        let (offsets_tag, counts_tag) = if self.info.tiled {
+            (Tag::TileOffsets, Tag::TileByteCounts)
+        } else {
+            (Tag::StripOffsets, Tag::StripByteCounts)
+        };
+        let offsets: Vec<u64> = self.decoder.find_tag_unsigned_vec(offsets_tag).map_err(tiff)?.unwrap_or_default();
+        let byte_counts: Vec<u64> = self.decoder.find_tag_unsigned_vec(counts_tag).map_err(tiff)?.unwrap_or_default();
+        let first = |v: Option<Vec<u16>>| v.and_then(|v| v.first().copied());
+        let bits = first(self.decoder.find_tag_unsigned_vec::<u16>(Tag::BitsPerSample).map_err(tiff)?).unwrap_or(1);
+        let format = first(self.decoder.find_tag_unsigned_vec::<u16>(Tag::SampleFormat).map_err(tiff)?).unwrap_or(1);
+        let samples_per_pixel: u16 = self.decoder.find_tag_unsigned(Tag::SamplesPerPixel).map_err(tiff)?.unwrap_or(1);
+        let compression: u16 = self.decoder.find_tag_unsigned(Tag::Compression).map_err(tiff)?.unwrap_or(1);
+        let predictor: u16 = self.decoder.find_tag_unsigned(Tag::Predictor).map_err(tiff)?.unwrap_or(1);
+        let little_endian = matches!(self.decoder.byte_order(), tiff::tags::ByteOrder::LittleEndian);
+        Ok(TileLayout {
+            width: layout.width,
+            height: layout.height,
+            tile_width: layout.chunk_width,
+            // A strip may claim more rows than the image has (RowsPerStrip 2^32 - 1 = one strip).
+            tile_height: if self.info.tiled { layout.chunk_height } else { layout.chunk_height.min(layout.height.max(1)) },
+            offsets,
+            byte_counts,
+            compression,
+            predictor,
+            sample_type: SampleType::from_tiff(format, bits),
+            samples_per_pixel,
+            little_endian,
+            sparse_fill: self.info.nodata.filter(|v| v.is_finite()).unwrap_or(0.0),
         })
+    }
+
+    /// The direct tile reader of a level (libdeflate, positioned reads, any thread), or why there is none.
+    pub fn tile_reader(&mut self, level: usize) -> Result<TileReader, RasterError> {
+        if let Some(Some(reader)) = self.tile_readers.get(level) {
+            return Ok(reader.clone());
+        }
+        let layout = self.tile_layout(level)?;
+        TileReader::new(self.source.clone(), layout)
+    }
+
+    /// The byte source (file or URL) the reader reads.
+    pub fn source(&self) -> &Arc<dyn RangeSource> {
+        &self.source
     }
 
     /// What the file holds.
@@ -892,6 +962,9 @@ impl CogReader {
         height: u32,
     ) -> Result<Vec<u16>, RasterError> {
         self.check_uint16_single_band()?;
+        if let Some(Some(fast)) = self.tile_readers.get(level) {
+            return fast.read_window_u16((col_off, row_off, width, height), &mut self.scratch);
+        }
         let layout = self.level_layout(level)?;
         let fits = |offset: u32, size: u32, full: u32| {
             u64::from(offset) + u64::from(size) <= u64::from(full)
@@ -1006,7 +1079,7 @@ impl CogReader {
 
 /// Size and chunking of the decoder's current image.
 fn current_level_layout(
-    decoder: &mut Decoder<BufReader<File>>,
+    decoder: &mut SourceDecoder,
     ifd_index: usize,
 ) -> Result<LevelLayout, TiffError> {
     let (width, height) = decoder.dimensions()?;
@@ -1032,7 +1105,7 @@ fn parse_gdal_nodata(value: tiff::decoder::ifd::Value) -> Option<f64> {
 
 /// The GeoGrid from the GeoTIFF tags of the decoder's current image.
 fn read_geo_grid(
-    decoder: &mut Decoder<BufReader<File>>,
+    decoder: &mut SourceDecoder,
     path: &Path,
     width: u32,
     height: u32,

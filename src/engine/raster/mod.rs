@@ -5,6 +5,9 @@
 //! from them.
 
 pub mod cog;
+pub mod http;
+pub mod source;
+pub mod tile_reader;
 pub mod preview;
 
 use std::path::PathBuf;
@@ -47,6 +50,14 @@ pub enum RasterError {
         /// The file in question.
         path: PathBuf,
         /// What is unsupported and what to do instead.
+        detail: String,
+    },
+    /// An http(s) read failed (after retries for transient errors).
+    #[error("could not fetch {url}: {detail}")]
+    Http {
+        /// The URL.
+        url: String,
+        /// The status or transport error.
         detail: String,
     },
     /// The caller passed arguments that cannot work (sizes that do not match, bad options).
