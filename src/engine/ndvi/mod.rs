@@ -517,8 +517,8 @@ mod simd {
             // The same arithmetic as `histogram_bin`.
             let t = ((v + 1.0) * 0.5).clamp(0.0, 1.0) * HISTOGRAM_BINS as f32;
             let t = if v.is_nan() { HISTOGRAM_BINS as f32 } else { t.min((HISTOGRAM_BINS - 1) as f32) };
-            // SAFETY: t is finite and within 0..=HISTOGRAM_BINS (truncation = floor for t >= 0).
-            *b = unsafe { t.to_int_unchecked::<i32>() } as u8;
+            // t is finite and within 0..=HISTOGRAM_BINS: truncation = floor.
+            *b = t as u8;
         }
     }
 

@@ -56,11 +56,10 @@ fn compressor() -> Result<Arc<BloscCodec>, String> {
 }
 
 /// The bytes of `f32` values (little-endian on the platforms meshlake builds for).
-fn unsafe_f32_bytes(data: &[f32]) -> &[u8] {
+fn f32_bytes(data: &[f32]) -> &[u8] {
     #[cfg(target_endian = "big")]
     compile_error!("the NDVI writer assumes a little-endian platform");
-    // SAFETY: f32 has no padding and every byte pattern is a valid u8; the length is exact.
-    unsafe { std::slice::from_raw_parts(data.as_ptr().cast::<u8>(), std::mem::size_of_val(data)) }
+    bytemuck::cast_slice(data)
 }
 
 /// Writes one product into a temporary sibling folder.
@@ -207,7 +206,7 @@ impl ProductWriter {
         let err = zarr_err(&self.tmp);
         let indices = [t, chunk_row, chunk_col];
         let shape = self.ndvi.chunk_shape(&indices).map_err(|e| err(e.to_string()))?;
-        let bytes: &[u8] = unsafe_f32_bytes(data);
+        let bytes: &[u8] = f32_bytes(data);
         let encoded = self
             .ndvi
             .codecs()

@@ -421,8 +421,7 @@ fn convert(sample: SampleType, src: &[u8], dst: &mut [f32], map: &ValueMap) {
     macro_rules! run {
         ($t:ty, $n:expr) => {{
             // On little-endian machines an aligned buffer is read as a slice of the type (vectorises).
-            // SAFETY: every bit pattern is a valid integer or float of the type.
-            let (head, body, _) = unsafe { src.align_to::<$t>() };
+            let (head, body, _) = bytemuck::pod_align_to::<u8, $t>(src);
             if cfg!(target_endian = "little") && head.is_empty() {
                 convert_values::<$t>(&body[..dst.len().min(body.len())], dst, map);
             } else {
