@@ -11,6 +11,7 @@ the JSON Schema type(s) without "null" joined by "|" ("geometry" for a $ref to a
 derived queryables the JSON types observed ("integer" folded into "number" when both occur).
 """
 import asyncio
+import os
 import json
 import sys
 
@@ -92,7 +93,8 @@ elif mode == "parquet":
     import rustac
 
     async def read():
-        return await rustac.read(source)
+        # object_store (under rustac) refuses `..` in paths.
+        return await rustac.read(os.path.realpath(source))
 
     items = asyncio.run(read())["features"]
     result = {"derived": True, "queryables": derived(i["properties"] for i in items)}
