@@ -253,6 +253,42 @@ impl TileReader {
         convert(sample, &scratch.decoded[start..start + dst.len() * sample.bytes()], dst, map);
     }
 
+    /// An error naming the window when it reaches outside the level.
+    fn check_window(&self, (col_off, row_off, width, height): (u32, u32, u32, u32)) -> Result<(), RasterError> {
+        let l = &*self.layout;
+        if u64::from(col_off) + u64::from(width) > u64::from(l.width) || u64::from(row_off) + u64::from(height) > u64::from(l.height) {
+            return Err(RasterError::InvalidInput(format!(
+                "window {width}x{height} at column {col_off}, row {row_off} is outside {} ({}x{} pixels)",
+                self.path().display(),
+                l.width,
+                l.height
+            )));
+        }
+        Ok(())
+    }
+
+    /// The tiles under a non-empty window inside the level, each with the part of it the window covers.
+    fn tile_spans(&self, (col_off, row_off, width, height): (u32, u32, u32, u32)) -> impl Iterator<Item = TileSpan> + '_ {
+        let l = &*self.layout;
+        let (tw, th) = (l.tile_width, l.tile_height);
+        ((row_off / th)..=((row_off + height - 1) / th)).flat_map(move |tile_row| {
+            ((col_off / tw)..=((col_off + width - 1) / tw)).map(move |tile_col| {
+                let (tx, ty) = (tile_col * tw, tile_row * th);
+                let data_rows = th.min(l.height - ty) as usize;
+                TileSpan {
+                    index: (tile_row * l.tiles_across() + tile_col) as usize,
+                    data_rows,
+                    tx,
+                    ty,
+                    x0: col_off.max(tx),
+                    x1: (col_off + width).min(tx + tw).min(l.width),
+                    y0: row_off.max(ty),
+                    y1: (row_off + height).min(ty + data_rows as u32),
+                }
+            })
+        })
+    }
+
     /// Read the window `width`×`height` at (`col_off`, `row_off`) of the level into `out` (row `r`,
     /// column `c` at `out[r * stride + c]`), mapping samples with `map`. Reads only the tiles under it.
     #[allow(clippy::too_many_arguments)]
@@ -268,40 +304,24 @@ impl TileReader {
         if width == 0 || height == 0 {
             return Ok(());
         }
-        if u64::from(col_off) + u64::from(width) > u64::from(l.width) || u64::from(row_off) + u64::from(height) > u64::from(l.height) {
-            return Err(RasterError::InvalidInput(format!(
-                "window {width}x{height} at column {col_off}, row {row_off} is outside {} ({}x{} pixels)",
-                self.path().display(),
-                l.width,
-                l.height
-            )));
-        }
+        self.check_window((col_off, row_off, width, height))?;
         if out.len() < (height as usize - 1) * stride + width as usize || stride < width as usize {
             return Err(RasterError::InvalidInput("window buffer too small".into()));
         }
         let sample = l.sample_type.ok_or_else(|| self.tiff_err("unsupported sample type".into()))?;
-        let (tw, th) = (l.tile_width, l.tile_height);
-        for tile_row in (row_off / th)..=((row_off + height - 1) / th) {
-            for tile_col in (col_off / tw)..=((col_off + width - 1) / tw) {
-                let index = (tile_row * l.tiles_across() + tile_col) as usize;
-                let (tx, ty) = (tile_col * tw, tile_row * th);
-                let data_rows = th.min(l.height - ty) as usize;
-                let x0 = col_off.max(tx);
-                let x1 = (col_off + width).min(tx + tw).min(l.width);
-                let y0 = row_off.max(ty);
-                let y1 = (row_off + height).min(ty + data_rows as u32);
-                let run = (x1 - x0) as usize;
-                let decoded = self.decode_tile(index, data_rows, scratch)?;
-                for y in y0..y1 {
-                    let dst = (y - row_off) as usize * stride + (x0 - col_off) as usize;
-                    let dst = &mut out[dst..dst + run];
-                    match decoded {
-                        None => dst.fill(map.apply(l.sparse_fill)),
-                        Some(_) => {
-                            let start = ((y - ty) as usize * tw as usize + (x0 - tx) as usize) * sample.bytes();
-                            let src = &scratch.decoded[start..start + run * sample.bytes()];
-                            convert(sample, src, dst, map);
-                        }
+        let tw = l.tile_width;
+        for TileSpan { index, data_rows, tx, ty, x0, x1, y0, y1 } in self.tile_spans((col_off, row_off, width, height)) {
+            let run = (x1 - x0) as usize;
+            let decoded = self.decode_tile(index, data_rows, scratch)?;
+            for y in y0..y1 {
+                let dst = (y - row_off) as usize * stride + (x0 - col_off) as usize;
+                let dst = &mut out[dst..dst + run];
+                match decoded {
+                    None => dst.fill(map.apply(l.sparse_fill)),
+                    Some(_) => {
+                        let start = ((y - ty) as usize * tw as usize + (x0 - tx) as usize) * sample.bytes();
+                        let src = &scratch.decoded[start..start + run * sample.bytes()];
+                        convert(sample, src, dst, map);
                     }
                 }
             }
@@ -319,38 +339,25 @@ impl TileReader {
         if l.sample_type != Some(SampleType::U16) {
             return Err(RasterError::Unsupported { path: self.path().to_path_buf(), detail: "not a uint16 raster".into() });
         }
-        if width == 0 || height == 0 || u64::from(col_off) + u64::from(width) > u64::from(l.width) || u64::from(row_off) + u64::from(height) > u64::from(l.height) {
-            return Err(RasterError::InvalidInput(format!(
-                "window {width}x{height} at column {col_off}, row {row_off} is empty or outside {} ({}x{} pixels)",
-                self.path().display(),
-                l.width,
-                l.height
-            )));
+        if width == 0 || height == 0 {
+            return Err(RasterError::InvalidInput(format!("window {width}x{height} of {} is empty", self.path().display())));
         }
+        self.check_window((col_off, row_off, width, height))?;
         let mut out = vec![0u16; width as usize * height as usize];
-        let (tw, th) = (l.tile_width, l.tile_height);
+        let tw = l.tile_width;
         let fill = l.sparse_fill.clamp(0.0, 65535.0) as u16;
-        for tile_row in (row_off / th)..=((row_off + height - 1) / th) {
-            for tile_col in (col_off / tw)..=((col_off + width - 1) / tw) {
-                let index = (tile_row * l.tiles_across() + tile_col) as usize;
-                let (tx, ty) = (tile_col * tw, tile_row * th);
-                let data_rows = th.min(l.height - ty) as usize;
-                let x0 = col_off.max(tx);
-                let x1 = (col_off + width).min(tx + tw).min(l.width);
-                let y0 = row_off.max(ty);
-                let y1 = (row_off + height).min(ty + data_rows as u32);
-                let run = (x1 - x0) as usize;
-                let decoded = self.decode_tile(index, data_rows, scratch)?;
-                for y in y0..y1 {
-                    let dst = (y - row_off) as usize * width as usize + (x0 - col_off) as usize;
-                    let dst = &mut out[dst..dst + run];
-                    match decoded {
-                        None => dst.fill(fill),
-                        Some(_) => {
-                            let start = ((y - ty) as usize * tw as usize + (x0 - tx) as usize) * 2;
-                            for (d, s) in dst.iter_mut().zip(scratch.decoded[start..start + run * 2].chunks_exact(2)) {
-                                *d = u16::from_le_bytes([s[0], s[1]]);
-                            }
+        for TileSpan { index, data_rows, tx, ty, x0, x1, y0, y1 } in self.tile_spans((col_off, row_off, width, height)) {
+            let run = (x1 - x0) as usize;
+            let decoded = self.decode_tile(index, data_rows, scratch)?;
+            for y in y0..y1 {
+                let dst = (y - row_off) as usize * width as usize + (x0 - col_off) as usize;
+                let dst = &mut out[dst..dst + run];
+                match decoded {
+                    None => dst.fill(fill),
+                    Some(_) => {
+                        let start = ((y - ty) as usize * tw as usize + (x0 - tx) as usize) * 2;
+                        for (d, s) in dst.iter_mut().zip(scratch.decoded[start..start + run * 2].chunks_exact(2)) {
+                            *d = u16::from_le_bytes([s[0], s[1]]);
                         }
                     }
                 }
@@ -358,6 +365,19 @@ impl TileReader {
         }
         Ok(out)
     }
+}
+
+/// One tile under a window: its index and rows of data, its origin (`tx`, `ty`) in the level, and the
+/// level columns `x0..x1` and rows `y0..y1` the window covers in it.
+struct TileSpan {
+    index: usize,
+    data_rows: usize,
+    tx: u32,
+    ty: u32,
+    x0: u32,
+    x1: u32,
+    y0: u32,
+    y1: u32,
 }
 
 /// TIFF predictor 2: each sample (little-endian, `bytes` wide) was stored as the difference to the
