@@ -1106,13 +1106,16 @@ pub async fn vacuum(location: &str, request: &VacuumRequest, ctx: &JobContext) -
     let store = loaded.table.object_store();
     let version = loaded.version;
     // What would go, with sizes (a dry run of delta-rs' own vacuum).
-    let (table, planned) = loaded
-        .table
-        .vacuum()
-        .with_retention_period(request.retention)
-        .with_enforce_retention_duration(!request.allow_short_retention)
-        .with_mode(VacuumMode::Full)
-        .with_dry_run(true)
+    let vacuum = |table: &DeltaTable, dry_run: bool| {
+        table
+            .clone()
+            .vacuum()
+            .with_retention_period(request.retention)
+            .with_enforce_retention_duration(!request.allow_short_retention)
+            .with_mode(VacuumMode::Full)
+            .with_dry_run(dry_run)
+    };
+    let (table, planned) = vacuum(&loaded.table, true)
         .await
         .map_err(|e| LakeError::delta(location, "plan the vacuum", e))?;
     let mut sizes: HashMap<String, u64> = HashMap::new();
@@ -1126,12 +1129,7 @@ pub async fn vacuum(location: &str, request: &VacuumRequest, ctx: &JobContext) -
         planned.files_deleted
     } else {
         ctx.cancel.check()?;
-        let (_, done) = table
-            .vacuum()
-            .with_retention_period(request.retention)
-            .with_enforce_retention_duration(!request.allow_short_retention)
-            .with_mode(VacuumMode::Full)
-            .with_dry_run(false)
+        let (_, done) = vacuum(&table, false)
             .await
             .map_err(|e| LakeError::delta(location, "vacuum", e))?;
         done.files_deleted
