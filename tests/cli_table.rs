@@ -41,7 +41,9 @@ fn check_table(table: &str, format: &str) {
     let history = json(&["table", "history", table, "--json"]);
     let versions = history["versions"].as_array().unwrap();
     assert!(versions.len() >= 3);
-    let timestamps: Vec<&str> = versions.iter().map(|v| v["timestamp"].as_str().unwrap()).collect();
+    // RFC 3339 with as many fraction digits as needed ("…:29Z" before "…:29.021Z"): compared as instants.
+    let timestamps: Vec<chrono::DateTime<chrono::FixedOffset>> =
+        versions.iter().map(|v| chrono::DateTime::parse_from_rfc3339(v["timestamp"].as_str().unwrap()).unwrap()).collect();
     assert!(timestamps.windows(2).all(|w| w[0] <= w[1]), "oldest first: {timestamps:?}");
     assert_eq!(versions.last().unwrap()["version"], info["version"]);
     for key in ["parent", "operation", "files_added", "files_removed", "rows_added", "rows_removed"] {
