@@ -458,8 +458,7 @@ fn fused_chunk(
     chunk: u32,
     window: (u32, u32, u32, u32),
     buffers: &mut ChunkBuffers,
-    counter: &mut HistogramCounter,
-) -> Option<Result<(), NdviError>> {
+) -> Option<Result<u64, NdviError>> {
     let (Some(red), Some(nir)) = (slice.red_tiles.as_ref(), slice.nir_tiles.as_ref()) else { return None };
     let (rl, nl) = (&*red.layout, &*nir.layout);
     let same_layout = (rl.width, rl.height, rl.tile_width, rl.tile_height) == (nl.width, nl.height, nl.tile_width, nl.tile_height)
@@ -479,7 +478,8 @@ fn fused_chunk(
     ndvi.resize(n, f32::NAN);
     row_red.resize(tw as usize, 0.0);
     row_nir.resize(tw as usize, 0.0);
-    let mut run = || -> Result<(), NdviError> {
+    let mut run = || -> Result<u64, NdviError> {
+        let mut valid = 0u64;
         for tile_row in br0 / th..=(br0 + chunk - 1) / th {
             for tile_col in bc0 / tw..=(bc0 + chunk - 1) / tw {
                 let red_loaded = red.load_tile(tile_col, tile_row, scratch).map_err(band_error(&slice.item.id, "red"))?;
@@ -496,12 +496,11 @@ fn fused_chunk(
                     nir.convert_run(scratch_nir, nir_loaded, y - ty, x0 - tx, &nir_map, nr);
                     let start = (y - br0) as usize * chunk as usize + (x0 - bc0) as usize;
                     let dst = &mut ndvi[start..start + len];
-                    simd::ndvi_row(dst, nr, r);
-                    counter.add(dst);
+                    valid += simd::ndvi_row(dst, nr, r);
                 }
             }
         }
-        Ok(())
+        Ok(valid)
     };
     Some(run())
 }
@@ -522,18 +521,27 @@ mod simd {
         }
     }
 
+    /// Returns how many of the values written are not NaN (counted in the same pass).
     #[inline(always)]
-    fn ndvi_generic(dst: &mut [f32], nir: &[f32], red: &[f32]) {
+    fn ndvi_generic(dst: &mut [f32], nir: &[f32], red: &[f32]) -> u64 {
+        let mut nan = 0u64;
         for ((d, &r), &n) in dst.iter_mut().zip(red).zip(nir) {
-            *d = ndvi_value(n, r);
+            let v = ndvi_value(n, r);
+            nan += u64::from(v.is_nan());
+            *d = v;
         }
+        (dst.len().min(red.len()).min(nir.len()) as u64).saturating_sub(nan)
     }
 
     #[inline(always)]
-    fn ndvi_in_place_generic(red: &mut [f32], nir: &[f32]) {
+    fn ndvi_in_place_generic(red: &mut [f32], nir: &[f32]) -> u64 {
+        let mut nan = 0u64;
         for (r, &n) in red.iter_mut().zip(nir) {
-            *r = ndvi_value(n, *r);
+            let v = ndvi_value(n, *r);
+            nan += u64::from(v.is_nan());
+            *r = v;
         }
+        (red.len().min(nir.len()) as u64).saturating_sub(nan)
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -543,11 +551,11 @@ mod simd {
             super::bins_generic(block, bins)
         }
         #[target_feature(enable = "avx2")]
-        pub fn ndvi(dst: &mut [f32], nir: &[f32], red: &[f32]) {
+        pub fn ndvi(dst: &mut [f32], nir: &[f32], red: &[f32]) -> u64 {
             super::ndvi_generic(dst, nir, red)
         }
         #[target_feature(enable = "avx2")]
-        pub fn ndvi_in_place(red: &mut [f32], nir: &[f32]) {
+        pub fn ndvi_in_place(red: &mut [f32], nir: &[f32]) -> u64 {
             super::ndvi_in_place_generic(red, nir)
         }
     }
@@ -569,8 +577,8 @@ mod simd {
         bins_generic(block, bins)
     }
 
-    /// `dst[i] = ndvi(nir[i], red[i])`.
-    pub fn ndvi_row(dst: &mut [f32], nir: &[f32], red: &[f32]) {
+    /// `dst[i] = ndvi(nir[i], red[i])`; returns how many are not NaN.
+    pub fn ndvi_row(dst: &mut [f32], nir: &[f32], red: &[f32]) -> u64 {
         #[cfg(target_arch = "x86_64")]
         if has_avx2() {
             // SAFETY: the CPU has AVX2.
@@ -579,8 +587,8 @@ mod simd {
         ndvi_generic(dst, nir, red)
     }
 
-    /// `red[i] = ndvi(nir[i], red[i])`.
-    pub fn ndvi_in_place(red: &mut [f32], nir: &[f32]) {
+    /// `red[i] = ndvi(nir[i], red[i])`; returns how many are not NaN.
+    pub fn ndvi_in_place(red: &mut [f32], nir: &[f32]) -> u64 {
         #[cfg(target_arch = "x86_64")]
         if has_avx2() {
             // SAFETY: the CPU has AVX2.
@@ -591,22 +599,19 @@ mod simd {
 }
 
 /// One output chunk of one time slice into `buffers.ndvi` (the full chunk shape, NaN padded); returns
-/// its valid pixel count and adds its valid values to `histogram`.
+/// its valid (non-NaN) pixel count.
 pub fn compute_chunk_into(
     slice: &Slice,
     out: &GeoGrid,
     chunk: u32,
     (chunk_row, chunk_col): (u32, u32),
     buffers: &mut ChunkBuffers,
-    histogram: &mut [u64; HISTOGRAM_BINS],
 ) -> Result<u64, NdviError> {
     let (col0, row0) = (chunk_col * chunk, chunk_row * chunk);
     let window = (col0, row0, chunk.min(out.width - col0), chunk.min(out.height - row0));
     let n = chunk as usize * chunk as usize;
-    let mut counter = HistogramCounter::default();
-    if let Some(result) = fused_chunk(slice, out, chunk, window, buffers, &mut counter) {
-        result?;
-        return Ok(counter.finish(histogram));
+    if let Some(valid) = fused_chunk(slice, out, chunk, window, buffers) {
+        return valid;
     }
     let ChunkBuffers { ndvi: red, nir, window: window_buf, scratch, .. } = buffers;
     for (buf, (band, grid, tiles, name)) in [&mut *red, &mut *nir].into_iter().zip(slice.bands()) {
@@ -617,16 +622,13 @@ pub fn compute_chunk_into(
         }
         fill_band(band, grid, tiles, out, window, chunk as usize, buf, window_buf, scratch).map_err(band_error(&slice.item.id, name))?;
     }
-    simd::ndvi_in_place(red, nir);
-    counter.add(red);
-    let valid = counter.finish(histogram);
-    Ok(valid)
+    Ok(simd::ndvi_in_place(red, nir))
 }
 
 /// One output chunk of one time slice, padded with NaN to the full chunk shape; and its valid pixel count.
 pub fn compute_chunk(slice: &Slice, out: &GeoGrid, chunk: u32, chunk_row: u32, chunk_col: u32) -> Result<(Vec<f32>, u64), NdviError> {
     let mut buffers = ChunkBuffers::default();
-    let valid = compute_chunk_into(slice, out, chunk, (chunk_row, chunk_col), &mut buffers, &mut [0; HISTOGRAM_BINS])?;
+    let valid = compute_chunk_into(slice, out, chunk, (chunk_row, chunk_col), &mut buffers)?;
     Ok((buffers.ndvi, valid))
 }
 
@@ -670,9 +672,6 @@ pub async fn run_ndvi(request: NdviRequest, ctx: &JobContext) -> Result<NdviProd
     let total = tasks.len() as u64;
     let done = AtomicU64::new(0);
     let valid = AtomicU64::new(0);
-    let histogram: Vec<AtomicU64> = (0..HISTOGRAM_BINS).map(|_| AtomicU64::new(0)).collect();
-    let histogram = std::sync::Arc::new(histogram);
-    let histogram_c = histogram.clone();
     let cancel = ctx.cancel.clone();
     let progress = ctx.progress.clone();
     let pool_ctx = ctx.clone();
@@ -687,13 +686,7 @@ pub async fn run_ndvi(request: NdviRequest, ctx: &JobContext) -> Result<NdviProd
                         return Err(NdviError::Cancelled);
                     }
                     CHUNK_BUFFERS.with_borrow_mut(|buffers| {
-                        let mut bins = [0u64; HISTOGRAM_BINS];
-                        let n_valid = compute_chunk_into(&slices[t], &grid_c, chunk, (r, c), buffers, &mut bins)?;
-                        for (bin, n) in histogram_c.iter().zip(bins) {
-                            if n > 0 {
-                                bin.fetch_add(n, Ordering::Relaxed);
-                            }
-                        }
+                        let n_valid = compute_chunk_into(&slices[t], &grid_c, chunk, (r, c), buffers)?;
                         store.write_chunk(t as u64, u64::from(r), u64::from(c), &buffers.ndvi)?;
                         valid.fetch_add(n_valid, Ordering::Relaxed);
                         Ok::<(), NdviError>(())
@@ -734,7 +727,7 @@ pub async fn run_ndvi(request: NdviRequest, ctx: &JobContext) -> Result<NdviProd
         bbox,
         warped_items,
         checklist,
-        histogram: histogram.iter().map(|b| b.load(Ordering::Relaxed)).collect(),
+        histogram: Vec::new(),
         chunks_written: total,
         secs: 0.0,
     };
@@ -785,9 +778,13 @@ mod tests {
         let nir: Vec<f32> = (0..1000).map(|i| if i % 97 == 0 { f32::NAN } else { (i as f32 * 0.37).sin() * 3000.0 }).collect();
         let red: Vec<f32> = (0..1000).map(|i| if i % 13 == 0 { -nir[i] } else { (i as f32 * 0.11).cos() * 900.0 }).collect();
         let mut row = vec![0f32; 1000];
-        simd::ndvi_row(&mut row, &nir, &red);
+        let valid_row = simd::ndvi_row(&mut row, &nir, &red);
         let mut in_place = red.clone();
-        simd::ndvi_in_place(&mut in_place, &nir);
+        let valid_in_place = simd::ndvi_in_place(&mut in_place, &nir);
+        // The valid counts returned are the non-NaN values written (NaN NIR every 97th, zero sums every 13th).
+        let expected_valid = (0..1000).filter(|&i| !ndvi(nir[i], red[i]).is_nan()).count() as u64;
+        assert!(expected_valid < 1000 - 80, "the rows must hold NaN results: {expected_valid}");
+        assert_eq!((valid_row, valid_in_place), (expected_valid, expected_valid));
         for i in 0..1000 {
             assert_eq!(row[i].to_bits(), ndvi(nir[i], red[i]).to_bits(), "{i}");
             assert_eq!(in_place[i].to_bits(), row[i].to_bits(), "{i}");

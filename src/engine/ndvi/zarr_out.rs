@@ -207,10 +207,13 @@ impl ProductWriter {
         let indices = [t, chunk_row, chunk_col];
         let shape = self.ndvi.chunk_shape(&indices).map_err(|e| err(e.to_string()))?;
         let bytes: &[u8] = f32_bytes(data);
+        // One thread per chunk: the chunks are already encoded in parallel on the worker pool, and blosc's
+        // own threads (started per call for chunks over 4 MB) would only compete with them.
+        let options = CodecOptions::default().with_concurrent_target(1);
         let encoded = self
             .ndvi
             .codecs()
-            .encode(ArrayBytes::new_flen(bytes), &shape, self.ndvi.data_type(), self.ndvi.fill_value(), &CodecOptions::default())
+            .encode(ArrayBytes::new_flen(bytes), &shape, self.ndvi.data_type(), self.ndvi.fill_value(), &options)
             .map_err(|e| err(e.to_string()))?;
         let path = self.tmp.join(self.ndvi.chunk_key(&indices).as_str());
         let io = |source| NdviError::Io { path: path.clone(), source };
