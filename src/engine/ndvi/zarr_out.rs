@@ -361,6 +361,16 @@ impl ProductReader {
         Ok(Self { array, grid, times, shape })
     }
 
+    /// Whether the array holds float32 values (what the map and the statistics read).
+    pub fn is_float32(&self) -> bool {
+        *self.array.data_type() == data_type::float32()
+    }
+
+    /// The array's data type as Zarr names it (e.g. `int16`).
+    pub fn data_type_name(&self) -> String {
+        self.array.data_type().to_string()
+    }
+
     /// Number of time slices (1 for a 2-D array).
     pub fn time_count(&self) -> usize {
         if self.shape.len() == 3 { self.shape[0] as usize } else { 1 }
