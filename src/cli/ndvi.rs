@@ -48,8 +48,8 @@ pub enum NdviSubcommand {
 pub struct NdviStatsArgs {
     /// The Zarr store (e.g. products/ndvi.zarr).
     pub zarr: PathBuf,
-    /// lon/lat bbox W,S,E,N (default: the whole array).
-    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    /// lon/lat bbox W,S,E,N (default: the whole array); a western longitude may lead: `--bbox -70.2,48.1,-69.9,48.4`.
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     pub bbox: Option<Vec<f64>>,
     /// Time index (0 = the earliest slice).
     #[arg(long, default_value_t = 0)]

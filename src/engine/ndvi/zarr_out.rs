@@ -366,9 +366,11 @@ impl ProductReader {
         *self.array.data_type() == data_type::float32()
     }
 
-    /// The array's data type as Zarr names it (e.g. `int16`).
+    /// The array's data type as Zarr v3 names it (e.g. `int16`).
     pub fn data_type_name(&self) -> String {
-        self.array.data_type().to_string()
+        // zarrs prints "v3 name / v2 name" when the two differ.
+        let text = self.array.data_type().to_string();
+        text.split(" / ").next().unwrap_or(&text).to_owned()
     }
 
     /// Number of time slices (1 for a 2-D array).
