@@ -10,9 +10,8 @@ use super::{JobPurpose, MeshlakeApp};
 use crate::engine::jobs::JobSpec;
 use crate::engine::ndvi::stats::{AreaStats, AreaStatsRequest};
 use crate::engine::ndvi::{DEFAULT_CHUNK, ItemFilter, NdviProduct, NdviRequest, NdviSource};
-use crate::ui::model::Requested;
 use crate::engine::raster::preview::PreviewSource;
-use crate::ui::model::Pane;
+use crate::ui::model::{Pane, Requested};
 use crate::ui::panels::ndvi::NdviProductView;
 
 impl MeshlakeApp {
