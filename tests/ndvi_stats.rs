@@ -2,7 +2,8 @@
 //! made from the real Sentinel-2 19UDP B04/B08 fixtures, the histogram, valid/NaN counts, min, max and mean of
 //! a lon/lat sub-window equal numpy's on the same pixels read with xarray, and the window equals the one pyproj
 //! gives for the bbox; the CLI prints the same; bad input (not a Zarr store, no such array, an integer array, a
-//! time index out of range, a bbox outside the array) is a clear error or "no overlap".
+//! time index out of range, a bbox outside the array) is a clear error or "no overlap". A 2-D float array
+//! written by xarray + rioxarray is read the same way.
 
 mod common;
 
@@ -73,11 +74,12 @@ fn stats(zarr: &Path, variable: &str, time: usize, bbox: Option<[f64; 4]>) -> Re
 /// numpy over the same pixels (xarray reads the store), and the window pyproj gives for the bbox.
 const NUMPY: &str = r#"
 import sys, json, numpy as np, xarray as xr
-from pyproj import Transformer
-zarr, t, col0, row0, cols, rows, w, s, e, n = sys.argv[1:11]
+from pyproj import CRS, Transformer
+zarr, variable, t, col0, row0, cols, rows, w, s, e, n = sys.argv[1:12]
 t, col0, row0, cols, rows = int(t), int(col0), int(row0), int(cols), int(rows)
 ds = xr.open_zarr(zarr)
-v = ds["ndvi"].isel(time=t, y=slice(row0, row0 + rows), x=slice(col0, col0 + cols)).values
+v = ds[variable].isel(y=slice(row0, row0 + rows), x=slice(col0, col0 + cols))
+v = (v.isel(time=t) if "time" in v.dims else v).values
 assert v.dtype == np.float32
 ok = ~np.isnan(v)
 vals = v[ok]
@@ -88,7 +90,7 @@ res = {"valid": int(ok.sum()), "nan": int((~ok).sum()), "bins": np.bincount(bins
        "min": float(vals.min()), "max": float(vals.max()), "mean": float(vals.astype(np.float64).mean())}
 # the window of the bbox, independently: pyproj bounds in the product's CRS → pixels
 gt = [float(x) for x in ds["spatial_ref"].attrs["GeoTransform"].split()]
-x0, y0, x1, y1 = Transformer.from_crs(4326, int(ds["spatial_ref"].attrs["epsg"]), always_xy=True).transform_bounds(
+x0, y0, x1, y1 = Transformer.from_crs(4326, CRS.from_wkt(ds["spatial_ref"].attrs["crs_wkt"]).to_epsg(), always_xy=True).transform_bounds(
     float(w), float(s), float(e), float(n), densify_pts=32)
 c0, c1 = int(np.floor((x0 - gt[0]) / gt[1])), int(np.ceil((x1 - gt[0]) / gt[1]))
 r0, r1 = int(np.floor((gt[3] - y1) / -gt[5])), int(np.ceil((gt[3] - y0) / -gt[5]))
@@ -119,7 +121,7 @@ fn a_sub_window_of_a_sentinel2_product_gives_numpys_histogram_min_max_mean() {
         assert_eq!(got.time.as_deref(), Some(["2017-07-29T15:30:00+00:00", "2017-08-29T15:30:00+00:00"][time]));
         assert_eq!(got.crs, "EPSG:32619");
 
-        let args: Vec<String> = [product.zarr.display().to_string(), time.to_string()]
+        let args: Vec<String> = [product.zarr.display().to_string(), "ndvi".to_owned(), time.to_string()]
             .into_iter()
             .chain([win.col0, win.row0, win.cols, win.rows].map(|v| v.to_string()))
             .chain(bbox.map(|v| v.to_string()))
@@ -146,7 +148,7 @@ fn a_sub_window_of_a_sentinel2_product_gives_numpys_histogram_min_max_mean() {
     let fraction = (whole.valid + whole_late.valid) as f64 / (2.0 * 122.0 * 122.0);
     assert!((fraction - product.valid_fraction).abs() < 1e-9, "{fraction} vs {}", product.valid_fraction);
     let numpy: serde_json::Value = serde_json::from_str(
-        common::run_python(&python, NUMPY, &[product.zarr.to_str().unwrap(), "0", "0", "0", "122", "122", "-180", "-85", "180", "85"]).trim(),
+        common::run_python(&python, NUMPY, &[product.zarr.to_str().unwrap(), "ndvi", "0", "0", "0", "122", "122", "-180", "-85", "180", "85"]).trim(),
     )
     .unwrap();
     assert_eq!(numpy["bins"], json!(whole.bins));
@@ -155,6 +157,57 @@ fn a_sub_window_of_a_sentinel2_product_gives_numpys_histogram_min_max_mean() {
     let away = stats(&product.zarr, "ndvi", 0, Some([w - 2.0, s, w - 1.0, n])).unwrap();
     assert!(away.window.is_none() && away.valid == 0 && away.nan == 0 && away.chunks_read == 0, "{away:?}");
     assert!(away.min.is_none() && away.mean.is_none());
+}
+
+#[test]
+fn a_2d_float_array_written_by_rioxarray_is_counted_like_numpy() {
+    let Some(python) = common::python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let zarr = tmp.path().join("evi.zarr");
+    // A (y, x) float32 array that is not an NDVI product: another name, values beyond [-1, 1], NaN rows,
+    // written by xarray + rioxarray (CF grid mapping with a GDAL WKT and GeoTransform), 64² chunks.
+    let write = r#"
+import sys, numpy as np, xarray as xr, rioxarray
+from affine import Affine
+h, w = 150, 200
+data = np.linspace(-1.5, 1.5, h * w, dtype="float32").reshape(h, w)
+data[:10, :] = np.nan
+xs = 600000.0 + (np.arange(w) + 0.5) * 30; ys = 5800000.0 - (np.arange(h) + 0.5) * 30
+da = xr.DataArray(data, dims=("y", "x"), coords={"y": ys, "x": xs}, name="evi")
+da = da.rio.write_crs(32631).rio.write_transform(Affine(30.0, 0, 600000.0, 0, -30.0, 5800000.0))
+ds = da.to_dataset()
+ds["evi"].encoding["chunks"] = (64, 64)
+ds.to_zarr(sys.argv[1], zarr_format=3, consolidated=True)
+print("ok")
+"#;
+    assert_eq!(common::run_python(&python, write, &[zarr.to_str().unwrap()]).trim(), "ok");
+    let whole = stats(&zarr, "evi", 0, None).unwrap();
+    assert_eq!((whole.valid, whole.nan, whole.chunks_read), (140 * 200, 10 * 200, 12));
+    // The first ten rows (the lowest values) are NaN: the minimum is the first value of row 10.
+    let first_valid = -1.5 + 3.0 * 2000.0 / 29999.0;
+    assert!((f64::from(whole.min.unwrap()) - first_valid).abs() < 1e-6, "{:?}", whole.min);
+    assert_eq!(whole.max, Some(1.5));
+    assert_eq!(whole.time, None);
+    let [w, s, e, n] = whole.array_bbox;
+    let bbox = [w + 0.2 * (e - w), s + 0.1 * (n - s), w + 0.55 * (e - w), n - 0.05 * (n - s)];
+    let got = stats(&zarr, "evi", 0, Some(bbox)).unwrap();
+    let win = got.window.unwrap();
+    assert!(win.cols < 200 && win.rows < 150 && got.nan > 0 && got.valid > 0, "{got:?}");
+    let args: Vec<String> = [zarr.display().to_string(), "evi".to_owned(), "0".to_owned()]
+        .into_iter()
+        .chain([win.col0, win.row0, win.cols, win.rows].map(|v| v.to_string()))
+        .chain(bbox.map(|v| v.to_string()))
+        .collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let numpy: serde_json::Value = serde_json::from_str(common::run_python(&python, NUMPY, &args).trim()).unwrap();
+    assert_eq!(numpy["window"], json!([win.col0, win.row0, win.col0 + win.cols, win.row0 + win.rows]), "pyproj's window");
+    assert_eq!((numpy["valid"].as_u64(), numpy["nan"].as_u64()), (Some(got.valid), Some(got.nan)));
+    assert_eq!(numpy["bins"], json!(got.bins), "values beyond [-1, 1] in the end bins");
+    assert_eq!((numpy["min"].as_f64(), numpy["max"].as_f64()), (got.min.map(f64::from), got.max.map(f64::from)));
+    assert!((numpy["mean"].as_f64().unwrap() - got.mean.unwrap()).abs() < 1e-9);
+    // A 2-D array has one time slice.
+    let error = stats(&zarr, "evi", 1, None).unwrap_err();
+    assert!(error.contains("time index 1 is out of range") && error.contains("1 time slice(s)"), "{error}");
 }
 
 fn meshlake() -> Command {
