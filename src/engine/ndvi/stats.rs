@@ -118,10 +118,13 @@ pub fn pixel_window(grid: &GeoGrid, array_bbox: [f64; 4], bbox: [f64; 4]) -> Res
     }
     let [x0, y0, x1, y1] = if grid.epsg == 4326 { [w, s, e, n] } else { CrsTransform::new(4326, grid.epsg)?.bbox([w, s, e, n], EDGE_STEPS)? };
     let clamp = |v: f64, limit: u32| v.clamp(0.0, f64::from(limit)) as u32;
-    let col0 = clamp(((x0 - grid.origin_x) / grid.pixel_size_x).floor(), grid.width);
-    let col1 = clamp(((x1 - grid.origin_x) / grid.pixel_size_x).ceil(), grid.width);
-    let row0 = clamp(((grid.origin_y - y1) / grid.pixel_size_y).floor(), grid.height);
-    let row1 = clamp(((grid.origin_y - y0) / grid.pixel_size_y).ceil(), grid.height);
+    // Pixels the bbox reaches into; an edge on a pixel border (within a millionth of a pixel, which the
+    // division can miss by a rounding error) does not take in the pixel beyond it.
+    let (first, end) = (|v: f64| (v + 1e-6).floor(), |v: f64| (v - 1e-6).ceil());
+    let col0 = clamp(first((x0 - grid.origin_x) / grid.pixel_size_x), grid.width);
+    let col1 = clamp(end((x1 - grid.origin_x) / grid.pixel_size_x), grid.width);
+    let row0 = clamp(first((grid.origin_y - y1) / grid.pixel_size_y), grid.height);
+    let row1 = clamp(end((grid.origin_y - y0) / grid.pixel_size_y), grid.height);
     Ok((col1 > col0 && row1 > row0).then_some(PixelWindow { col0, row0, cols: col1 - col0, rows: row1 - row0 }))
 }
 
@@ -256,4 +259,30 @@ pub fn area_stats(request: &AreaStatsRequest, cancel: &CancelToken) -> Result<Ar
         stats.mean = Some(counts.sum / counts.valid as f64);
     }
     Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 100 x 50 grid of 0.01° pixels from 10°E, 50°N.
+    fn lonlat_grid() -> GeoGrid {
+        GeoGrid { epsg: 4326, origin_x: 10.0, origin_y: 50.0, pixel_size_x: 0.01, pixel_size_y: 0.01, width: 100, height: 50 }
+    }
+
+    #[test]
+    fn a_bbox_is_clipped_to_the_array_and_one_beside_it_has_no_window() {
+        let grid = lonlat_grid();
+        let bounds = lonlat_bounds(&grid).unwrap();
+        assert_eq!(bounds, [10.0, 49.5, 11.0, 50.0]);
+        // Inside: the pixels touched, edges rounded outwards.
+        let inside = pixel_window(&grid, bounds, [10.105, 49.7, 10.2, 49.805]).unwrap();
+        assert_eq!(inside, Some(PixelWindow { col0: 10, row0: 19, cols: 10, rows: 11 }));
+        // Half outside (west and north): clipped to the array.
+        let half = pixel_window(&grid, bounds, [9.0, 49.9, 10.5, 51.0]).unwrap();
+        assert_eq!(half, Some(PixelWindow { col0: 0, row0: 0, cols: 50, rows: 10 }));
+        // Beside it, and touching only its edge: nothing.
+        assert_eq!(pixel_window(&grid, bounds, [11.5, 49.6, 12.0, 49.9]).unwrap(), None);
+        assert_eq!(pixel_window(&grid, bounds, [11.0, 49.6, 12.0, 49.9]).unwrap(), None);
+    }
 }
