@@ -192,7 +192,8 @@ pub fn area_stats(request: &AreaStatsRequest, cancel: &CancelToken) -> Result<Ar
         None => (grid.width > 0 && grid.height > 0).then_some(PixelWindow { col0: 0, row0: 0, cols: grid.width, rows: grid.height }),
     };
     let time = reader.times.get(request.time).and_then(|s| chrono::DateTime::from_timestamp(*s, 0)).map(|d| d.to_rfc3339());
-    let bin_edges = (0..=HISTOGRAM_BINS).map(|i| (2 * i) as f64 / HISTOGRAM_BINS as f64 - 1.0).collect();
+    // (2i - n) / n: one rounding, so the edges print as -0.45, not -0.44999999999999996.
+    let bin_edges = (0..=HISTOGRAM_BINS).map(|i| ((2 * i) as f64 - HISTOGRAM_BINS as f64) / HISTOGRAM_BINS as f64).collect();
     let mut stats = AreaStats {
         zarr: request.zarr.clone(),
         variable: request.variable.clone(),
