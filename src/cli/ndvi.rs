@@ -62,13 +62,18 @@ pub struct NdviStatsArgs {
 }
 
 fn stats_spec(args: NdviStatsArgs) -> anyhow::Result<(JobSpec, bool)> {
-    let bbox = match args.bbox.as_deref() {
-        None => None,
-        Some(&[w, s, e, n]) if w <= e && s <= n && [w, s, e, n].iter().all(|v| v.is_finite()) => Some([w, s, e, n]),
-        Some(other) => anyhow::bail!("--bbox {other:?}: expected four numbers W,S,E,N in degrees with W <= E and S <= N"),
-    };
+    let bbox = bbox_argument(args.bbox.as_deref())?;
     let request = AreaStatsRequest { zarr: args.zarr, variable: args.variable, time: args.time, bbox };
     Ok((JobSpec::NdviStats(request), args.json))
+}
+
+/// `--bbox W,S,E,N` as four numbers (clap splits at the commas).
+fn bbox_argument(values: Option<&[f64]>) -> anyhow::Result<Option<[f64; 4]>> {
+    match values {
+        None => Ok(None),
+        Some(&[w, s, e, n]) if w <= e && s <= n && [w, s, e, n].iter().all(|v| v.is_finite()) => Ok(Some([w, s, e, n])),
+        Some(other) => anyhow::bail!("--bbox {other:?}: expected four numbers W,S,E,N in degrees with W <= E and S <= N"),
+    }
 }
 
 /// A bbox that misses the array is an error on the command line (a script asked for pixels that are not there).
@@ -133,8 +138,8 @@ pub struct NdviArgs {
     /// Only items of these collections (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub collections: Vec<String>,
-    /// lon/lat bbox: MIN_LON,MIN_LAT,MAX_LON,MAX_LAT.
-    #[arg(long, value_delimiter = ',', num_args = 4, allow_negative_numbers = true)]
+    /// lon/lat bbox: MIN_LON,MIN_LAT,MAX_LON,MAX_LAT (a western longitude may lead: `--bbox -70.5,48,-69,49`).
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     pub bbox: Option<Vec<f64>>,
     /// A datetime range A/B (RFC 3339 or YYYY-MM-DD; `..` for open ends).
     #[arg(long)]
@@ -188,7 +193,7 @@ pub fn ndvi_spec(args: NdviArgs) -> anyhow::Result<(JobSpec, bool)> {
     let filter = ItemFilter {
         ids: args.items,
         collections: args.collections,
-        bbox: args.bbox.map(|b| [b[0], b[1], b[2], b[3]]),
+        bbox: bbox_argument(args.bbox.as_deref())?,
         datetime,
         cloud_lt: args.cloud_lt,
         max_items: args.max_items,
