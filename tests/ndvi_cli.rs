@@ -1,5 +1,6 @@
 //! `meshlake ndvi` end to end: the demo workspace's scenes → a product and versioned STAC items; a job
-//! killed mid-write leaves neither a product nor a STAC item.
+//! killed mid-write leaves neither a product nor a STAC item; `--bbox W,S,E,N` (a leading western longitude
+//! too) filters the items.
 
 mod common;
 
