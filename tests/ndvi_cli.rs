@@ -1,5 +1,6 @@
 //! `meshlake ndvi` end to end: the demo workspace's scenes → a product and versioned STAC items; a job
-//! killed mid-write leaves neither a product nor a STAC item.
+//! killed mid-write leaves neither a product nor a STAC item; `--bbox W,S,E,N` (a leading western longitude
+//! too) filters the items.
 
 mod common;
 
@@ -136,4 +137,32 @@ fn a_job_killed_mid_write_leaves_no_product_and_no_stac_item() {
     assert!(seen, "the job finished before it could be killed mid-write");
     assert!(!products.join("k.zarr").exists(), "no partial product under the final name");
     assert!(!products.join("catalog.json").exists() && !products.join("ndvi").exists(), "no STAC item");
+}
+
+#[test]
+fn the_bbox_filter_takes_w_s_e_n_with_a_leading_western_longitude() {
+    let Some(fixtures) = common::fixtures() else { return };
+    let s2 = fixtures.join("rasters/rio-tiler-legacy-sentinel2-19UDP");
+    let tmp = tempfile::tempdir().unwrap();
+    let item = serde_json::json!({
+        "type": "Feature", "stac_version": "1.0.0", "id": "S2A_19UDP_20170729", "collection": "s2-test",
+        "geometry": null, "bbox": [-70.5, 48.0, -69.0, 49.0], "properties": {"datetime": "2017-07-29T15:30:00Z"},
+        "links": [], "assets": {"B04": {"href": s2.join("B04.tif")}, "B08": {"href": s2.join("B08.tif")}}
+    });
+    let item_path = tmp.path().join("item.json");
+    std::fs::write(&item_path, serde_json::to_vec(&item).unwrap()).unwrap();
+    let run = |bbox: &str, out: &str| {
+        meshlake().arg("ndvi").arg(&item_path).args(["--bbox", bbox, "--force-chunk", "--chunk", "64", "--json", "--out"]).arg(tmp.path().join(out)).output().unwrap()
+    };
+    let out = run("-70.4,48.1,-69.1,48.9", "over.zarr");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let product: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(product["items_used"], serde_json::json!(["S2A_19UDP_20170729"]));
+    let out = run("-60.5,48.1,-60.1,48.9", "away.zarr");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no imagery found matching domain parameters") && stderr.contains("-60.5"), "{stderr}");
+    assert!(!tmp.path().join("away.zarr").exists());
+    let out = run("-70.4,48.1,-69.1", "three.zarr");
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("expected four numbers W,S,E,N"));
 }

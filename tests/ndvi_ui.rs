@@ -1,5 +1,7 @@
 //! NDVI in the GUI: on the demo workspace, "Compute NDVI…" on the demo collection runs the job, the product
-//! appears as a red-yellow-green raster tile layer whose tiles render, with legend, time slider and histogram.
+//! appears as a red-yellow-green raster tile layer whose tiles render, with legend, time slider and the
+//! histogram of the visible map area (a job per still view and time slice, "no overlap" away from it), and
+//! the product catalog opens in the Catalog panel with the new STAC item.
 
 mod common;
 
@@ -19,7 +21,8 @@ fn compute_ndvi_on_the_demo_collection_shows_the_product_on_the_map() {
     let tmp = tempfile::tempdir().unwrap();
     let opts = options(tmp.path());
     let mut harness = Harness::builder()
-        .with_size(egui::vec2(1500.0, 950.0))
+        // Tall: the product entry (values, legend, histogram, buttons) sits below the catalog details.
+        .with_size(egui::vec2(1500.0, 1800.0))
         .with_max_steps(10_000)
         .build_eframe(move |cc| MeshlakeApp::new(cc, opts).expect("app starts"));
     step_until(&mut harness, Duration::from_secs(180), "the demo catalog", |app| {
@@ -56,6 +59,35 @@ fn compute_ndvi_on_the_demo_collection_shows_the_product_on_the_map() {
     harness.step();
     assert!(harness.query_all_by_label_contains("NDVI products").next().is_some());
     assert!(harness.query_all_by_label_contains("1 NDVI").next().is_some(), "legend");
+
+    // The product catalog opened in the Catalog panel, with the new STAC item in its tree.
+    let product_catalog = products_dir.join("catalog.json");
+    let item_id = view.product.stac_item.as_ref().and_then(|p| p.file_stem()).unwrap().to_string_lossy().to_string();
+    step_until(&mut harness, Duration::from_secs(60), "the product catalog in the Catalog panel", |app| {
+        app.model.catalogs.iter().any(|c| {
+            c.path == product_catalog && c.tree.value().is_some_and(|t| t.nodes.iter().any(|n| n.kind == NodeKind::Item && n.id == item_id))
+        })
+    });
+
+    // The histogram of the visible map area for the shown (latest) time slice, read by a job once the view is still.
+    let visible = harness.state().map.visible_bbox().expect("the map was drawn");
+    step_until(&mut harness, Duration::from_secs(60), "the visible-area histogram", |app| {
+        matches!(&app.model.ndvi_products[0].area, Requested::Ready(s) if s.time_index == 4 && s.bbox == app.map.visible_bbox())
+    });
+    let stats = harness.state().model.ndvi_products[0].area.value().unwrap().clone();
+    assert!(stats.overlaps() && stats.valid > 0, "{stats:?}");
+    assert_eq!(stats.bins.iter().sum::<u64>(), stats.valid);
+    assert_eq!(stats.bbox, Some(visible), "the map did not move");
+    assert!(stats.chunks_read >= 1);
+    let label = format!("visible area, 2025-07-18: {} valid pixels, {} NaN", stats.valid, stats.nan);
+    assert!(harness.query_all_by_label_contains(&label).next().is_some(), "{label}");
+    assert!(harness.query_all_by_label_contains("Open product catalog").next().is_some());
+    assert!(
+        harness.state().model.jobs.iter().any(|j| j.title.starts_with("NDVI statistics of")),
+        "counted by a job: {:#?}",
+        harness.state().model.jobs
+    );
+
     // Pixel inspect: the values of every time slice under a map point, read by a job.
     let b = view.product.bbox;
     let (lon, lat) = ((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0);
@@ -72,4 +104,27 @@ fn compute_ndvi_on_the_demo_collection_shows_the_product_on_the_map() {
     let layer = harness.state().map.raster_tile_layer(&view.layer_id).unwrap().clone();
     assert!(matches!(layer.source, meshlake::ui::map::PreviewSource::Zarr { time: 1, .. }));
     assert!(layer.name.contains("2025-05-04"), "{}", layer.name);
+    // The time slider recomputes the visible-area histogram for that slice.
+    step_until(&mut harness, Duration::from_secs(60), "the histogram of time slice 1", |app| {
+        matches!(&app.model.ndvi_products[0].area, Requested::Ready(s) if s.time_index == 1)
+    });
+    assert!(harness.query_all_by_label_contains("visible area, 2025-05-04:").next().is_some());
+
+    // A view away from the product: the histogram says so instead of counting anything.
+    harness.state_mut().map.set_view([-100.0, 40.0], 9.0);
+    step_until(&mut harness, Duration::from_secs(60), "no overlap", |app| {
+        matches!(&app.model.ndvi_products[0].area, Requested::Ready(s) if !s.overlaps() && s.bbox == app.map.visible_bbox())
+    });
+    assert_eq!(harness.state().model.ndvi_products[0].area.value().unwrap().chunks_read, 0);
+    assert!(harness.query_all_by_label_contains("does not overlap this product").next().is_some());
+
+    // "Open product catalog" reads the (open) product catalog again.
+    let loads = |app: &MeshlakeApp| app.model.jobs.iter().filter(|j| j.title.contains(&product_catalog.display().to_string())).count();
+    let before = loads(harness.state());
+    common::ui::click(&mut harness, "Open product catalog");
+    assert_eq!(loads(harness.state()), before + 1, "one more catalog load");
+    step_until(&mut harness, Duration::from_secs(60), "the reloaded product catalog", |app| {
+        app.model.catalogs.iter().filter(|c| c.path == product_catalog).all(|c| matches!(c.tree, Requested::Ready(_)))
+    });
+    assert_eq!(harness.state().model.catalogs.iter().filter(|c| c.path == product_catalog).count(), 1, "reloaded, not opened twice");
 }

@@ -63,8 +63,9 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::cli::stac::StacCommand,
     },
-    /// Compute an NDVI product (Zarr, optionally published as a STAC item) from STAC items' red/NIR COGs.
-    Ndvi(ndvi::NdviArgs),
+    /// Compute an NDVI product (Zarr, optionally published as a STAC item) from STAC items' red/NIR COGs;
+    /// `ndvi stats PRODUCT.zarr`: histogram and statistics of an area of a product.
+    Ndvi(ndvi::NdviCommandArgs),
 }
 
 /// Which version of the table (at most one; default: the current one).
@@ -375,7 +376,7 @@ pub fn wants_json(command: &Command) -> bool {
             | TableCommand::Checkpoint { json, .. } => *json,
         },
         Command::Stac { command } => command.json(),
-        Command::Ndvi(args) => args.json,
+        Command::Ndvi(args) => args.json(),
         Command::Bench { command } => command.json(),
     }
 }
@@ -399,7 +400,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             thumbnail_out = crate::cli::stac::thumbnail_out(&command);
             command.spec()?
         }
-        Command::Ndvi(args) => ndvi::ndvi_spec(args)?,
+        Command::Ndvi(args) => args.spec()?,
         Command::Bench { command } => return bench::run(command),
     };
     let (runtime, mut events) = JobRuntime::start(0, Arc::new(|| {})).context("starting the job runtime")?;
@@ -414,6 +415,9 @@ pub fn run(command: Command) -> anyhow::Result<()> {
     }
     let result = result.map_err(|err| anyhow::anyhow!(error_chain(&err)))?;
     crate::cli::spatial::warn(&result);
+    if let JobResult::NdviStats(stats) = &result {
+        ndvi::check_overlap(stats)?;
+    }
     if let (Some(out), JobResult::StacThumbnail(thumbnail)) = (&thumbnail_out, &result) {
         crate::cli::stac::save_thumbnail(thumbnail, out)?;
     }
@@ -443,6 +447,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             JobResult::StacQueryables(result) => serde_json::to_value(result),
             JobResult::StacThumbnail(thumbnail) => serde_json::to_value(thumbnail),
             JobResult::Ndvi(product) => serde_json::to_value(product),
+            JobResult::NdviStats(stats) => serde_json::to_value(stats),
             JobResult::Compaction(report) => serde_json::to_value(report),
             JobResult::Health(series) => serde_json::to_value(series),
             JobResult::Expire(report) => serde_json::to_value(report),
@@ -568,6 +573,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             JobResult::StacQueryables(result) => crate::cli::stac::print_queryables(&mut stdout, &result)?,
             JobResult::StacThumbnail(thumbnail) => crate::cli::stac::print_thumbnail(&mut stdout, &thumbnail)?,
             JobResult::Ndvi(product) => write!(stdout, "{}", ndvi::describe(&product))?,
+            JobResult::NdviStats(stats) => write!(stdout, "{}", ndvi::describe_stats(&stats))?,
             JobResult::Compaction(report) => maintain::print_compaction(&mut stdout, &report)?,
             JobResult::Health(series) => maintain::print_health(&mut stdout, &series)?,
             JobResult::Expire(report) => maintain::print_expire(&mut stdout, &report)?,

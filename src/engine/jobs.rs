@@ -117,6 +117,9 @@ pub enum JobSpec {
     Ndvi(Box<crate::engine::ndvi::NdviRequest>),
     /// The values of every time slice of a Zarr product at a lon/lat point (map pixel inspect).
     NdviInspect { zarr: PathBuf, lon: f64, lat: f64 },
+    /// Histogram, valid/NaN counts, min, max and mean of one time slice of a Zarr float array under a
+    /// lon/lat bbox (or the whole array), reading only the chunks under it.
+    NdviStats(crate::engine::ndvi::stats::AreaStatsRequest),
 }
 
 impl JobSpec {
@@ -157,6 +160,10 @@ impl JobSpec {
             JobSpec::Wait { secs } => format!("Wait {secs} s"),
             JobSpec::Ndvi(request) => format!("NDVI into {}", request.out.display()),
             JobSpec::NdviInspect { lon, lat, .. } => format!("NDVI at {lon:.5}, {lat:.5}"),
+            JobSpec::NdviStats(request) => match request.bbox {
+                Some([w, s, e, n]) => format!("NDVI statistics of {w:.3},{s:.3},{e:.3},{n:.3} (time {})", request.time),
+                None => format!("NDVI statistics of {} (time {})", request.zarr.display(), request.time),
+            },
         }
     }
 }
@@ -200,6 +207,7 @@ pub enum JobResult {
     Waited { secs: f64 },
     Ndvi(Box<crate::engine::ndvi::NdviProduct>),
     NdviPixel(crate::engine::ndvi::tiles::NdviPixel),
+    NdviStats(Box<crate::engine::ndvi::stats::AreaStats>),
 }
 
 /// What a job reports while it runs.
@@ -627,6 +635,15 @@ pub async fn run_job(spec: JobSpec, ctx: &JobContext) -> Result<JobResult, JobEr
             let pixel = ctx.cpu(move || crate::engine::ndvi::tiles::inspect(&zarr, "ndvi", lon, lat)).await?;
             let pixel = pixel.map_err(|source| crate::engine::ndvi::NdviError::Invalid(source.to_string()))?;
             Ok(JobResult::NdviPixel(pixel))
+        }
+        JobSpec::NdviStats(request) => {
+            let cancel = ctx.cancel.clone();
+            let stats = ctx.cpu(move || crate::engine::ndvi::stats::area_stats(&request, &cancel)).await?;
+            match stats {
+                Ok(stats) => Ok(JobResult::NdviStats(Box::new(stats))),
+                Err(crate::engine::ndvi::NdviError::Cancelled) => Err(JobError::Cancelled),
+                Err(err) => Err(JobError::Ndvi(err)),
+            }
         }
     }
 }

@@ -75,8 +75,12 @@ impl AppOptions {
 #[derive(Clone, Debug)]
 enum JobPurpose {
     WriteDemo,
-    /// An NDVI product (`app/ndvi.rs`).
+    /// NDVI pixel inspect (`app/ndvi.rs`).
     Ndvi,
+    /// An NDVI product; its STAC item was published into `product_catalog` (opened when it is done).
+    NdviProduct { product_catalog: Option<PathBuf> },
+    /// The statistics of the visible map area of an NDVI product's time slice `time`.
+    NdviArea { zarr: PathBuf, time: usize, bbox: [f64; 4] },
     Scan { path: PathBuf },
     LoadCatalog { path: PathBuf },
     Overview { reference: String },
@@ -139,6 +143,11 @@ pub struct MeshlakeApp {
     focus_path_input: bool,
     applied_theme: Option<ThemeChoice>,
     zoomed_to_first_catalog: bool,
+    /// The map's visible lon/lat bbox as last seen, and since when it has not moved (the NDVI
+    /// visible-area histogram is recomputed once the view has been still for a moment).
+    ndvi_view: Option<([f64; 4], Instant)>,
+    /// The running visible-area statistics job of each NDVI product (cancelled when superseded).
+    ndvi_area_jobs: HashMap<PathBuf, JobHandle>,
 }
 
 pub fn default_layout() -> egui_tiles::Tree<Pane> {
@@ -220,6 +229,8 @@ impl MeshlakeApp {
             focus_path_input: false,
             applied_theme: None,
             zoomed_to_first_catalog: keep_map_view,
+            ndvi_view: None,
+            ndvi_area_jobs: HashMap::new(),
         };
         // The engine reads object storage with these (plus the AWS_* variables); the secret is
         // not persisted, so it is empty until typed again in this session.
@@ -335,8 +346,7 @@ impl MeshlakeApp {
             if self.model.catalogs.iter().any(|c| c.path == catalog) {
                 continue;
             }
-            self.model.catalogs.push(CatalogEntry { path: catalog.clone(), tree: Requested::Pending { previous: None } });
-            self.submit(JobSpec::LoadStaticCatalog { path: catalog.clone() }, JobPurpose::LoadCatalog { path: catalog });
+            self.open_or_reload_catalog(catalog);
         }
         // The tables of a folder or catalog are read in one job, a bounded number at a time.
         let (mut references, mut tables) = (Vec::new(), Vec::new());
@@ -369,6 +379,16 @@ impl MeshlakeApp {
         if self.model.selected_table.is_none() && !self.model.tables.is_empty() {
             self.model.selected_table = Some(0);
         }
+    }
+
+    /// Load the static STAC catalog at `path` into the Catalog panel; an open one is read again (its
+    /// tree stays visible until the new one arrives).
+    fn open_or_reload_catalog(&mut self, path: PathBuf) {
+        match self.model.catalogs.iter_mut().find(|c| c.path == path) {
+            Some(entry) => entry.tree.refresh(),
+            None => self.model.catalogs.push(CatalogEntry { path: path.clone(), tree: Requested::Pending { previous: None } }),
+        }
+        self.submit(JobSpec::LoadStaticCatalog { path: path.clone() }, JobPurpose::LoadCatalog { path });
     }
 
     fn request_overview(&mut self, reference: &str) {
@@ -679,7 +699,16 @@ impl MeshlakeApp {
             (JobPurpose::MaintainFiles { reference, version, after }, JobResult::TableFiles(files)) => {
                 self.show_before_after_files(&reference, version, after, Ok(files))
             }
-            (JobPurpose::Ndvi, JobResult::Ndvi(product)) => self.show_ndvi_product(*product),
+            (JobPurpose::NdviProduct { product_catalog }, JobResult::Ndvi(product)) => {
+                // The new STAC item shows in the Catalog panel: its catalog opens, or reloads when open.
+                if let Some(path) = product_catalog.clone().filter(|_| product.stac_item.is_some()) {
+                    self.open_or_reload_catalog(path);
+                }
+                self.show_ndvi_product(*product, product_catalog);
+            }
+            (JobPurpose::NdviArea { zarr, time, bbox }, JobResult::NdviStats(stats)) => {
+                self.show_ndvi_area_stats(&zarr, time, bbox, Ok(*stats))
+            }
             (JobPurpose::Ndvi, JobResult::NdviPixel(pixel)) => self.show_ndvi_pixel(pixel),
             (_, JobResult::Waited { .. }) | (JobPurpose::Other, _) => {}
             (purpose, result) => {
@@ -699,8 +728,11 @@ impl MeshlakeApp {
             JobPurpose::MaintainFiles { reference, version, after } => {
                 self.show_before_after_files(&reference, version, after, Err(error))
             }
-            JobPurpose::Ndvi if error == "cancelled" => {}
-            JobPurpose::Ndvi => self.model.notify_error(format!("NDVI failed: {error}")),
+            JobPurpose::Ndvi | JobPurpose::NdviProduct { .. } if error == "cancelled" => {}
+            JobPurpose::Ndvi | JobPurpose::NdviProduct { .. } => self.model.notify_error(format!("NDVI failed: {error}")),
+            // A superseded request is cancelled; its successor fills the histogram.
+            JobPurpose::NdviArea { .. } if error == "cancelled" => {}
+            JobPurpose::NdviArea { zarr, time, bbox } => self.show_ndvi_area_stats(&zarr, time, bbox, Err(error)),
             JobPurpose::WriteDemo => {
                 let text = format!("cannot write the demo workspace: {error}");
                 self.model.data_dir_problem = Some(text.clone());
@@ -909,6 +941,7 @@ impl MeshlakeApp {
             Command::ComputeNdvi { catalog, node, out_dir } => self.compute_ndvi(catalog, node, out_dir),
             Command::SetNdviTime { product, time } => self.set_ndvi_time(product, time),
             Command::InspectNdvi { lon, lat } => self.inspect_ndvi(lon, lat),
+            Command::OpenCatalog { path } => self.open_or_reload_catalog(path),
             Command::RemoveItemPreview { layer_id } => {
                 self.map.remove_raster_tile_layer(&layer_id);
                 self.sync_shown_raster_layers();
@@ -1348,6 +1381,7 @@ impl MeshlakeApp {
             self.handle_command(ctx, command);
         }
         self.model.stac.upload_thumbnails(ctx);
+        self.refresh_ndvi_area_stats(ctx);
         // Layers may also come from the persisted map state.
         self.sync_shown_raster_layers();
         // Info notices fade after a few seconds; errors stay until dismissed.

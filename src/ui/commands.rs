@@ -82,6 +82,9 @@ pub enum Command {
     SetNdviTime { product: usize, time: usize },
     /// Read the latest NDVI product's values at a map point (pixel inspect).
     InspectNdvi { lon: f64, lat: f64 },
+    /// Open the static STAC catalog at `path` in the Catalog panel, or reload it when it is open
+    /// (e.g. an NDVI product catalog that just got a new item).
+    OpenCatalog { path: PathBuf },
     CancelJob(JobId),
     ClearFinishedJobs,
     FocusPane(Pane),

@@ -14,7 +14,7 @@ use crate::engine::lake::schema_diff::SchemaDiff;
 use crate::engine::stac::CatalogTree;
 
 /// A value fetched in the background: it keeps showing the previous result while it refreshes.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Requested<T> {
     /// Nothing asked for yet (e.g. a tab that was never shown).
     NotRequested,

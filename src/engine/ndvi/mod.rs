@@ -8,6 +8,7 @@
 
 pub mod items;
 pub mod publish;
+pub mod stats;
 pub mod tiles;
 pub mod zarr_out;
 

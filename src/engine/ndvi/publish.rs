@@ -54,10 +54,15 @@ fn href_from(from_dir: &Path, to: &Path) -> String {
     if text.starts_with("..") { text } else { format!("./{text}") }
 }
 
+/// The root `catalog.json` of the product catalog in `catalog_dir` (absolute, as [`publish_item`] writes it).
+pub fn catalog_path(catalog_dir: &Path) -> PathBuf {
+    absolute(catalog_dir).join("catalog.json")
+}
+
 /// Publish `product` into `catalog_dir`; returns the new item's path.
 pub fn publish_item(catalog_dir: &Path, product: &NdviProduct, sources: &[StacItemRef]) -> Result<PathBuf, NdviError> {
+    let catalog_path = catalog_path(catalog_dir);
     let catalog_dir = absolute(catalog_dir);
-    let catalog_path = catalog_dir.join("catalog.json");
     let collection_dir = catalog_dir.join(COLLECTION_ID);
     let collection_path = collection_dir.join("collection.json");
     if !catalog_path.exists() {

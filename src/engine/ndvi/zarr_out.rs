@@ -364,6 +364,18 @@ impl ProductReader {
         Ok(Self { array, grid, times, shape })
     }
 
+    /// Whether the array holds float32 values (what the map and the statistics read).
+    pub fn is_float32(&self) -> bool {
+        *self.array.data_type() == data_type::float32()
+    }
+
+    /// The array's data type as Zarr v3 names it (e.g. `int16`).
+    pub fn data_type_name(&self) -> String {
+        // zarrs prints "v3 name / v2 name" when the two differ.
+        let text = self.array.data_type().to_string();
+        text.split(" / ").next().unwrap_or(&text).to_owned()
+    }
+
     /// Number of time slices (1 for a 2-D array).
     pub fn time_count(&self) -> usize {
         if self.shape.len() == 3 { self.shape[0] as usize } else { 1 }

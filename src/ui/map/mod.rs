@@ -436,6 +436,16 @@ impl MapState {
         self.runtime.map_rect
     }
 
+    /// `[west, south, east, north]` the map showed in the last frame (clamped to the Web Mercator
+    /// world); None before the map was first drawn.
+    pub fn visible_bbox(&self) -> Option<[f64; 4]> {
+        let (rect, view) = (self.runtime.map_rect?, self.runtime.view?);
+        let (west, north) = view.screen_to_lon_lat(rect.left_top());
+        let (east, south) = view.screen_to_lon_lat(rect.right_bottom());
+        let bbox = [west.max(-180.0), south.max(-85.06), east.min(180.0), north.min(85.06)];
+        (bbox.iter().all(|v| v.is_finite()) && bbox[0] < bbox[2] && bbox[1] < bbox[3]).then_some(bbox)
+    }
+
     /// Lon/lat under a screen point, using the last frame's view.
     pub fn lon_lat_at(&self, screen: egui::Pos2) -> Option<(f64, f64)> {
         self.runtime.view.map(|view| view.screen_to_lon_lat(screen))

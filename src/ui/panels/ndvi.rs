@@ -1,17 +1,20 @@
 //! NDVI in the Catalog panel: "Compute NDVI…" for the selected node (with the output folder), and for
-//! each product made this session its legend (red-yellow-green over [-1, 1]), time slider and histogram.
+//! each product made this session its legend (red-yellow-green over [-1, 1]), time slider, the values
+//! under the last map click, and the histogram of the visible map area for the shown time slice.
 
 use std::path::PathBuf;
 
 use egui::{Color32, Ui};
 use egui_plot::{Bar, BarChart, Plot};
 
+use crate::engine::ndvi::HISTOGRAM_BINS;
+use crate::engine::ndvi::stats::AreaStats;
 use crate::engine::ndvi::tiles::ndvi_colour;
-use crate::engine::ndvi::{HISTOGRAM_BINS, NdviProduct};
+use crate::engine::ndvi::NdviProduct;
 use crate::engine::raster::preview::PreviewSource;
 use crate::engine::stac::{CatalogNode, NodeKind};
 use crate::ui::commands::Command;
-use crate::ui::model::AppModel;
+use crate::ui::model::{AppModel, Requested};
 
 /// A product made in this session and the time slice the map shows.
 #[derive(Clone, Debug)]
@@ -21,6 +24,12 @@ pub struct NdviProductView {
     pub time: usize,
     /// The values under the last map click.
     pub inspected: Option<crate::engine::ndvi::tiles::NdviPixel>,
+    /// The product catalog its STAC item was published into (`catalog.json`).
+    pub product_catalog: Option<PathBuf>,
+    /// Histogram and statistics of the visible map area for [`NdviProductView::time`].
+    pub area: Requested<AreaStats>,
+    /// The `(time, lon/lat bbox)` `area` was last requested for.
+    pub area_key: Option<(usize, [f64; 4])>,
 }
 
 impl NdviProductView {
@@ -91,6 +100,15 @@ pub fn products_ui(ui: &mut Ui, model: &AppModel, commands: &mut Vec<Command>) {
             if let Some(item) = &p.stac_item {
                 ui.label(format!("STAC item: {}", item.display()));
             }
+            if let Some(catalog) = &view.product_catalog {
+                if ui
+                    .button("Open product catalog")
+                    .on_hover_text(format!("Open {} in the catalog tree (reload it if it is open)", catalog.display()))
+                    .clicked()
+                {
+                    commands.push(Command::OpenCatalog { path: catalog.clone() });
+                }
+            }
             if p.shape[0] > 1 {
                 let mut time = view.time;
                 let label = p.times.get(view.time).cloned().unwrap_or_default();
@@ -112,7 +130,7 @@ pub fn products_ui(ui: &mut Ui, model: &AppModel, commands: &mut Vec<Command>) {
                     ui.label("Click the map to read the values under the cursor.");
                 }
             }
-            histogram_ui(ui, p);
+            area_histogram_ui(ui, view);
         });
     }
 }
@@ -139,10 +157,44 @@ pub fn legend_ui(ui: &mut Ui) {
     });
 }
 
-fn histogram_ui(ui: &mut Ui, product: &NdviProduct) {
+/// The histogram of the visible map area (a job's result), with what it covers.
+fn area_histogram_ui(ui: &mut Ui, view: &NdviProductView) {
+    let stats = view.area.value();
+    match (&view.area, stats) {
+        (Requested::NotRequested, _) => {
+            ui.label("Histogram: show the map to count the visible area.");
+        }
+        (Requested::Failed(error), _) => {
+            ui.colored_label(ui.visuals().error_fg_color, format!("Histogram of the visible area failed: {error}"));
+        }
+        (Requested::Pending { .. } | Requested::Ready(_), None) => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("Counting the visible area...");
+            });
+        }
+        (_, Some(stats)) => {
+            let when = stats.time.as_deref().map(|t| t.get(..10).unwrap_or(t)).unwrap_or("");
+            if stats.overlaps() {
+                let mut text = format!("visible area, {when}: {} valid pixels, {} NaN", stats.valid, stats.nan);
+                if let (Some(min), Some(max), Some(mean)) = (stats.min, stats.max, stats.mean) {
+                    text.push_str(&format!("; min {min:.3}, max {max:.3}, mean {mean:.3}"));
+                }
+                if view.area.is_pending() {
+                    text.push_str(" (updating)");
+                }
+                ui.label(text);
+                histogram_ui(ui, &view.product, &stats.bins);
+            } else {
+                ui.label("The map view does not overlap this product: pan or zoom to it (Zoom to layer) to see its histogram.");
+            }
+        }
+    }
+}
+
+fn histogram_ui(ui: &mut Ui, product: &NdviProduct, bins: &[u64]) {
     let width = 2.0 / HISTOGRAM_BINS as f64;
-    let bars: Vec<Bar> = product
-        .histogram
+    let bars: Vec<Bar> = bins
         .iter()
         .enumerate()
         .map(|(i, n)| {
