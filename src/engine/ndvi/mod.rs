@@ -29,7 +29,7 @@ pub use items::{BandSource, ItemFilter, NdviSource, StacItemRef};
 pub const DEFAULT_CHUNK: u32 = 1024;
 /// Allowed chunk sides unless forced (the seed's pre-publish checklist).
 pub const CHUNK_RANGE: std::ops::RangeInclusive<u32> = 256..=1024;
-/// Bins of [`NdviProduct::histogram`] over [-1, 1].
+/// Bins of the NDVI histograms over [-1, 1] ([`stats`]: a lon/lat area of a product).
 pub const HISTOGRAM_BINS: usize = 40;
 
 /// What went wrong making an NDVI product.
@@ -126,8 +126,6 @@ pub struct NdviProduct {
     /// Items warped (other CRS or resolution) rather than stacked directly.
     pub warped_items: Vec<String>,
     pub checklist: Vec<String>,
-    /// Valid values of all slices in [`HISTOGRAM_BINS`] equal bins over [-1, 1].
-    pub histogram: Vec<u64>,
     pub chunks_written: u64,
     pub secs: f64,
 }
@@ -728,7 +726,6 @@ pub async fn run_ndvi(request: NdviRequest, ctx: &JobContext) -> Result<NdviProd
         bbox,
         warped_items,
         checklist,
-        histogram: Vec::new(),
         chunks_written: total,
         secs: 0.0,
     };
