@@ -117,6 +117,9 @@ fn compute_ndvi_on_the_demo_collection_shows_the_product_on_the_map() {
     });
     assert_eq!(harness.state().model.ndvi_products[0].area.value().unwrap().chunks_read, 0);
     assert!(harness.query_all_by_label_contains("does not overlap this product").next().is_some());
+    // Three requests so far (first view, time slice 1, the view away): the Jobs panel shows the latest one only.
+    let stats_rows = harness.state().model.jobs.iter().filter(|j| j.title.starts_with("NDVI statistics of")).count();
+    assert_eq!(stats_rows, 1, "{:#?}", harness.state().model.jobs);
 
     // "Open product catalog" reads the (open) product catalog again.
     let loads = |app: &MeshlakeApp| app.model.jobs.iter().filter(|j| j.title.contains(&product_catalog.display().to_string())).count();

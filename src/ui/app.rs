@@ -148,6 +148,8 @@ pub struct MeshlakeApp {
     ndvi_view: Option<([f64; 4], Instant)>,
     /// The running visible-area statistics job of each NDVI product (cancelled when superseded).
     ndvi_area_jobs: HashMap<PathBuf, JobHandle>,
+    /// The Jobs panel row of each product's latest visible-area request (replaced by the next one's).
+    ndvi_area_rows: HashMap<PathBuf, JobId>,
 }
 
 pub fn default_layout() -> egui_tiles::Tree<Pane> {
@@ -231,6 +233,7 @@ impl MeshlakeApp {
             zoomed_to_first_catalog: keep_map_view,
             ndvi_view: None,
             ndvi_area_jobs: HashMap::new(),
+            ndvi_area_rows: HashMap::new(),
         };
         // The engine reads object storage with these (plus the AWS_* variables); the secret is
         // not persisted, so it is empty until typed again in this session.

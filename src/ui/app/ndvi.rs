@@ -114,6 +114,11 @@ impl MeshlakeApp {
             }
             let request = AreaStatsRequest { zarr: zarr.clone(), variable, time, bbox: Some(visible) };
             let handle = self.submit(JobSpec::NdviStats(request), JobPurpose::NdviArea { zarr: zarr.clone(), time, bbox: visible });
+            // The Jobs panel keeps one row per product for these: the latest request replaces the last one's row
+            // (a superseded request is cancelled above; its late events find no row and change nothing).
+            if let Some(last_row) = self.ndvi_area_rows.insert(zarr.clone(), handle.id) {
+                self.model.jobs.retain(|row| row.id != last_row);
+            }
             self.ndvi_area_jobs.insert(zarr.clone(), handle);
             for view in self.model.ndvi_products.iter_mut().filter(|v| v.product.zarr == zarr) {
                 view.area_key = Some((time, visible));
