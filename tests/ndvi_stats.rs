@@ -12,7 +12,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use meshlake::engine::jobs::{JobResult, JobRuntime, JobSpec, error_chain};
-use meshlake::engine::ndvi::stats::{AreaStats, AreaStatsRequest};
+use meshlake::engine::ndvi::stats::{AreaStats, AreaStatsRequest, PixelWindow};
 use meshlake::engine::ndvi::{HISTOGRAM_BINS, ItemFilter, NdviProduct, NdviRequest, NdviSource};
 use serde_json::json;
 
@@ -98,6 +98,17 @@ res["window"] = [max(c0, 0), max(r0, 0), min(c1, ds.sizes["x"]), min(r1, ds.size
 print(json.dumps(res))
 "#;
 
+/// The numpy/pyproj figures ([`NUMPY`]) of `window` of `variable`'s slice `time`, and the window pyproj finds for `bbox`.
+fn numpy_stats(python: &Path, zarr: &Path, variable: &str, time: usize, window: &PixelWindow, bbox: [f64; 4]) -> serde_json::Value {
+    let args: Vec<String> = [zarr.display().to_string(), variable.to_owned(), time.to_string()]
+        .into_iter()
+        .chain([window.col0, window.row0, window.cols, window.rows].map(|v| v.to_string()))
+        .chain(bbox.map(|v| v.to_string()))
+        .collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    serde_json::from_str(common::run_python(python, NUMPY, &args).trim()).unwrap()
+}
+
 #[test]
 fn a_sub_window_of_a_sentinel2_product_gives_numpys_histogram_min_max_mean() {
     let (Some(s2), Some(python)) = (s2_dir(), common::python()) else { return };
@@ -121,13 +132,7 @@ fn a_sub_window_of_a_sentinel2_product_gives_numpys_histogram_min_max_mean() {
         assert_eq!(got.time.as_deref(), Some(["2017-07-29T15:30:00+00:00", "2017-08-29T15:30:00+00:00"][time]));
         assert_eq!(got.crs, "EPSG:32619");
 
-        let args: Vec<String> = [product.zarr.display().to_string(), "ndvi".to_owned(), time.to_string()]
-            .into_iter()
-            .chain([win.col0, win.row0, win.cols, win.rows].map(|v| v.to_string()))
-            .chain(bbox.map(|v| v.to_string()))
-            .collect();
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let numpy: serde_json::Value = serde_json::from_str(common::run_python(&python, NUMPY, &args).trim()).unwrap();
+        let numpy = numpy_stats(&python, &product.zarr, "ndvi", time, &win, bbox);
         println!("numpy: {numpy}");
         assert_eq!(numpy["window"], json!([win.col0, win.row0, win.col0 + win.cols, win.row0 + win.rows]), "pyproj's window");
         assert_eq!(numpy["valid"], got.valid);
@@ -193,13 +198,7 @@ print("ok")
     let got = stats(&zarr, "evi", 0, Some(bbox)).unwrap();
     let win = got.window.unwrap();
     assert!(win.cols < 200 && win.rows < 150 && got.nan > 0 && got.valid > 0, "{got:?}");
-    let args: Vec<String> = [zarr.display().to_string(), "evi".to_owned(), "0".to_owned()]
-        .into_iter()
-        .chain([win.col0, win.row0, win.cols, win.rows].map(|v| v.to_string()))
-        .chain(bbox.map(|v| v.to_string()))
-        .collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let numpy: serde_json::Value = serde_json::from_str(common::run_python(&python, NUMPY, &args).trim()).unwrap();
+    let numpy = numpy_stats(&python, &zarr, "evi", 0, &win, bbox);
     assert_eq!(numpy["window"], json!([win.col0, win.row0, win.col0 + win.cols, win.row0 + win.rows]), "pyproj's window");
     assert_eq!((numpy["valid"].as_u64(), numpy["nan"].as_u64()), (Some(got.valid), Some(got.nan)));
     assert_eq!(numpy["bins"], json!(got.bins), "values beyond [-1, 1] in the end bins");
