@@ -756,7 +756,7 @@ pub async fn query(table: &TableRef, at: &VersionSelector, request: &QueryReques
                                         && y0.is_valid(row)
                                         && x1.is_valid(row)
                                         && y1.is_valid(row)
-                                        && !predicate.may_match(&[x0.value(row), y0.value(row), x1.value(row), y1.value(row)])
+                                        && !predicate.box_may_match(&[x0.value(row), y0.value(row), x1.value(row), y1.value(row)])
                                     {
                                         return None;
                                     }
@@ -994,6 +994,14 @@ async fn scan_group(
             .with_row_groups(vec![group]))
     };
     let mut outcome = GroupOutcome { rows_read: group_rows as u64, ..Default::default() };
+    let geometry_pages = |selection: Option<&RowSelection>| -> (u64, u64) {
+        let Some(index) = metadata.metadata().offset_index().and_then(|o| o.get(group)) else { return (0, 0) };
+        leaves.0.iter().filter_map(|&leaf| index.get(leaf)).map(|i| i.page_locations()).fold((0, 0), |(total, read), pages| {
+            (total + pages.len() as u64, read + selection.map_or(pages.len(), |s| s.scan_ranges(pages).len()) as u64)
+        })
+    };
+    // Pages of a group left out by the covering values are counted in the total, none read.
+    outcome.pages_total = geometry_pages(None).0;
     // 1. The covering bboxes (of the rows on pages that can match): which rows can match at all.
     let mut candidates: Option<Vec<u64>> = None;
     let mut selection = None;
@@ -1013,7 +1021,7 @@ async fn scan_group(
                         && y0.is_valid(row)
                         && x1.is_valid(row)
                         && y1.is_valid(row)
-                        && !predicate.may_match(&[x0.value(row), y0.value(row), x1.value(row), y1.value(row)]))
+                        && !predicate.box_may_match(&[x0.value(row), y0.value(row), x1.value(row), y1.value(row)]))
                 })),
                 None => keep.extend(std::iter::repeat_n(true, n)),
             }
@@ -1033,12 +1041,7 @@ async fn scan_group(
         }
     }
     outcome.bytes_scanned += bytes_read(metadata.metadata(), group, &leaves.0, selection.as_ref());
-    if let Some(index) = metadata.metadata().offset_index().and_then(|o| o.get(group)) {
-        for page_locations in leaves.0.iter().filter_map(|&leaf| index.get(leaf)).map(|i| i.page_locations()) {
-            outcome.pages_total += page_locations.len() as u64;
-            outcome.pages_scanned += selection.as_ref().map_or(page_locations.len(), |s| s.scan_ranges(page_locations).len()) as u64;
-        }
-    }
+    outcome.pages_scanned = geometry_pages(selection.as_ref()).1;
     // 2. The geometries of the candidate rows, tested exactly in parallel.
     let mut builder = reader()?.with_projection(geometry_mask).with_batch_size(BATCH_ROWS);
     if let Some(selection) = selection {
