@@ -9,11 +9,16 @@ Usage (from the repo root, after `cargo build --release`):
 Needs `sedonadb`, `geopandas`, `shapely`, `pyarrow` and `deltalake` in the venv
 (`~/.cache/meshlake/venv/bin/pip install sedonadb geopandas`).
 
-The data is generated once into ~/.cache/meshlake/bench/spatial_query/table (or
-$MESHLAKE_BENCH_DIR/spatial_query/table): 1,000,000 irregular pentagons (radius 0.004–0.012°) with centres
+The data is generated once into ~/.cache/meshlake/bench/spatial_query/table-paged (or
+$MESHLAKE_BENCH_DIR/spatial_query/table-paged): 1,000,000 irregular pentagons (radius 0.004–0.012°) with centres
 uniform in lon 0..20, lat 40..60, sorted by a Z-order key of their centre (as spatially sorted GeoParquet
 usually is), written by pyarrow as 10 GeoParquet 1.1 files of 100,000 rows in row groups of 10,000 rows, each
-with a `bbox` covering struct column and `geo` metadata naming it (`covering.bbox`). `meshlake table query`
+with a `bbox` covering struct column and `geo` metadata naming it (`covering.bbox`), and — as pyarrow writes
+when asked (`write_page_index=True`, `max_rows_per_page=1000`, `use_dictionary=False`) — a Parquet page index
+(column index + offset index) over plain-encoded data pages of at most 1,000 rows. (Every value is unique; with
+pyarrow's default dictionary encoding the first ~8,000 geometries of a row group land in one 0.9 MB dictionary
+page that any read of the column must fetch, so pages could not be skipped.) `--no-page-index` writes the same rows into .../table with
+pyarrow's defaults instead (no page index, ~1 MB pages: the layout of earlier runs). `meshlake table query`
 takes a table, so the folder is made a Delta table in place with `deltalake.convert_to_deltalake` (it only adds
 `_delta_log/`; the Parquet files are the very same bytes SedonaDB and GeoPandas read).
 
@@ -46,6 +51,7 @@ import time
 from pathlib import Path
 
 ROWS, FILES, ROW_GROUP = 1_000_000, 10, 10_000
+PAGE_ROWS = 1_000  # data pages of at most this many rows, with a page index (unless --no-page-index)
 HALF = 2**0.5  # half-diagonal of the diamond: area 2 * HALF**2 = 4 = 1 % of 20 x 20
 CX, CY = 10.3, 50.2
 QUERY = (
@@ -63,7 +69,7 @@ def data_files(table: Path) -> list[str]:
     return sorted(str(p) for p in table.glob("*.parquet"))
 
 
-def generate(table: Path) -> None:
+def generate(table: Path, page_index: bool) -> None:
     import shutil
 
     import deltalake
@@ -137,7 +143,8 @@ def generate(table: Path) -> None:
             }
         )
         t = t.replace_schema_metadata({"geo": json.dumps(geo)})
-        pq.write_table(t, table / f"part-{f:05d}.parquet", row_group_size=ROW_GROUP, compression="snappy")
+        paging = {"write_page_index": True, "max_rows_per_page": PAGE_ROWS, "use_dictionary": False} if page_index else {}
+        pq.write_table(t, table / f"part-{f:05d}.parquet", row_group_size=ROW_GROUP, compression="snappy", **paging)
     deltalake.convert_to_deltalake(str(table))
     done.write_text(f"{ROWS} polygons in {FILES} files written in {time.time() - started:.1f} s\n")
 
@@ -187,13 +194,15 @@ def main() -> None:
     target = Path(os.environ.get("CARGO_TARGET_DIR", str(Path.home() / ".cache/meshlake/target")))
     parser.add_argument("--meshlake", default=str(target / "release/meshlake"))
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--no-page-index", action="store_true",
+                        help="the files without a page index and with pyarrow's default pages (into table/, not table-paged/)")
     parser.add_argument("--skip-geopandas", action="store_true", help="leave out the (slow) full GeoPandas read")
     args = parser.parse_args()
     if not Path(args.meshlake).exists():
         sys.exit(f"{args.meshlake} does not exist; run cargo build --release or pass --meshlake")
     python = sys.executable
-    table = bench_dir() / "table"
-    generate(table)
+    table = bench_dir() / ("table" if args.no_page_index else "table-paged")
+    generate(table, not args.no_page_index)
     files = json.dumps(data_files(table))
 
     contenders = ["meshlake", "sedonadb", "geopandas_bbox"] + ([] if args.skip_geopandas else ["geopandas"])
@@ -214,7 +223,7 @@ def main() -> None:
                 job_times.append(float(job.group(1)))
                 rows = int(report["rows_matched"])
                 pruning = {k: report.get(k) for k in ("files_total", "files_scanned", "row_groups_total",
-                                                      "row_groups_scanned", "bytes_total", "bytes_scanned",
+                                                      "row_groups_scanned", "bytes_total", "bytes_scanned", "pages_total", "pages_scanned",
                                                       "rows_read", "rows_decoded")}
             elif who == "sedonadb":
                 wall, peak, out, _ = run_child([python, "-c", PY_SEDONA, files, QUERY])

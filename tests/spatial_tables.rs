@@ -294,3 +294,81 @@ fn geohash_partitions_prune_files_without_statistics() {
     // 4.4 + 0.01 i <= 4.605 and 52.1 + 0.005 i <= 52.3 → i = 0..=20.
     assert_eq!(report["rows_matched"], 21, "{report}");
 }
+
+/// 20,000 small boxes in bands of y (x sorted within a band), a `bbox` covering column and GeoParquet
+/// `geo` metadata, one file of 4 row groups written by pyarrow: `paged` with a page index over plain
+/// pages of at most 500 rows, else with pyarrow's defaults (no page index). Row 5,000 (the first of row
+/// group 1 and of a page in band y 2..3) has a null covering while its box lies at 5,5: a null covering
+/// value must not prune its page.
+const PAGED: &str = r#"
+import sys, os, json, numpy as np, pyarrow as pa, pyarrow.parquet as pq, deltalake, shapely
+root, paged = sys.argv[1], sys.argv[2] == "paged"
+os.makedirs(root)
+rng = np.random.default_rng(7)
+n = 20000
+xs, ys = rng.uniform(0, 10, n), rng.uniform(0, 10, n)
+order = np.lexsort((xs, np.floor(ys)))
+xs, ys = xs[order], ys[order]
+xs[5000], ys[5000] = 5.0, 5.0
+geoms = shapely.box(xs, ys, xs + 0.05, ys + 0.05)
+b = shapely.bounds(geoms)
+mask = np.zeros(n, bool)
+mask[5000] = True
+cols = [pa.array(b[:, k], mask=mask) for k in range(4)]
+bbox = pa.StructArray.from_arrays(cols, names=["xmin", "ymin", "xmax", "ymax"])
+geo = {"version": "1.1.0", "primary_column": "geometry", "columns": {"geometry": {"encoding": "WKB",
+       "geometry_types": ["Polygon"], "bbox": [0, 0, 10.05, 10.05],
+       "covering": {"bbox": {k: ["bbox", k] for k in ("xmin", "ymin", "xmax", "ymax")}}}}}
+t = pa.table({"id": np.arange(n), "geometry": pa.array(shapely.to_wkb(geoms).tolist(), pa.binary()), "bbox": bbox})
+t = t.replace_schema_metadata({"geo": json.dumps(geo)})
+opts = {"write_page_index": True, "max_rows_per_page": 500, "use_dictionary": False} if paged else {}
+pq.write_table(t, os.path.join(root, "part-0.parquet"), row_group_size=5000, **opts)
+deltalake.convert_to_deltalake(root)
+"#;
+
+#[test]
+fn page_index_prunes_pages_with_the_same_matches() {
+    let Some(python) = common::python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let paged = tmp.path().join("paged");
+    let plain = tmp.path().join("plain");
+    common::run_python(&python, PAGED, &[paged.to_str().unwrap(), "paged"]);
+    common::run_python(&python, PAGED, &[plain.to_str().unwrap(), "plain"]);
+    let diamond = "POLYGON((5 3.5,6.5 5,5 6.5,3.5 5,5 3.5))";
+    let cases: Vec<(Vec<&str>, &str, &str)> = vec![
+        (vec!["--intersects", diamond], "intersects", diamond),
+        (vec!["--within", diamond], "within", diamond),
+        (vec!["--dwithin", "POINT(2 8)", "--distance", "0.4"], "dwithin:0.4", "POINT(2 8)"),
+        (vec!["--intersects", "LINESTRING(0 0,10 10)"], "intersects", "LINESTRING(0 0,10 10)"),
+    ];
+    for (args, op, wkt) in cases {
+        let expected: u64 = common::run_python(&python, BRUTE, &[paged.to_str().unwrap(), op, wkt]).trim().parse().unwrap();
+        assert!(expected > 0, "{op} {wkt}");
+        let mut reports = vec![];
+        for table in [&paged, &plain] {
+            let mut full = vec!["table", "query", table.to_str().unwrap(), "--json"];
+            full.extend(args.iter());
+            let (report, _) = json(&full);
+            assert_eq!(report["rows_matched"].as_u64().unwrap(), expected, "{op} {wkt} on {}: {report}", table.display());
+            reports.push(report);
+        }
+        let (with_index, without) = (&reports[0], &reports[1]);
+        assert_eq!(without["pages_total"], 0, "no page index, no page figures: {without}");
+        let (pages_total, pages_scanned) = (with_index["pages_total"].as_u64().unwrap(), with_index["pages_scanned"].as_u64().unwrap());
+        assert!(pages_total >= 10 && pages_scanned < pages_total, "{op} {wkt}: {with_index}");
+        assert!(
+            with_index["bytes_scanned"].as_u64().unwrap() < without["bytes_scanned"].as_u64().unwrap(),
+            "{op} {wkt}: fewer bytes read with the page index: {with_index} vs {without}"
+        );
+    }
+    // The diamond (box 3.5..6.5 x 3.5..6.5) lies on bands y 3..6 only: most pages never read.
+    let (report, _) = json(&["table", "query", paged.to_str().unwrap(), "--intersects", diamond, "--json"]);
+    let (pages_total, pages_scanned) = (report["pages_total"].as_u64().unwrap(), report["pages_scanned"].as_u64().unwrap());
+    assert!(pages_scanned * 2 < pages_total, "{report}");
+    // Row 5,000 (null covering, its box at 5,5) is found although its page's other rows lie far away.
+    let one = "POLYGON((5.01 5.01,5.04 5.01,5.04 5.04,5.01 5.04,5.01 5.01))";
+    let (point, _) = json(&["table", "query", paged.to_str().unwrap(), "--intersects", one, "--json"]);
+    let expected: u64 = common::run_python(&python, BRUTE, &[paged.to_str().unwrap(), "intersects", one]).trim().parse().unwrap();
+    assert!(expected >= 1);
+    assert_eq!(point["rows_matched"].as_u64().unwrap(), expected, "{point}");
+}

@@ -95,6 +95,9 @@ pub fn print_query(out: &mut impl Write, r: &QueryReport) -> std::io::Result<()>
     writeln!(out, "files scanned:      {} of {}", r.files_scanned, r.files_total)?;
     writeln!(out, "row groups scanned: {} of {}", r.row_groups_scanned, r.row_groups_total)?;
     writeln!(out, "bytes scanned:      {} of {}", r.bytes_scanned, r.bytes_total)?;
+    if r.pages_total > 0 {
+        writeln!(out, "geometry pages:     {} of {}", r.pages_scanned, r.pages_total)?;
+    }
     if r.partitions_total > 0 {
         writeln!(out, "partitions scanned: {} of {}", r.partitions_scanned, r.partitions_total)?;
     }

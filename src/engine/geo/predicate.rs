@@ -75,6 +75,23 @@ impl SpatialPredicate {
         bboxes_intersect(bbox, &self.search_bbox)
     }
 
+    /// Whether a feature lying inside `bbox` (a bbox covering value, which holds the feature's geometry)
+    /// can match: the box meets the search bbox and, except for `dwithin`, the box as a rectangle meets
+    /// the query geometry — a feature inside a box disjoint from the query geometry neither intersects,
+    /// contains nor lies within it. Exact pruning: no feature that matches is left out.
+    pub fn box_may_match(&self, bbox: &[f64; 4]) -> bool {
+        if !self.may_match(bbox) {
+            return false;
+        }
+        match self.op {
+            // For `bbox` the query geometry is the search bbox itself.
+            PredicateOp::DWithin(_) | PredicateOp::Bbox => true,
+            PredicateOp::Intersects | PredicateOp::Contains | PredicateOp::Within => {
+                Rect::new((bbox[0], bbox[1]), (bbox[2], bbox[3])).intersects(&self.geometry)
+            }
+        }
+    }
+
     /// The exact predicate.
     pub fn matches(&self, feature: &Geometry<f64>) -> bool {
         match self.op {
@@ -110,5 +127,13 @@ mod tests {
         assert!(SpatialPredicate::from_bbox([1.9, 1.9, 5.0, 5.0]).unwrap().matches(&square));
         assert!(SpatialPredicate::from_bbox([5.0, 5.0, 1.0, 1.0]).is_err());
         assert!(SpatialPredicate::from_wkt(PredicateOp::Intersects, "POLYGON((").is_err());
+        // A box inside the diamond's bbox but outside the diamond: no feature in it can intersect it.
+        let diamond = SpatialPredicate::from_wkt(PredicateOp::Intersects, "POLYGON((0 -1, 1 0, 0 1, -1 0, 0 -1))").unwrap();
+        assert!(diamond.may_match(&[0.6, 0.6, 0.9, 0.9]));
+        assert!(!diamond.box_may_match(&[0.6, 0.6, 0.9, 0.9]));
+        assert!(diamond.box_may_match(&[0.5, 0.5, 0.9, 0.9]), "touching the edge counts");
+        assert!(!diamond.box_may_match(&[2.0, 2.0, 3.0, 3.0]));
+        let near_diamond = SpatialPredicate::from_wkt(PredicateOp::DWithin(0.5), "POLYGON((0 -1, 1 0, 0 1, -1 0, 0 -1))").unwrap();
+        assert!(near_diamond.box_may_match(&[0.6, 0.6, 0.9, 0.9]));
     }
 }

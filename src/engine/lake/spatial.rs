@@ -15,9 +15,9 @@ use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use arrow::datatypes::DataType;
 use futures::TryStreamExt;
 use geo::Geometry;
-use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, RowSelection, RowSelector};
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
-use parquet::file::metadata::{ParquetMetaData, RowGroupMetaData};
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, RowGroupMetaData};
 use parquet::file::statistics::Statistics;
 use serde::Serialize;
 use serde_json::Value;
@@ -130,8 +130,15 @@ pub struct QueryReport {
     pub row_groups_scanned: u64,
     /// Sum of the sizes of all data files.
     pub bytes_total: u64,
-    /// Compressed bytes of the column chunks read.
+    /// Compressed bytes read of the columns scanned: whole column chunks, or only the pages a row
+    /// selection touches when the file has a page index.
     pub bytes_scanned: u64,
+    /// Data pages of the geometry column in the scanned row groups, in files with a page index (offset
+    /// index); 0 when no scanned file has one.
+    pub pages_total: u64,
+    /// Those of them read: pages holding a row whose covering bbox can match (page statistics of the
+    /// covering columns, then the covering values of each row).
+    pub pages_scanned: u64,
     /// Rows in the scanned row groups.
     pub rows_read: u64,
     /// Geometries decoded and tested exactly (rows whose bbox covering values cannot match are skipped).
@@ -413,12 +420,16 @@ struct Opened {
     covering_leaves: Option<[usize; 4]>,
 }
 
-async fn open(table: &TableRef, file: &TableFile, wanted: Option<&str>) -> Result<Opened, LakeError> {
+/// `page_index`: also read the file's page index (column index + offset index) when it has one, so that
+/// a row selection reads only the pages it touches.
+async fn open(table: &TableRef, file: &TableFile, wanted: Option<&str>, page_index: bool) -> Result<Opened, LakeError> {
     let shown = PathBuf::from(&file.path);
     let read_error = |source| LakeError::ParquetRead { table: table.to_string(), file: shown.clone(), source };
     let located = storage::locate(&file.path)?;
     let mut handle = ParquetObjectReader::new(located.store.clone(), located.path.clone());
-    let metadata = ArrowReaderMetadata::load_async(&mut handle, ArrowReaderOptions::new()).await.map_err(read_error)?;
+    let policy = if page_index { PageIndexPolicy::Optional } else { PageIndexPolicy::Skip };
+    let options = ArrowReaderOptions::new().with_page_index_policy(policy);
+    let metadata = ArrowReaderMetadata::load_async(&mut handle, options).await.map_err(read_error)?;
     let builder = ParquetRecordBatchStreamBuilder::new_with_metadata(handle, metadata);
     let geo = geo_column(builder.metadata(), builder.schema(), wanted, &file.path).map_err(|r| lake_err(table, r))?;
     let geometry_root = builder.schema().index_of(&geo.name).map_err(|e| lake_err(table, e.to_string()))?;
@@ -476,7 +487,7 @@ pub async fn validate(
     for (index, file) in files.iter().enumerate() {
         ctx.cancel.check()?;
         ctx.progress.report(index as u64, total, format!("validating {}", file.path));
-        let opened = open(table, file, geometry).await?;
+        let opened = open(table, file, geometry, false).await?;
         let mut geo = opened.geo.clone();
         if geo.geometry_types.is_empty() {
             geo.geometry_types = declared.geometry_types.clone();
@@ -665,7 +676,7 @@ pub async fn query(table: &TableRef, at: &VersionSelector, request: &QueryReques
             continue;
         }
         report.files_scanned += 1;
-        let opened = open(table, file, request.geometry.as_deref()).await?;
+        let opened = open(table, file, request.geometry.as_deref(), false).await?;
         if report.files_scanned == 1 {
             report.crs = opened.geo.crs.clone();
         }
@@ -745,7 +756,7 @@ pub async fn query(table: &TableRef, at: &VersionSelector, request: &QueryReques
                                         && y0.is_valid(row)
                                         && x1.is_valid(row)
                                         && y1.is_valid(row)
-                                        && !predicate.may_match(&[x0.value(row), y0.value(row), x1.value(row), y1.value(row)])
+                                        && !predicate.box_may_match(&[x0.value(row), y0.value(row), x1.value(row), y1.value(row)])
                                     {
                                         return None;
                                     }
@@ -803,6 +814,9 @@ const GROUPS_AT_ONCE: usize = 4;
 #[derive(Default)]
 struct GroupOutcome {
     rows_read: u64,
+    bytes_scanned: u64,
+    pages_total: u64,
+    pages_scanned: u64,
     rows_decoded: u64,
     /// Row inside the group, bbox, geometry (when kept).
     hits: Vec<(u64, [f64; 4], Option<Geometry<f64>>)>,
@@ -815,7 +829,6 @@ struct FileOutcome {
     crs: Option<String>,
     row_groups_total: u64,
     row_groups_scanned: u64,
-    bytes_scanned: u64,
     /// Per scanned group: its first row in the file and what it gave.
     groups: Vec<(u64, GroupOutcome)>,
 }
@@ -861,9 +874,11 @@ async fn query_concurrently(
         }
         report.row_groups_total += outcome.row_groups_total;
         report.row_groups_scanned += outcome.row_groups_scanned;
-        report.bytes_scanned += outcome.bytes_scanned;
         for (first_row, group) in outcome.groups {
             report.rows_read += group.rows_read;
+            report.bytes_scanned += group.bytes_scanned;
+            report.pages_total += group.pages_total;
+            report.pages_scanned += group.pages_scanned;
             report.rows_decoded += group.rows_decoded;
             report.rows_matched += group.hits.len() as u64;
             for (row, bbox, geometry) in group.hits {
@@ -889,16 +904,25 @@ async fn scan_file(
 ) -> Result<FileOutcome, JobError> {
     use futures::StreamExt;
     ctx.cancel.check()?;
-    let opened = open(table, file, wanted).await?;
+    let opened = open(table, file, wanted, true).await?;
     let mut outcome = FileOutcome { scanned: true, crs: opened.geo.crs.clone(), ..Default::default() };
     let metadata = opened.builder.metadata().clone();
     let descr = opened.builder.parquet_schema();
+    // Row groups pruned by their statistics, then pages by the covering columns' page statistics.
     let mut selected = Vec::new();
     for (i, rg) in metadata.row_groups().iter().enumerate() {
         outcome.row_groups_total += 1;
         match row_group_bbox(rg, opened.covering_leaves.as_ref(), opened.geometry_leaf) {
             Some(bbox) if !bboxes_intersect(&bbox, &predicate.search_bbox) => {}
-            _ => selected.push(i),
+            _ => {
+                let pages = opened
+                    .covering_leaves
+                    .as_ref()
+                    .and_then(|leaves| covering_page_selection(&metadata, i, leaves, &predicate.search_bbox));
+                if pages.as_ref().is_none_or(RowSelection::selects_any) {
+                    selected.push((i, pages));
+                }
+            }
         }
     }
     outcome.row_groups_scanned = selected.len() as u64;
@@ -908,14 +932,7 @@ async fn scan_file(
     let geometry_leaves: Vec<usize> =
         (0..descr.num_columns()).filter(|&leaf| descr.get_column_root_idx(leaf) == opened.geometry_root).collect();
     let covering_leaves: Vec<usize> = opened.covering_leaves.iter().flatten().copied().collect();
-    for &i in &selected {
-        let rg = metadata.row_group(i);
-        outcome.bytes_scanned += geometry_leaves
-            .iter()
-            .chain(&covering_leaves)
-            .map(|&l| rg.column(l).compressed_size().max(0) as u64)
-            .sum::<u64>();
-    }
+    let leaves = Arc::new((geometry_leaves.clone(), covering_leaves.clone()));
     let geometry_mask = ProjectionMask::leaves(descr, geometry_leaves);
     let covering = opened
         .geo
@@ -927,14 +944,16 @@ async fn scan_file(
     let reader_metadata = ArrowReaderMetadata::try_new(metadata.clone(), ArrowReaderOptions::new())
         .map_err(|source| LakeError::ParquetRead { table: table.to_string(), file: PathBuf::from(&file.path), source })?;
     let groups: Vec<Result<(u64, GroupOutcome), JobError>> = futures::stream::iter(selected)
-        .map(|group| {
+        .map(|(group, pages)| {
+            let leaves = leaves.clone();
             let predicate = predicate.clone();
             let reader_metadata = reader_metadata.clone();
             let geometry_mask = geometry_mask.clone();
             let covering = covering.clone();
             let first_row = row_offsets.get(group).copied().unwrap_or(0);
             async move {
-                let scanned = scan_group(table, file, reader_metadata, group, geometry_mask, covering, predicate, ctx).await?;
+                let columns = GroupColumns { geometry_mask, covering, leaves, pages };
+                let scanned = scan_group(table, file, reader_metadata, group, columns, predicate, ctx).await?;
                 Ok((first_row, scanned))
             }
         })
@@ -945,18 +964,27 @@ async fn scan_file(
     Ok(outcome)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What [`scan_group`] reads of a row group.
+struct GroupColumns {
+    geometry_mask: ProjectionMask,
+    /// The bbox covering columns and their paths in a batch.
+    covering: Option<(ProjectionMask, [Vec<String>; 4])>,
+    /// Leaf columns of the geometry and of the covering (for the bytes and pages read).
+    leaves: Arc<(Vec<usize>, Vec<usize>)>,
+    /// The rows whose covering pages can match ([`covering_page_selection`]); `None`: every row.
+    pages: Option<RowSelection>,
+}
+
 async fn scan_group(
     table: &TableRef,
     file: &TableFile,
     metadata: ArrowReaderMetadata,
     group: usize,
-    geometry_mask: ProjectionMask,
-    covering: Option<(ProjectionMask, [Vec<String>; 4])>,
+    columns: GroupColumns,
     predicate: Arc<SpatialPredicate>,
     ctx: &JobContext,
 ) -> Result<GroupOutcome, JobError> {
-    use parquet::arrow::arrow_reader::RowSelection;
+    let GroupColumns { geometry_mask, covering, leaves, pages } = columns;
     ctx.cancel.check()?;
     let read_error = |source| LakeError::ParquetRead { table: table.to_string(), file: PathBuf::from(&file.path), source };
     let group_rows = metadata.metadata().row_group(group).num_rows().max(0) as usize;
@@ -966,11 +994,24 @@ async fn scan_group(
             .with_row_groups(vec![group]))
     };
     let mut outcome = GroupOutcome { rows_read: group_rows as u64, ..Default::default() };
-    // 1. The covering bboxes: which rows can match at all.
+    let geometry_pages = |selection: Option<&RowSelection>| -> (u64, u64) {
+        let Some(index) = metadata.metadata().offset_index().and_then(|o| o.get(group)) else { return (0, 0) };
+        leaves.0.iter().filter_map(|&leaf| index.get(leaf)).map(|i| i.page_locations()).fold((0, 0), |(total, read), pages| {
+            (total + pages.len() as u64, read + selection.map_or(pages.len(), |s| s.scan_ranges(pages).len()) as u64)
+        })
+    };
+    // Pages of a group left out by the covering values are counted in the total, none read.
+    outcome.pages_total = geometry_pages(None).0;
+    // 1. The covering bboxes (of the rows on pages that can match): which rows can match at all.
     let mut candidates: Option<Vec<u64>> = None;
     let mut selection = None;
     if let Some((mask, paths)) = covering {
-        let mut stream = reader()?.with_projection(mask).with_batch_size(group_rows.max(1)).build().map_err(read_error)?;
+        outcome.bytes_scanned += bytes_read(metadata.metadata(), group, &leaves.1, pages.as_ref());
+        let mut builder = reader()?.with_projection(mask).with_batch_size(group_rows.max(1));
+        if let Some(pages) = &pages {
+            builder = builder.with_row_selection(pages.clone());
+        }
+        let mut stream = builder.build().map_err(read_error)?;
         let mut keep: Vec<bool> = Vec::with_capacity(group_rows);
         while let Some(batch) = stream.try_next().await.map_err(read_error)? {
             let n = batch.num_rows();
@@ -980,20 +1021,27 @@ async fn scan_group(
                         && y0.is_valid(row)
                         && x1.is_valid(row)
                         && y1.is_valid(row)
-                        && !predicate.may_match(&[x0.value(row), y0.value(row), x1.value(row), y1.value(row)]))
+                        && !predicate.box_may_match(&[x0.value(row), y0.value(row), x1.value(row), y1.value(row)]))
                 })),
                 None => keep.extend(std::iter::repeat_n(true, n)),
             }
         }
-        let rows: Vec<u64> = keep.iter().enumerate().filter(|(_, k)| **k).map(|(i, _)| i as u64).collect();
+        let kept = RowSelection::from_filters(&[BooleanArray::from(keep)]);
+        let kept = match &pages {
+            Some(pages) => pages.and_then(&kept),
+            None => kept,
+        };
+        let rows = selected_rows(&kept);
         if rows.is_empty() {
             return Ok(outcome);
         }
-        if rows.len() < keep.len() {
-            selection = Some(RowSelection::from_filters(&[BooleanArray::from(keep)]));
+        if rows.len() < group_rows {
+            selection = Some(kept);
             candidates = Some(rows);
         }
     }
+    outcome.bytes_scanned += bytes_read(metadata.metadata(), group, &leaves.0, selection.as_ref());
+    outcome.pages_scanned = geometry_pages(selection.as_ref()).1;
     // 2. The geometries of the candidate rows, tested exactly in parallel.
     let mut builder = reader()?.with_projection(geometry_mask).with_batch_size(BATCH_ROWS);
     if let Some(selection) = selection {
@@ -1039,6 +1087,98 @@ async fn scan_group(
         }
     }
     Ok(outcome)
+}
+
+/// The rows of a row group whose pages of the bbox covering columns can hold a bbox meeting `search`,
+/// from the page index (column index: page min/max; offset index: each page's first row); `None` when
+/// the file has no page index for them. A row can match only if its `xmin` ≤ search `xmax`, `ymin` ≤
+/// search `ymax`, `xmax` ≥ search `xmin` and `ymax` ≥ search `ymin`, so a page of the `xmin` column is
+/// kept when its minimum ≤ search `xmax` (and so on), and a row when its pages in all four columns are
+/// kept. Pages without statistics, with nulls (a row with a null covering value is tested on its
+/// geometry) or null counts unknown are kept.
+fn covering_page_selection(metadata: &ParquetMetaData, group: usize, leaves: &[usize; 4], search: &[f64; 4]) -> Option<RowSelection> {
+    use parquet::file::page_index::column_index::ColumnIndexMetaData;
+    let column_index = metadata.column_index()?.get(group)?;
+    let offset_index = metadata.offset_index()?.get(group)?;
+    let rows = usize::try_from(metadata.row_group(group).num_rows()).ok()?;
+    let mut selection: Option<RowSelection> = None;
+    for (k, &leaf) in leaves.iter().enumerate() {
+        let pages = offset_index.get(leaf)?.page_locations();
+        let bound = |min: Option<f64>, max: Option<f64>| match k {
+            0 => min.is_none_or(|v| v <= search[2]),
+            1 => min.is_none_or(|v| v <= search[3]),
+            2 => max.is_none_or(|v| v >= search[0]),
+            _ => max.is_none_or(|v| v >= search[1]),
+        };
+        let keep = |p: usize| -> bool {
+            match column_index.get(leaf) {
+                Some(ColumnIndexMetaData::DOUBLE(index)) if p < index.num_pages() as usize => {
+                    index.is_null_page(p)
+                        || index.null_count(p).is_none_or(|n| n != 0)
+                        || bound(index.min_value(p).copied(), index.max_value(p).copied())
+                }
+                Some(ColumnIndexMetaData::FLOAT(index)) if p < index.num_pages() as usize => {
+                    index.is_null_page(p)
+                        || index.null_count(p).is_none_or(|n| n != 0)
+                        || bound(index.min_value(p).map(|v| f64::from(*v)), index.max_value(p).map(|v| f64::from(*v)))
+                }
+                _ => true,
+            }
+        };
+        let mut ranges = Vec::new();
+        for (p, page) in pages.iter().enumerate() {
+            let start = usize::try_from(page.first_row_index).ok()?;
+            let end = match pages.get(p + 1) {
+                Some(next) => usize::try_from(next.first_row_index).ok()?,
+                None => rows,
+            };
+            if start < end && end <= rows && keep(p) {
+                ranges.push(start..end);
+            }
+        }
+        let this = RowSelection::from_consecutive_ranges(ranges.into_iter(), rows);
+        selection = Some(match selection {
+            None => this,
+            Some(before) => before.intersection(&this),
+        });
+    }
+    selection
+}
+
+/// The row numbers a selection selects.
+fn selected_rows(selection: &RowSelection) -> Vec<u64> {
+    let mut rows = Vec::new();
+    let mut position = 0u64;
+    for RowSelector { row_count, skip } in selection.iter().copied() {
+        let next = position + row_count as u64;
+        if !skip {
+            rows.extend(position..next);
+        }
+        position = next;
+    }
+    rows
+}
+
+/// Compressed bytes that reading `leaves` of row group `group` fetches: with a selection and an offset
+/// index, the pages the selection touches (and a dictionary page before them); else the whole chunks.
+fn bytes_read(metadata: &ParquetMetaData, group: usize, leaves: &[usize], selection: Option<&RowSelection>) -> u64 {
+    let rg = metadata.row_group(group);
+    let offset_index = metadata.offset_index().and_then(|o| o.get(group));
+    leaves
+        .iter()
+        .map(|&leaf| {
+            let chunk = rg.column(leaf);
+            match (selection, offset_index.and_then(|o| o.get(leaf))) {
+                (Some(selection), Some(index)) => {
+                    let pages = index.page_locations();
+                    let (start, _) = chunk.byte_range();
+                    let dictionary = pages.first().map_or(0, |first| u64::try_from(first.offset).unwrap_or(0).saturating_sub(start));
+                    dictionary + selection.scan_ranges(pages).iter().map(|r| r.end - r.start).sum::<u64>()
+                }
+                _ => chunk.compressed_size().max(0) as u64,
+            }
+        })
+        .sum()
 }
 
 /// Matching rows written to a GeoParquet file: a temporary file beside the target, renamed into place at the end.

@@ -199,6 +199,9 @@ fn query_ui(ui: &mut Ui, r: &QueryReport, commands: &mut Vec<Command>) {
     ui.label(format!("files scanned {} of {}", r.files_scanned, r.files_total));
     ui.label(format!("row groups scanned {} of {}", r.row_groups_scanned, r.row_groups_total));
     ui.label(format!("bytes scanned {} of {}", r.bytes_scanned, r.bytes_total));
+    if r.pages_total > 0 {
+        ui.label(format!("geometry pages read {} of {}", r.pages_scanned, r.pages_total));
+    }
     if r.partitions_total > 0 {
         ui.label(format!("partitions scanned {} of {}", r.partitions_scanned, r.partitions_total));
     }
