@@ -140,8 +140,10 @@ fn queries_equal_shapely_and_prune_files_and_row_groups() {
     assert_eq!(report["row_groups_scanned"], 1, "{report}");
     assert_eq!(report["rows_read"], 100, "{report}");
     // The bbox covering values skip the rows that cannot match before their WKB is decoded:
-    // columns x 2..=7 of rows y 2..=4 (6 x 3 cells) are left.
-    assert_eq!(report["rows_decoded"], 18, "{report}");
+    // columns x 2..=7 of rows y 2..=4 (6 x 3 cells) are left; of those, the 4 cells of row y 3 with
+    // x 3..=6 lie inside the query polygon's interior and count as matches undecoded (the CLI keeps
+    // no geometries): 14 decoded.
+    assert_eq!(report["rows_decoded"], 14, "{report}");
     let scanned = report["bytes_scanned"].as_u64().unwrap();
     assert!(scanned > 0 && scanned * 8 < report["bytes_total"].as_u64().unwrap(), "{report}");
     // The diagonal touches every file.
@@ -176,7 +178,7 @@ fn a_table_without_bbox_information_warns() {
     let (runtime, mut events) = JobRuntime::start(2, std::sync::Arc::new(|| {})).unwrap();
     let table = meshlake::engine::lake::TableRef::parse(root.to_str().unwrap()).unwrap();
     let predicate = meshlake::engine::geo::predicate::SpatialPredicate::from_bbox([0.0, 0.0, 2.0, 2.0]).unwrap();
-    let mut request = meshlake::engine::lake::spatial::QueryRequest { predicate, geometry: None, out: None, allow_full_scan: false };
+    let mut request = meshlake::engine::lake::spatial::QueryRequest { predicate, geometry: None, out: None, allow_full_scan: false, keep_matches: true };
     let spec = JobSpec::TableQuery { table: table.clone(), at: Default::default(), request: request.clone() };
     let Ok(JobResult::Query(refused)) = runtime.run_to_end(&mut events, spec, |_, _, _| {}) else { panic!("query job failed") };
     assert!(refused.refused_full_scan.as_deref().is_some_and(|m| m.contains("no file")), "{refused:?}");
@@ -365,6 +367,26 @@ fn page_index_prunes_pages_with_the_same_matches() {
     let (report, _) = json(&["table", "query", paged.to_str().unwrap(), "--intersects", diamond, "--json"]);
     let (pages_total, pages_scanned) = (report["pages_total"].as_u64().unwrap(), report["pages_scanned"].as_u64().unwrap());
     assert!(pages_scanned * 2 < pages_total, "{report}");
+    // The CLI only counts: rows whose covering box lies inside the diamond match without their WKB being
+    // decoded. The GUI's job keeps the matches' geometries and decodes every candidate: same rows.
+    use meshlake::engine::jobs::{JobResult, JobRuntime, JobSpec};
+    let (runtime, mut events) = JobRuntime::start(2, std::sync::Arc::new(|| {})).unwrap();
+    let table = meshlake::engine::lake::TableRef::parse(paged.to_str().unwrap()).unwrap();
+    for within in [false, true] {
+        let op = if within { meshlake::engine::geo::predicate::PredicateOp::Within } else { meshlake::engine::geo::predicate::PredicateOp::Intersects };
+        let predicate = meshlake::engine::geo::predicate::SpatialPredicate::from_wkt(op, diamond).unwrap();
+        let request = meshlake::engine::lake::spatial::QueryRequest { predicate, geometry: None, out: None, allow_full_scan: false, keep_matches: true };
+        let spec = JobSpec::TableQuery { table: table.clone(), at: Default::default(), request };
+        let Ok(JobResult::Query(kept)) = runtime.run_to_end(&mut events, spec, |_, _, _| {}) else { panic!("query job failed") };
+        let flag = if within { "--within" } else { "--intersects" };
+        let (counted, _) = json(&["table", "query", paged.to_str().unwrap(), flag, diamond, "--json"]);
+        assert_eq!(counted["rows_matched"].as_u64().unwrap(), kept.rows_matched, "{flag}: {counted} vs {kept:?}");
+        assert_eq!(kept.matches.len() as u64, kept.rows_matched.min(meshlake::engine::lake::spatial::MAX_MATCHES_KEPT as u64));
+        assert!(kept.rows_decoded >= kept.rows_matched, "{kept:?}");
+        let decoded = counted["rows_decoded"].as_u64().unwrap();
+        assert!(decoded * 2 < kept.rows_decoded, "{flag}: the count decodes only boxes on the diamond's edge: {decoded} vs {}", kept.rows_decoded);
+        assert!(counted["bytes_scanned"].as_u64().unwrap() <= kept.bytes_scanned, "{flag}: {counted}");
+    }
     // Row 5,000 (null covering, its box at 5,5) is found although its page's other rows lie far away.
     let one = "POLYGON((5.01 5.01,5.04 5.01,5.04 5.04,5.01 5.04,5.01 5.01))";
     let (point, _) = json(&["table", "query", paged.to_str().unwrap(), "--intersects", one, "--json"]);

@@ -309,7 +309,7 @@ fn table_spec(command: TableCommand) -> anyhow::Result<(JobSpec, bool)> {
         }
         TableCommand::Contract { table, at, json } => (JobSpec::TableContract { table: parse(&table)?, at: at.selector()? }, json),
         TableCommand::Query { table, predicate, distance, at, geometry, out, json } => {
-            let request = crate::engine::lake::spatial::QueryRequest { predicate: predicate.predicate(distance)?, geometry, out, allow_full_scan: true };
+            let request = crate::engine::lake::spatial::QueryRequest { predicate: predicate.predicate(distance)?, geometry, out, allow_full_scan: true, keep_matches: false };
             (JobSpec::TableQuery { table: parse(&table)?, at: at.selector()?, request }, json)
         }
         TableCommand::Monitor { table, small_file_bytes, max_small_files, fail_on_alert: _, json } => {

@@ -1171,7 +1171,7 @@ impl MeshlakeApp {
         let Some(entry) = self.model.tables.get_mut(index) else { return };
         entry.spatial.query.refresh();
         entry.spatial.last_predicate = Some(predicate.clone());
-        let request = crate::engine::lake::spatial::QueryRequest { predicate, geometry: None, out: None, allow_full_scan };
+        let request = crate::engine::lake::spatial::QueryRequest { predicate, geometry: None, out: None, allow_full_scan, keep_matches: true };
         let spec = JobSpec::TableQuery { table, at: entry.selected_version.clone(), request };
         self.submit(spec, JobPurpose::Query { reference });
     }

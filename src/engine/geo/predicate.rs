@@ -1,7 +1,7 @@
 //! Spatial predicates of the query job: a feature against a query geometry (WKT or bbox), with the
 //! bbox that any match must touch (for pruning files and row groups).
 
-use geo::{BoundingRect, Contains, Distance, Euclidean, Geometry, Intersects, Rect, Within};
+use geo::{BoundingRect, Contains, Distance, Euclidean, Geometry, Intersects, Line, LinesIter, Rect, Within};
 use serde::Serialize;
 use wkt::TryFromWkt;
 
@@ -28,6 +28,9 @@ pub struct SpatialPredicate {
     pub geometry: Geometry<f64>,
     /// `[xmin, ymin, xmax, ymax]` a matching row's bbox must intersect.
     pub search_bbox: [f64; 4],
+    /// The boundary segments of a (multi)polygon query geometry (rings and holes), for
+    /// [`Self::box_surely_matches`]; empty for other geometries.
+    area_edges: Vec<Line<f64>>,
 }
 
 /// Why a predicate cannot be built.
@@ -56,7 +59,7 @@ impl SpatialPredicate {
             return Err(PredicateError::Bbox(format!("{bbox:?}")));
         }
         let rect = Rect::new((bbox[0], bbox[1]), (bbox[2], bbox[3]));
-        Ok(Self { op: PredicateOp::Bbox, geometry: Geometry::Polygon(rect.to_polygon()), search_bbox: bbox })
+        Self::new(PredicateOp::Bbox, Geometry::Polygon(rect.to_polygon()))
     }
 
     pub fn new(op: PredicateOp, geometry: Geometry<f64>) -> Result<Self, PredicateError> {
@@ -67,7 +70,36 @@ impl SpatialPredicate {
             _ => 0.0,
         };
         let search_bbox = [rect.min().x - grow, rect.min().y - grow, rect.max().x + grow, rect.max().y + grow];
-        Ok(Self { op, geometry, search_bbox })
+        let area_edges = match &geometry {
+            Geometry::Polygon(p) => p.lines_iter().collect(),
+            Geometry::MultiPolygon(m) => m.lines_iter().collect(),
+            Geometry::Rect(r) => r.lines_iter().collect(),
+            _ => Vec::new(),
+        };
+        Ok(Self { op, geometry, search_bbox, area_edges })
+    }
+
+    /// Whether every feature lying inside `bbox` (a bbox covering value, which holds the feature's
+    /// geometry) surely matches, without looking at the geometry: for intersects, within and bbox
+    /// queries with an areal query geometry, when the box lies in the query geometry's interior — its
+    /// corners inside and no boundary segment (outer ring or hole) touching it. A non-empty feature in
+    /// that box intersects the query geometry and lies within it. Conservative: false whenever unsure
+    /// (NaN, empty or inverted boxes, other predicates).
+    pub fn box_surely_matches(&self, bbox: &[f64; 4]) -> bool {
+        if !matches!(self.op, PredicateOp::Intersects | PredicateOp::Within | PredicateOp::Bbox) || self.area_edges.is_empty() {
+            return false;
+        }
+        let [x0, y0, x1, y1] = *bbox;
+        // NaN fails every comparison: such boxes are never trusted.
+        if !(x0 <= x1 && y0 <= y1) || !(self.search_bbox[0] < x0 && x1 < self.search_bbox[2] && self.search_bbox[1] < y0 && y1 < self.search_bbox[3]) {
+            return false;
+        }
+        let rect = Rect::new((x0, y0), (x1, y1));
+        if self.area_edges.iter().any(|edge| rect.intersects(edge)) {
+            return false;
+        }
+        // No boundary meets the box, so the box is wholly inside or wholly outside: one corner tells.
+        self.geometry.contains(&geo::Point::new(x0, y0))
     }
 
     /// Whether a row's bbox can hold a match at all.
@@ -133,6 +165,23 @@ mod tests {
         assert!(!diamond.box_may_match(&[0.6, 0.6, 0.9, 0.9]));
         assert!(diamond.box_may_match(&[0.5, 0.5, 0.9, 0.9]), "touching the edge counts");
         assert!(!diamond.box_may_match(&[2.0, 2.0, 3.0, 3.0]));
+        // Boxes inside the diamond's interior surely match; touching or crossing its edge, not.
+        assert!(diamond.box_surely_matches(&[-0.1, -0.1, 0.1, 0.1]));
+        assert!(diamond.box_surely_matches(&[0.1, 0.1, 0.4, 0.4]));
+        assert!(!diamond.box_surely_matches(&[0.5, 0.5, 0.9, 0.9]), "touches the edge");
+        assert!(!diamond.box_surely_matches(&[0.3, 0.3, 0.7, 0.7]), "crosses the edge");
+        assert!(!diamond.box_surely_matches(&[f64::NAN, -0.1, 0.1, 0.1]));
+        assert!(!diamond.box_surely_matches(&[0.1, 0.1, -0.1, -0.1]), "inverted");
+        let contains = SpatialPredicate::new(PredicateOp::Contains, diamond.geometry.clone()).unwrap();
+        assert!(!contains.box_surely_matches(&[-0.1, -0.1, 0.1, 0.1]), "contains needs the geometry");
+        // A hole: a box inside the hole, or one around it, is not surely a match.
+        let holed = SpatialPredicate::from_wkt(PredicateOp::Intersects, "POLYGON((0 0,10 0,10 10,0 10,0 0),(4 4,6 4,6 6,4 6,4 4))").unwrap();
+        assert!(holed.box_surely_matches(&[1.0, 1.0, 2.0, 2.0]));
+        assert!(!holed.box_surely_matches(&[4.5, 4.5, 5.5, 5.5]), "inside the hole");
+        assert!(!holed.box_surely_matches(&[3.0, 3.0, 7.0, 7.0]), "around the hole");
+        // A point query has no interior.
+        let point = SpatialPredicate::from_wkt(PredicateOp::Intersects, "POINT(1 1)").unwrap();
+        assert!(!point.box_surely_matches(&[0.9, 0.9, 1.1, 1.1]));
         let near_diamond = SpatialPredicate::from_wkt(PredicateOp::DWithin(0.5), "POLYGON((0 -1, 1 0, 0 1, -1 0, 0 -1))").unwrap();
         assert!(near_diamond.box_may_match(&[0.6, 0.6, 0.9, 0.9]));
     }

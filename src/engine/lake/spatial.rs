@@ -184,6 +184,11 @@ pub struct QueryRequest {
     pub out: Option<PathBuf>,
     /// Run even when no file has a bbox (every geometry is read).
     pub allow_full_scan: bool,
+    /// Keep the first [`MAX_MATCHES_KEPT`] matches with their geometries (the GUI's result table and map
+    /// layer). When false (the CLI: counts and pruning figures), a row whose bbox covering value lies in
+    /// the query geometry's interior counts as a match without its WKB being read or decoded
+    /// ([`SpatialPredicate::box_surely_matches`]).
+    pub keep_matches: bool,
 }
 
 /// The geometry column of one file and what its `geo` metadata declares.
@@ -806,6 +811,9 @@ pub async fn query(table: &TableRef, at: &VersionSelector, request: &QueryReques
     Ok(report)
 }
 
+/// Candidate rows of a batch up to which [`scan_group`] tests them on the current task, not the worker pool.
+const TEST_INLINE_ROWS: usize = 512;
+
 /// Files opened and row groups scanned at once by [`query_concurrently`].
 const FILES_AT_ONCE: usize = 8;
 const GROUPS_AT_ONCE: usize = 4;
@@ -857,7 +865,7 @@ async fn query_concurrently(
             let predicate = predicate.clone();
             let done = &done;
             async move {
-                let outcome = scan_file(table, file, request.geometry.as_deref(), predicate, ctx).await;
+                let outcome = scan_file(table, file, request.geometry.as_deref(), request.keep_matches, predicate, ctx).await;
                 let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 ctx.progress.report(n, total, format!("queried {}", file.path));
                 outcome
@@ -899,6 +907,7 @@ async fn scan_file(
     table: &TableRef,
     file: &TableFile,
     wanted: Option<&str>,
+    keep_matches: bool,
     predicate: Arc<SpatialPredicate>,
     ctx: &JobContext,
 ) -> Result<FileOutcome, JobError> {
@@ -952,7 +961,7 @@ async fn scan_file(
             let covering = covering.clone();
             let first_row = row_offsets.get(group).copied().unwrap_or(0);
             async move {
-                let columns = GroupColumns { geometry_mask, covering, leaves, pages };
+                let columns = GroupColumns { geometry_mask, covering, leaves, pages, trust_inside: !keep_matches };
                 let scanned = scan_group(table, file, reader_metadata, group, columns, predicate, ctx).await?;
                 Ok((first_row, scanned))
             }
@@ -973,6 +982,8 @@ struct GroupColumns {
     leaves: Arc<(Vec<usize>, Vec<usize>)>,
     /// The rows whose covering pages can match ([`covering_page_selection`]); `None`: every row.
     pages: Option<RowSelection>,
+    /// Rows whose covering bbox lies inside the query geometry are matches without decoding (no geometry kept).
+    trust_inside: bool,
 }
 
 async fn scan_group(
@@ -984,7 +995,7 @@ async fn scan_group(
     predicate: Arc<SpatialPredicate>,
     ctx: &JobContext,
 ) -> Result<GroupOutcome, JobError> {
-    let GroupColumns { geometry_mask, covering, leaves, pages } = columns;
+    let GroupColumns { geometry_mask, covering, leaves, pages, trust_inside } = columns;
     ctx.cancel.check()?;
     let read_error = |source| LakeError::ParquetRead { table: table.to_string(), file: PathBuf::from(&file.path), source };
     let group_rows = metadata.metadata().row_group(group).num_rows().max(0) as usize;
@@ -1013,18 +1024,36 @@ async fn scan_group(
         }
         let mut stream = builder.build().map_err(read_error)?;
         let mut keep: Vec<bool> = Vec::with_capacity(group_rows);
+        // Covering bboxes of the rows that surely match (by position among the rows read), when trusted.
+        let mut sure: Vec<(usize, [f64; 4])> = Vec::new();
         while let Some(batch) = stream.try_next().await.map_err(read_error)? {
             let n = batch.num_rows();
+            let base = keep.len();
             match covering_values(&batch, &paths) {
                 Some([x0, y0, x1, y1]) => keep.extend((0..n).map(|row| {
-                    !(x0.is_valid(row)
-                        && y0.is_valid(row)
-                        && x1.is_valid(row)
-                        && y1.is_valid(row)
-                        && !predicate.box_may_match(&[x0.value(row), y0.value(row), x1.value(row), y1.value(row)]))
+                    if !(x0.is_valid(row) && y0.is_valid(row) && x1.is_valid(row) && y1.is_valid(row)) {
+                        return true;
+                    }
+                    let bbox = [x0.value(row), y0.value(row), x1.value(row), y1.value(row)];
+                    if !predicate.box_may_match(&bbox) {
+                        return false;
+                    }
+                    if trust_inside && predicate.box_surely_matches(&bbox) {
+                        sure.push((base + row, bbox));
+                        return false;
+                    }
+                    true
                 })),
                 None => keep.extend(std::iter::repeat_n(true, n)),
             }
+        }
+        if !sure.is_empty() {
+            // Positions among the rows read → rows of the group.
+            let read_rows = match &pages {
+                Some(pages) => selected_rows(pages),
+                None => (0..group_rows as u64).collect(),
+            };
+            outcome.hits.extend(sure.iter().filter_map(|&(at, bbox)| Some((*read_rows.get(at)?, bbox, None))));
         }
         let kept = RowSelection::from_filters(&[BooleanArray::from(keep)]);
         let kept = match &pages {
@@ -1033,6 +1062,7 @@ async fn scan_group(
         };
         let rows = selected_rows(&kept);
         if rows.is_empty() {
+            outcome.hits.sort_by_key(|hit| hit.0);
             return Ok(outcome);
         }
         if rows.len() < group_rows {
@@ -1057,28 +1087,30 @@ async fn scan_group(
         let candidates = candidates.clone();
         let start = position;
         position += n;
-        let hits = ctx
-            .cpu(move || {
+        let column = batch.column(0).clone();
+        let test_row = move |i: usize| {
+            let row = match &candidates {
+                Some(rows) => rows[start + i],
+                None => (start + i) as u64,
+            };
+            let decoded = decode_wkb(wkb_at(column.as_ref(), i)?).ok()?;
+            let rect = geo::BoundingRect::bounding_rect(&decoded.geometry)?;
+            let bbox = [rect.min().x, rect.min().y, rect.max().x, rect.max().y];
+            if !predicate.may_match(&bbox) || !predicate.matches(&decoded.geometry) {
+                return None;
+            }
+            Some((row, bbox, (!trust_inside).then_some(decoded.geometry)))
+        };
+        // A few hundred geometries are tested here: handing them to the worker pool and back costs more.
+        let hits: Vec<_> = if n <= TEST_INLINE_ROWS {
+            (0..n).filter_map(test_row).collect()
+        } else {
+            ctx.cpu(move || {
                 use rayon::prelude::*;
-                let column = batch.column(0).clone();
-                (0..n)
-                    .into_par_iter()
-                    .filter_map(|i| {
-                        let row = match &candidates {
-                            Some(rows) => rows[start + i],
-                            None => (start + i) as u64,
-                        };
-                        let decoded = decode_wkb(wkb_at(column.as_ref(), i)?).ok()?;
-                        let rect = geo::BoundingRect::bounding_rect(&decoded.geometry)?;
-                        let bbox = [rect.min().x, rect.min().y, rect.max().x, rect.max().y];
-                        if !predicate.may_match(&bbox) || !predicate.matches(&decoded.geometry) {
-                            return None;
-                        }
-                        Some((row, bbox, Some(decoded.geometry)))
-                    })
-                    .collect::<Vec<_>>()
+                (0..n).into_par_iter().filter_map(test_row).collect()
             })
-            .await?;
+            .await?
+        };
         outcome.rows_decoded += n as u64;
         outcome.hits.extend(hits);
         // Geometries beyond what the report keeps are dropped early (memory).
@@ -1086,6 +1118,8 @@ async fn scan_group(
             hit.2 = None;
         }
     }
+    // Rows that surely match came first; merged in row order with the decoded ones.
+    outcome.hits.sort_by_key(|hit| hit.0);
     Ok(outcome)
 }
 
