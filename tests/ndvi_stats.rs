@@ -193,6 +193,13 @@ print("ok")
     assert!((f64::from(whole.min.unwrap()) - first_valid).abs() < 1e-6, "{:?}", whole.min);
     assert_eq!(whole.max, Some(1.5));
     assert_eq!(whole.time, None);
+    // The map preview opens this store by its only data array (`x`, `y`, `spatial_ref` are coordinates).
+    assert_eq!(meshlake::engine::ndvi::preview_variable(&zarr).unwrap(), "evi");
+    let described = meshlake::engine::ndvi::describe_product(&zarr, "evi").unwrap();
+    assert_eq!((described.shape, described.chunks, described.crs.as_str()), ([1, 150, 200], [1, 64, 64], "EPSG:32631"));
+    assert!(described.times.is_empty());
+    let db = described.bbox;
+    assert!(whole.array_bbox.iter().zip(db).all(|(a, b)| (a - b).abs() < 1e-4), "{db:?} vs {:?}", whole.array_bbox);
     let [w, s, e, n] = whole.array_bbox;
     let bbox = [w + 0.2 * (e - w), s + 0.1 * (n - s), w + 0.55 * (e - w), n - 0.05 * (n - s)];
     let got = stats(&zarr, "evi", 0, Some(bbox)).unwrap();

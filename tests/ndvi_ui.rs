@@ -130,4 +130,54 @@ fn compute_ndvi_on_the_demo_collection_shows_the_product_on_the_map() {
         app.model.catalogs.iter().filter(|c| c.path == product_catalog).all(|c| matches!(c.tree, Requested::Ready(_)))
     });
     assert_eq!(harness.state().model.catalogs.iter().filter(|c| c.path == product_catalog).count(), 1, "reloaded, not opened twice");
+
+    // The product item's Zarr asset previews on the map; the product is shown already, so no second entry.
+    let catalog = harness.state().model.catalogs.iter().position(|c| c.path == product_catalog).unwrap();
+    let tree = harness.state().model.catalogs[catalog].tree.value().unwrap().clone();
+    let item = tree.nodes.iter().position(|n| n.kind == NodeKind::Item && n.id == item_id).unwrap();
+    harness.state_mut().queue_command(Command::SelectCatalogNode { catalog, node: item });
+    harness.step();
+    harness.step();
+    common::ui::click(&mut harness, "Show zarr on the map");
+    harness.step();
+    step_until(&mut harness, Duration::from_secs(30), "the open job to end", |app| app.model.jobs.iter().all(|j| !j.is_running()));
+    assert_eq!(harness.state().model.ndvi_products.len(), 1, "shown once");
+
+    // A product on disk that this session did not make (a copy, as after a restart) opens from File ▸ Open:
+    // a layer with its times, the visible-area histogram, no valid fraction claimed.
+    let copy = tmp.path().join("copied-product.zarr");
+    copy_dir(&view.product.zarr, &copy);
+    harness.state_mut().queue_command(Command::OpenPath(copy.clone()));
+    step_until(&mut harness, Duration::from_secs(60), "the opened product", |app| app.model.ndvi_products.len() == 2);
+    let opened = harness.state().model.ndvi_products[1].clone();
+    assert!(opened.opened);
+    assert_eq!((opened.product.shape, opened.product.crs.as_str(), opened.product.bbox), (view.product.shape, view.product.crs.as_str(), view.product.bbox));
+    assert_eq!(opened.product.times, view.product.times);
+    assert!(harness.state().map.raster_tile_layer(&opened.layer_id).is_some());
+    step_until(&mut harness, Duration::from_secs(60), "the opened product's histogram", |app| {
+        matches!(&app.model.ndvi_products[1].area, Requested::Ready(s) if s.overlaps() && s.valid > 0)
+    });
+    assert!(harness.query_all_by_label_contains("opened from disk").next().is_some());
+    // A folder that is a Zarr store without a data array: a clear error, and the app goes on.
+    let empty = tmp.path().join("empty.zarr");
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::write(empty.join("zarr.json"), r#"{"zarr_format":3,"node_type":"group","attributes":{}}"#).unwrap();
+    harness.state_mut().queue_command(Command::OpenPath(empty));
+    step_until(&mut harness, Duration::from_secs(30), "the error", |app| {
+        app.model.notices.iter().any(|n| n.text.contains("cannot show the Zarr store") && n.text.contains("no data array"))
+    });
+    assert_eq!(harness.state().model.ndvi_products.len(), 2);
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
 }

@@ -115,8 +115,11 @@ pub enum JobSpec {
     Wait { secs: f64 },
     /// Compute an NDVI product from STAC items into a Zarr store (optionally published as a STAC item).
     Ndvi(Box<crate::engine::ndvi::NdviRequest>),
-    /// The values of every time slice of a Zarr product at a lon/lat point (map pixel inspect).
-    NdviInspect { zarr: PathBuf, lon: f64, lat: f64 },
+    /// The values of every time slice of a Zarr array (`variable`) at a lon/lat point (map pixel inspect).
+    NdviInspect { zarr: PathBuf, variable: String, lon: f64, lat: f64 },
+    /// Describe a Zarr store already on disk for the map preview (`engine::ndvi::describe_product`): its
+    /// `ndvi` array, or its only data array.
+    NdviOpen { zarr: PathBuf },
     /// Histogram, valid/NaN counts, min, max and mean of one time slice of a Zarr float array under a
     /// lon/lat bbox (or the whole array), reading only the chunks under it.
     NdviStats(crate::engine::ndvi::stats::AreaStatsRequest),
@@ -160,6 +163,7 @@ impl JobSpec {
             JobSpec::Wait { secs } => format!("Wait {secs} s"),
             JobSpec::Ndvi(request) => format!("NDVI into {}", request.out.display()),
             JobSpec::NdviInspect { lon, lat, .. } => format!("NDVI at {lon:.5}, {lat:.5}"),
+            JobSpec::NdviOpen { zarr } => format!("Open Zarr store {}", zarr.display()),
             JobSpec::NdviStats(request) => match request.bbox {
                 Some([w, s, e, n]) => format!("NDVI statistics of {w:.3},{s:.3},{e:.3},{n:.3} (time {})", request.time),
                 None => format!("NDVI statistics of {} (time {})", request.zarr.display(), request.time),
@@ -631,8 +635,17 @@ pub async fn run_job(spec: JobSpec, ctx: &JobContext) -> Result<JobResult, JobEr
             Ok(JobResult::Waited { secs })
         }
         JobSpec::Ndvi(request) => Ok(JobResult::Ndvi(Box::new(crate::engine::ndvi::run_ndvi(*request, ctx).await?))),
-        JobSpec::NdviInspect { zarr, lon, lat } => {
-            let pixel = ctx.cpu(move || crate::engine::ndvi::tiles::inspect(&zarr, "ndvi", lon, lat)).await?;
+        JobSpec::NdviOpen { zarr } => {
+            let product = ctx
+                .cpu(move || {
+                    let variable = crate::engine::ndvi::preview_variable(&zarr)?;
+                    crate::engine::ndvi::describe_product(&zarr, &variable)
+                })
+                .await?;
+            Ok(JobResult::Ndvi(Box::new(product.map_err(JobError::Ndvi)?)))
+        }
+        JobSpec::NdviInspect { zarr, variable, lon, lat } => {
+            let pixel = ctx.cpu(move || crate::engine::ndvi::tiles::inspect(&zarr, &variable, lon, lat)).await?;
             let pixel = pixel.map_err(|source| crate::engine::ndvi::NdviError::Invalid(source.to_string()))?;
             Ok(JobResult::NdviPixel(pixel))
         }

@@ -77,6 +77,8 @@ enum JobPurpose {
     WriteDemo,
     /// NDVI pixel inspect (`app/ndvi.rs`).
     Ndvi,
+    /// A Zarr store on disk opened for the map preview.
+    NdviOpened { zarr: PathBuf },
     /// An NDVI product; its STAC item was published into `product_catalog` (opened when it is done).
     NdviProduct { product_catalog: Option<PathBuf> },
     /// The statistics of the visible map area of an NDVI product's time slice `time`.
@@ -318,6 +320,11 @@ impl MeshlakeApp {
         let text = path.display().to_string();
         if crate::engine::storage::is_object_store_url(&text) {
             self.open_table(text.trim().trim_end_matches('/').to_owned());
+            return;
+        }
+        // A Zarr store (an NDVI product, or any float array with a CF grid mapping) opens as a map layer.
+        if crate::engine::ndvi::is_zarr_store(&path) {
+            self.submit(JobSpec::NdviOpen { zarr: path.clone() }, JobPurpose::NdviOpened { zarr: path });
             return;
         }
         self.submit(JobSpec::ScanWorkspace { path: path.clone() }, JobPurpose::Scan { path });
@@ -707,12 +714,13 @@ impl MeshlakeApp {
                 if let Some(path) = product_catalog.clone().filter(|_| product.stac_item.is_some()) {
                     self.open_or_reload_catalog(path);
                 }
-                self.show_ndvi_product(*product, product_catalog);
+                self.show_ndvi_product(*product, product_catalog, false);
             }
             (JobPurpose::NdviArea { zarr, time, bbox }, JobResult::NdviStats(stats)) => {
                 self.show_ndvi_area_stats(&zarr, time, bbox, Ok(*stats))
             }
             (JobPurpose::Ndvi, JobResult::NdviPixel(pixel)) => self.show_ndvi_pixel(pixel),
+            (JobPurpose::NdviOpened { .. }, JobResult::Ndvi(product)) => self.show_ndvi_product(*product, None, true),
             (_, JobResult::Waited { .. }) | (JobPurpose::Other, _) => {}
             (purpose, result) => {
                 tracing::warn!("job result {result:?} does not match its purpose {purpose:?}");
@@ -733,6 +741,9 @@ impl MeshlakeApp {
             }
             JobPurpose::Ndvi | JobPurpose::NdviProduct { .. } if error == "cancelled" => {}
             JobPurpose::Ndvi | JobPurpose::NdviProduct { .. } => self.model.notify_error(format!("NDVI failed: {error}")),
+            JobPurpose::NdviOpened { zarr } => {
+                self.model.notify_error(format!("cannot show the Zarr store {} on the map: {error}", zarr.display()))
+            }
             // A superseded request is cancelled; its successor fills the histogram.
             JobPurpose::NdviArea { .. } if error == "cancelled" => {}
             JobPurpose::NdviArea { zarr, time, bbox } => self.show_ndvi_area_stats(&zarr, time, bbox, Err(error)),

@@ -737,6 +737,73 @@ pub async fn run_ndvi(request: NdviRequest, ctx: &JobContext) -> Result<NdviProd
     Ok(product)
 }
 
+/// Whether `path` is a Zarr store (v3 `zarr.json` or v2 `.zgroup` / `.zarray` in the folder).
+pub fn is_zarr_store(path: &std::path::Path) -> bool {
+    path.is_dir() && ["zarr.json", ".zgroup", ".zarray"].iter().any(|f| path.join(f).is_file())
+}
+
+/// Arrays of a store that are coordinates or the grid mapping, not data.
+const COORDINATE_ARRAYS: [&str; 6] = ["time", "x", "y", "lat", "lon", "spatial_ref"];
+
+/// The data array a preview of the store at `zarr` shows: `ndvi` when there is one, else the store's only
+/// array that is not a coordinate; an error naming the arrays otherwise.
+pub fn preview_variable(zarr: &std::path::Path) -> Result<String, NdviError> {
+    if zarr.join("ndvi").is_dir() {
+        return Ok("ndvi".to_owned());
+    }
+    let mut arrays: Vec<String> = std::fs::read_dir(zarr)
+        .map_err(|source| NdviError::Io { path: zarr.to_path_buf(), source })?
+        .filter_map(Result::ok)
+        .filter(|entry| entry.path().join("zarr.json").is_file() || entry.path().join(".zarray").is_file())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| !COORDINATE_ARRAYS.contains(&name.as_str()))
+        .collect();
+    arrays.sort();
+    match arrays.as_slice() {
+        [only] => Ok(only.clone()),
+        [] => Err(NdviError::Invalid(format!("{} holds no data array to show (only coordinates, or nothing)", zarr.display()))),
+        many => Err(NdviError::Invalid(format!(
+            "{} holds several data arrays ({}); the map shows `ndvi` or a store's only array — read one with `meshlake ndvi stats {} --variable NAME`",
+            zarr.display(),
+            many.join(", "),
+            zarr.display()
+        ))),
+    }
+}
+
+/// A product already on disk, or any float32 `(time, y, x)` / `(y, x)` Zarr array with a CF grid mapping,
+/// described for the map preview (shape, chunks, CRS, grid, lon/lat bbox, times) from its metadata alone:
+/// nothing is counted, so `valid_fraction` is 0 and `chunks_written` 0.
+pub fn describe_product(zarr: &std::path::Path, variable: &str) -> Result<NdviProduct, NdviError> {
+    let reader = stats::open_array(zarr, variable)?;
+    let (chunk_y, chunk_x) = reader.chunk_yx()?;
+    let n = reader.shape.len();
+    let (height, width) = (reader.shape[n - 2], reader.shape[n - 1]);
+    let times: Vec<String> = reader
+        .times
+        .iter()
+        .map(|s| chrono::DateTime::from_timestamp(*s, 0).map(|d| d.to_rfc3339()).unwrap_or_else(|| s.to_string()))
+        .collect();
+    let grid = reader.grid.clone();
+    Ok(NdviProduct {
+        zarr: zarr.to_path_buf(),
+        variable: variable.to_owned(),
+        shape: [reader.time_count() as u64, height, width],
+        chunks: [1, chunk_y, chunk_x],
+        crs: format!("EPSG:{}", grid.epsg),
+        items_used: Vec::new(),
+        valid_fraction: 0.0,
+        stac_item: None,
+        times,
+        bbox: lonlat_bbox(&grid)?,
+        grid,
+        warped_items: Vec::new(),
+        checklist: Vec::new(),
+        chunks_written: 0,
+        secs: 0.0,
+    })
+}
+
 /// The grid's lon/lat bbox.
 pub fn lonlat_bbox(grid: &GeoGrid) -> Result<[f64; 4], NdviError> {
     if grid.epsg == 4326 {

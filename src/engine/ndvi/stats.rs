@@ -129,7 +129,7 @@ pub fn pixel_window(grid: &GeoGrid, array_bbox: [f64; 4], bbox: [f64; 4]) -> Res
 }
 
 /// Open `variable` of the store at `zarr`, with errors that say what the path is not.
-fn open_array(zarr: &Path, variable: &str) -> Result<ProductReader, NdviError> {
+pub(crate) fn open_array(zarr: &Path, variable: &str) -> Result<ProductReader, NdviError> {
     if !zarr.is_dir() {
         return Err(NdviError::Invalid(format!(
             "{} is not a Zarr store: {}; pass the store's folder (e.g. products/ndvi.zarr)",

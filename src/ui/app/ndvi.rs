@@ -40,7 +40,13 @@ impl MeshlakeApp {
     }
 
     /// Put a finished product on the map (its latest time slice) and list it in the Catalog panel.
-    pub(super) fn show_ndvi_product(&mut self, product: NdviProduct, product_catalog: Option<PathBuf>) {
+    pub(super) fn show_ndvi_product(&mut self, product: NdviProduct, product_catalog: Option<PathBuf>, opened: bool) {
+        // A store shown already (opened twice): its layer is brought back into view.
+        if let Some(shown) = self.model.ndvi_products.iter().find(|v| v.product.zarr == product.zarr && v.product.variable == product.variable) {
+            self.map.zoom_to_bbox(shown.product.bbox);
+            self.focus_pane(Pane::Map);
+            return;
+        }
         let layer_id = format!("ndvi:{}", product.zarr.display());
         let time = (product.shape[0] as usize).saturating_sub(1);
         let view = NdviProductView {
@@ -51,6 +57,7 @@ impl MeshlakeApp {
             inspected: None,
             area: Requested::NotRequested,
             area_key: None,
+            opened,
         };
         self.map.set_raster_tile_layer(view.layer_id.clone(), view.layer_name(), view.source());
         self.sync_shown_raster_layers();
@@ -62,7 +69,7 @@ impl MeshlakeApp {
     /// Read the latest product's values under a map click (a small job: one chunk per time slice).
     pub(super) fn inspect_ndvi(&mut self, lon: f64, lat: f64) {
         let Some(view) = self.model.ndvi_products.last() else { return };
-        let spec = JobSpec::NdviInspect { zarr: view.product.zarr.clone(), lon, lat };
+        let spec = JobSpec::NdviInspect { zarr: view.product.zarr.clone(), variable: view.product.variable.clone(), lon, lat };
         self.submit(spec, JobPurpose::Ndvi);
     }
 

@@ -306,6 +306,22 @@ fn node_details_ui(
                     ui.end_row();
                 }
             });
+            // A local Zarr store (an NDVI product's `zarr` asset) previews on the map.
+            for asset in node.assets.iter().filter(|a| is_local_zarr_asset(a)) {
+                if ui
+                    .button(format!("Show {} on the map", asset.key))
+                    .on_hover_text(format!("Open {} as a map layer with legend, time slider and histogram", asset.resolved))
+                    .clicked()
+                {
+                    commands.push(Command::OpenPath(std::path::PathBuf::from(&asset.resolved)));
+                }
+            }
         });
     }
+}
+
+/// Whether an asset is a Zarr store on the local filesystem (by media type, or an href ending in `.zarr`).
+fn is_local_zarr_asset(asset: &crate::engine::stac::AssetSummary) -> bool {
+    let zarr = asset.media_type.as_deref().is_some_and(|t| t.contains("zarr")) || asset.resolved.trim_end_matches('/').ends_with(".zarr");
+    zarr && !asset.resolved.contains("://")
 }

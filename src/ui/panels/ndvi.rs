@@ -30,6 +30,9 @@ pub struct NdviProductView {
     pub area: Requested<AreaStats>,
     /// The `(time, lon/lat bbox)` `area` was last requested for.
     pub area_key: Option<(usize, [f64; 4])>,
+    /// Opened from a Zarr store on disk (File ▸ Open, or a STAC item's Zarr asset), not computed this
+    /// session: its valid fraction was not counted.
+    pub opened: bool,
 }
 
 impl NdviProductView {
@@ -78,7 +81,7 @@ pub fn compute_ndvi_ui(ui: &mut Ui, model: &AppModel, node: &CatalogNode, catalo
     ui.data_mut(|d| d.insert_temp(id, out_dir));
 }
 
-/// Legend, time slider and histogram of each product made this session.
+/// Legend, time slider and histogram of each product made this session or opened from disk.
 pub fn products_ui(ui: &mut Ui, model: &AppModel, commands: &mut Vec<Command>) {
     if model.ndvi_products.is_empty() {
         return;
@@ -88,14 +91,19 @@ pub fn products_ui(ui: &mut Ui, model: &AppModel, commands: &mut Vec<Command>) {
     for (index, view) in model.ndvi_products.iter().enumerate().rev() {
         let p = &view.product;
         ui.push_id(index, |ui| {
+            let valid = if view.opened {
+                "opened from disk".to_owned()
+            } else {
+                format!("{:.0}% valid", p.valid_fraction * 100.0)
+            };
+            let variable = if p.variable == "ndvi" { String::new() } else { format!(" [{}]", p.variable) };
             ui.label(format!(
-                "{}: {} x {} x {} ({}), {:.0}% valid",
+                "{}{variable}: {} x {} x {} ({}), {valid}",
                 p.zarr.display(),
                 p.shape[0],
                 p.shape[1],
                 p.shape[2],
                 p.crs,
-                p.valid_fraction * 100.0
             ));
             if let Some(item) = &p.stac_item {
                 ui.label(format!("STAC item: {}", item.display()));
