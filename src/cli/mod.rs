@@ -26,7 +26,7 @@ pub mod ndvi;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
-    /// A folder or file to open in the GUI (a STAC catalog, a Delta table, an Iceberg SQLite catalog).
+    /// A folder or file to open in the GUI (a STAC catalog, a Delta table, an Iceberg SQLite catalog, a Zarr store as a map layer).
     pub path: Option<PathBuf>,
 }
 

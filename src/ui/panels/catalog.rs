@@ -23,6 +23,10 @@ pub fn catalog_ui(ui: &mut Ui, model: &AppModel, commands: &mut Vec<Command>) {
     ui.separator();
     if model.catalogs.is_empty() {
         ui.label("No STAC catalog open. Open a catalog.json or a stac-geoparquet .parquet (File › Open file…) or drop one onto the window.");
+        // NDVI products opened from disk are listed without any catalog.
+        egui::ScrollArea::vertical().id_salt("catalog_details").auto_shrink([false, false]).show(ui, |ui| {
+            crate::ui::panels::ndvi::products_ui(ui, model, commands);
+        });
         return;
     }
     let tree_height = (ui.available_height() * 0.45).max(120.0);
