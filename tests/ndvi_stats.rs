@@ -239,6 +239,13 @@ fn ndvi_stats_cli_prints_the_engines_statistics_and_bad_input_is_a_clear_error()
     }
     assert!(printed["valid"].as_u64().unwrap() > 0);
 
+    // `scan` (what the GUI's Open runs first) takes the store as one Zarr product, without walking its chunks.
+    let out = meshlake().args(["scan", &zarr, "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let scanned: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(scanned["zarr_stores"], json!([std::path::absolute(&product.zarr).unwrap()]), "{scanned}");
+    assert_eq!(scanned["stac_catalogs"], json!([]), "{scanned}");
+
     // Without --bbox: the whole array (time 0 by default); as text too.
     let out = meshlake().args(["ndvi", "stats", &zarr, "--json"]).output().unwrap();
     let whole: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -482,6 +482,9 @@ pub fn run(command: Command) -> anyhow::Result<()> {
                 for table in &workspace.tables {
                     writeln!(stdout, "  table:           {table}")?;
                 }
+                for zarr in &workspace.zarr_stores {
+                    writeln!(stdout, "  Zarr store:      {}", zarr.display())?;
+                }
                 for problem in &workspace.problems {
                     writeln!(stdout, "  problem:         {problem}")?;
                 }

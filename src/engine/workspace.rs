@@ -54,6 +54,8 @@ pub struct Workspace {
     pub iceberg_catalogs: Vec<PathBuf>,
     /// Iceberg REST catalogs (`iceberg+http(s)://HOST:PORT/PREFIX`).
     pub rest_catalogs: Vec<String>,
+    /// A Zarr store (the opened folder itself: an NDVI product or another float array), shown on the map.
+    pub zarr_stores: Vec<PathBuf>,
     /// Files that looked relevant but could not be used, with why.
     pub problems: Vec<String>,
 }
@@ -64,6 +66,7 @@ impl Workspace {
             && self.tables.is_empty()
             && self.iceberg_catalogs.is_empty()
             && self.rest_catalogs.is_empty()
+            && self.zarr_stores.is_empty()
     }
 
     /// Look at `path` (a file or a folder) and find what it holds.
@@ -84,6 +87,11 @@ impl Workspace {
         }
         let root = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         let mut found = Workspace { root: root.clone(), ..Default::default() };
+        // A Zarr store is one data product: not walked into (its chunk files are many and hold nothing else).
+        if crate::engine::ndvi::is_zarr_store(&root) {
+            found.zarr_stores.push(root);
+            return Ok(found);
+        }
         if root.is_file() {
             match classify_file(&root)? {
                 Some(FileKind::Stac) => found.stac_catalogs.push(root.clone()),

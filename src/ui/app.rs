@@ -148,10 +148,9 @@ pub struct MeshlakeApp {
     /// The map's visible lon/lat bbox as last seen, and since when it has not moved (the NDVI
     /// visible-area histogram is recomputed once the view has been still for a moment).
     ndvi_view: Option<([f64; 4], Instant)>,
-    /// The running visible-area statistics job of each NDVI product (cancelled when superseded).
+    /// The latest visible-area statistics job of each NDVI product: cancelled, and its Jobs panel row
+    /// dropped, when the next request supersedes it.
     ndvi_area_jobs: HashMap<PathBuf, JobHandle>,
-    /// The Jobs panel row of each product's latest visible-area request (replaced by the next one's).
-    ndvi_area_rows: HashMap<PathBuf, JobId>,
 }
 
 pub fn default_layout() -> egui_tiles::Tree<Pane> {
@@ -235,7 +234,6 @@ impl MeshlakeApp {
             zoomed_to_first_catalog: keep_map_view,
             ndvi_view: None,
             ndvi_area_jobs: HashMap::new(),
-            ndvi_area_rows: HashMap::new(),
         };
         // The engine reads object storage with these (plus the AWS_* variables); the secret is
         // not persisted, so it is empty until typed again in this session.
@@ -322,11 +320,6 @@ impl MeshlakeApp {
             self.open_table(text.trim().trim_end_matches('/').to_owned());
             return;
         }
-        // A Zarr store (an NDVI product, or any float array with a CF grid mapping) opens as a map layer.
-        if crate::engine::ndvi::is_zarr_store(&path) {
-            self.submit(JobSpec::NdviOpen { zarr: path.clone() }, JobPurpose::NdviOpened { zarr: path });
-            return;
-        }
         self.submit(JobSpec::ScanWorkspace { path: path.clone() }, JobPurpose::Scan { path });
     }
 
@@ -382,6 +375,10 @@ impl MeshlakeApp {
             _ => {
                 self.submit(JobSpec::TableOverviews { tables }, JobPurpose::Overviews { references: references.into() });
             }
+        }
+        // A Zarr store (an NDVI product, or any float array with a CF grid mapping) opens as a map layer.
+        for zarr in workspace.zarr_stores {
+            self.submit(JobSpec::NdviOpen { zarr: zarr.clone() }, JobPurpose::NdviOpened { zarr });
         }
         for problem in workspace.problems {
             self.model.notify_error(problem);
