@@ -116,17 +116,14 @@ impl MeshlakeApp {
             .map(|view| (view.product.zarr.clone(), view.product.variable.clone(), view.time))
             .collect();
         for (zarr, variable, time) in wanted {
-            if let Some(previous) = self.ndvi_area_jobs.remove(&zarr) {
-                previous.cancel.cancel();
-            }
             let request = AreaStatsRequest { zarr: zarr.clone(), variable, time, bbox: Some(visible) };
             let handle = self.submit(JobSpec::NdviStats(request), JobPurpose::NdviArea { zarr: zarr.clone(), time, bbox: visible });
-            // The Jobs panel keeps one row per product for these: the latest request replaces the last one's row
-            // (a superseded request is cancelled above; its late events find no row and change nothing).
-            if let Some(last_row) = self.ndvi_area_rows.insert(zarr.clone(), handle.id) {
-                self.model.jobs.retain(|row| row.id != last_row);
+            // The request it supersedes is cancelled (a no-op when it has finished), and the Jobs panel keeps one
+            // row per product for these: the superseded request's late events find no row and change nothing.
+            if let Some(previous) = self.ndvi_area_jobs.insert(zarr.clone(), handle) {
+                previous.cancel.cancel();
+                self.model.jobs.retain(|row| row.id != previous.id);
             }
-            self.ndvi_area_jobs.insert(zarr.clone(), handle);
             for view in self.model.ndvi_products.iter_mut().filter(|v| v.product.zarr == zarr) {
                 view.area_key = Some((time, visible));
                 view.area.refresh();
@@ -138,7 +135,6 @@ impl MeshlakeApp {
     pub(super) fn show_ndvi_area_stats(&mut self, zarr: &Path, time: usize, bbox: [f64; 4], result: Result<AreaStats, String>) {
         for view in self.model.ndvi_products.iter_mut().filter(|v| v.product.zarr == zarr) {
             if view.area_key == Some((time, bbox)) {
-                self.ndvi_area_jobs.remove(zarr);
                 view.area = match &result {
                     Ok(stats) => Requested::Ready(stats.clone()),
                     Err(error) => Requested::Failed(error.clone()),
