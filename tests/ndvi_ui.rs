@@ -146,7 +146,7 @@ fn compute_ndvi_on_the_demo_collection_shows_the_product_on_the_map() {
     // A product on disk that this session did not make (a copy, as after a restart) opens from File ▸ Open:
     // a layer with its times, the visible-area histogram, no valid fraction claimed.
     let copy = tmp.path().join("copied-product.zarr");
-    copy_dir(&view.product.zarr, &copy);
+    common::copy_dir(&view.product.zarr, &copy);
     harness.state_mut().queue_command(Command::OpenPath(copy.clone()));
     step_until(&mut harness, Duration::from_secs(60), "the opened product", |app| app.model.ndvi_products.len() == 2);
     let opened = harness.state().model.ndvi_products[1].clone();
@@ -167,17 +167,4 @@ fn compute_ndvi_on_the_demo_collection_shows_the_product_on_the_map() {
         app.model.notices.iter().any(|n| n.text.contains("cannot show the Zarr store") && n.text.contains("no data array"))
     });
     assert_eq!(harness.state().model.ndvi_products.len(), 2);
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }

@@ -751,14 +751,8 @@ pub fn preview_variable(zarr: &std::path::Path) -> Result<String, NdviError> {
     if zarr.join("ndvi").is_dir() {
         return Ok("ndvi".to_owned());
     }
-    let mut arrays: Vec<String> = std::fs::read_dir(zarr)
-        .map_err(|source| NdviError::Io { path: zarr.to_path_buf(), source })?
-        .filter_map(Result::ok)
-        .filter(|entry| entry.path().join("zarr.json").is_file() || entry.path().join(".zarray").is_file())
-        .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .filter(|name| !COORDINATE_ARRAYS.contains(&name.as_str()))
-        .collect();
-    arrays.sort();
+    let mut arrays = stats::store_arrays(zarr)?;
+    arrays.retain(|name| !COORDINATE_ARRAYS.contains(&name.as_str()));
     match arrays.as_slice() {
         [only] => Ok(only.clone()),
         [] => Err(NdviError::Invalid(format!("{} holds no data array to show (only coordinates, or nothing)", zarr.display()))),

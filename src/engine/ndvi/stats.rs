@@ -104,10 +104,22 @@ impl ChunkCounts {
     }
 }
 
-/// The array's lon/lat bounds (clamped to the Web Mercator latitudes, like the map tiles).
+/// The array's lon/lat bounds ([`super::lonlat_bbox`]) clamped to the Web Mercator latitudes, like the map tiles.
 pub fn lonlat_bounds(grid: &GeoGrid) -> Result<[f64; 4], NdviError> {
-    let [w, s, e, n] = if grid.epsg == 4326 { grid.bounds() } else { CrsTransform::new(grid.epsg, 4326)?.bbox(grid.bounds(), EDGE_STEPS)? };
+    let [w, s, e, n] = super::lonlat_bbox(grid)?;
     Ok([w.max(-180.0), s.max(-85.06), e.min(180.0), n.min(85.06)])
+}
+
+/// The arrays (folders with `zarr.json` or `.zarray`) at the top of the store at `zarr`, sorted.
+pub(crate) fn store_arrays(zarr: &Path) -> Result<Vec<String>, NdviError> {
+    let mut arrays: Vec<String> = std::fs::read_dir(zarr)
+        .map_err(|source| NdviError::Io { path: zarr.to_path_buf(), source })?
+        .filter_map(Result::ok)
+        .filter(|entry| entry.path().join("zarr.json").is_file() || entry.path().join(".zarray").is_file())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    arrays.sort();
+    Ok(arrays)
 }
 
 /// The pixels of `grid` under the lon/lat `bbox` (clipped to `array_bbox` first); None when they miss.
@@ -139,13 +151,7 @@ pub(crate) fn open_array(zarr: &Path, variable: &str) -> Result<ProductReader, N
     }
     let array_dir = zarr.join(variable);
     if !array_dir.join("zarr.json").is_file() && !array_dir.join(".zarray").is_file() {
-        let mut arrays: Vec<String> = std::fs::read_dir(zarr)
-            .map_err(|source| NdviError::Io { path: zarr.to_path_buf(), source })?
-            .filter_map(Result::ok)
-            .filter(|entry| entry.path().join("zarr.json").is_file() || entry.path().join(".zarray").is_file())
-            .map(|entry| entry.file_name().to_string_lossy().into_owned())
-            .collect();
-        arrays.sort();
+        let arrays = store_arrays(zarr)?;
         let what = if zarr.join("zarr.json").is_file() || zarr.join(".zgroup").is_file() {
             format!("its arrays are: {}", if arrays.is_empty() { "none".to_owned() } else { arrays.join(", ") })
         } else {
