@@ -198,6 +198,50 @@ async fn every_delta_rs_fixture_table_opens_or_is_refused_clearly() {
     );
 }
 
+/// The live files of short logs replayed from their JSON commits (`delta::files` takes this path
+/// for logs of up to 100 commits without a checkpoint) equal delta-rs's snapshot at every version
+/// of every fixture table: paths, partition values, sizes, rows (deletion vectors subtracted) and
+/// bboxes from the statistics.
+#[tokio::test(flavor = "multi_thread")]
+async fn short_log_replay_gives_the_files_delta_rs_gives() {
+    let Some(fixtures) = common::fixtures() else {
+        return;
+    };
+    let root = fixtures.join("delta-rs/tables");
+    let mut tables = Vec::new();
+    find_tables(&root, &mut tables, &mut Vec::new(), true);
+    let (mut replayed_versions, mut replayed_tables, mut declined) = (0, 0, 0);
+    for table in &tables {
+        let location = table.display().to_string();
+        let name = table.strip_prefix(&root).unwrap().display().to_string();
+        let Ok(history) = delta::history(&location).await else {
+            continue;
+        };
+        let mut replayed_here = false;
+        for entry in &history.versions {
+            let at = VersionSelector::Version(entry.version);
+            let replayed = match delta::files_replayed(&location, &at).await {
+                Ok(Some(files)) => files,
+                Ok(None) => {
+                    declined += 1;
+                    continue;
+                }
+                // The version cannot be resolved (e.g. unknown reader features): nothing replayed.
+                Err(_) => continue,
+            };
+            let reference = delta::files_from_delta_rs(&location, &at)
+                .await
+                .unwrap_or_else(|e| panic!("{name} v{}: replayed, but delta-rs fails: {e}", entry.version));
+            assert_eq!(replayed, reference, "{name} v{}", entry.version);
+            replayed_versions += 1;
+            replayed_here = true;
+        }
+        replayed_tables += usize::from(replayed_here);
+    }
+    println!("{replayed_versions} versions of {replayed_tables} tables replayed equal delta-rs; {declined} versions declined (checkpoint or long log)");
+    assert!(replayed_tables >= 25, "only {replayed_tables} tables replayed");
+}
+
 /// Write a table with Python `deltalake` (append, append, overwrite) and print, per version, the
 /// sorted ids `DeltaTable(p, version=v)` reads, as JSON `{"0": [...], ...}`.
 const PY_WRITE_THREE_VERSIONS: &str = r#"

@@ -12,7 +12,7 @@
 //! norm) or absolute URIs; absolute paths under another root (a moved or copied table) are
 //! remapped to the folder the table was found in.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
@@ -30,6 +30,7 @@ use parquet::file::reader::SerializedFileReader;
 use serde_json::Value;
 
 use super::deletion_vectors::{DeletionVector, DeletionVectorLocation, live_row_selection};
+use super::delta_replay::{self, AddedFile};
 use super::{BinaryCell, LakeError};
 use super::inspect::{
     FileKind, HistoryEntry, PageRequest, SchemaField, SmallFilePolicy, TableFile, TableFiles,
@@ -56,7 +57,7 @@ const KNOWN_READER_FEATURES: &[&str] = &[
 ];
 
 /// The field metadata key that holds a column's name inside the Parquet files (column mapping).
-const PHYSICAL_NAME_KEY: &str = "delta.columnMapping.physicalName";
+pub(crate) const PHYSICAL_NAME_KEY: &str = "delta.columnMapping.physicalName";
 
 /// Longest rendered cell (WKT, long strings) in [`head`] before it is cut with `…`.
 const MAX_CELL_CHARS: usize = 80;
@@ -479,8 +480,25 @@ pub(crate) struct Loaded {
     listing: LogListing,
 }
 
+/// A version resolved against the log, before delta-rs loads it.
+struct ResolvedVersion {
+    root: Root,
+    version: i64,
+    listing: LogListing,
+    /// The reader features of the newest protocol among the commits a reader replays (`None`
+    /// when the protocol comes from the checkpoint).
+    features_from_commits: Option<Vec<String>>,
+}
+
 /// Resolve the selector against the log and load that version with delta-rs.
 pub(crate) async fn load(location: &str, at: &VersionSelector) -> Result<Loaded, LakeError> {
+    let resolved = resolve_version(location, at).await?;
+    load_resolved(location, resolved).await
+}
+
+/// Resolve the selector against the log (the version, and the reader features the commits
+/// require, refused when unknown).
+async fn resolve_version(location: &str, at: &VersionSelector) -> Result<ResolvedVersion, LakeError> {
     let root = Root::resolve(location)?;
     let listing = list_log(&root).await?;
     let (oldest, latest) = listing.range(location)?;
@@ -526,6 +544,16 @@ pub(crate) async fn load(location: &str, at: &VersionSelector) -> Result<Loaded,
     if let Some(features) = &from_commits {
         refuse_unknown_reader_features(location, features)?;
     }
+    Ok(ResolvedVersion { root, version, listing, features_from_commits: from_commits })
+}
+
+/// Load a resolved version with delta-rs.
+async fn load_resolved(location: &str, resolved: ResolvedVersion) -> Result<Loaded, LakeError> {
+    let ResolvedVersion { root, version, listing, features_from_commits: from_commits } = resolved;
+    let out_of_range = |requested: String| {
+        let (oldest, latest) = listing.range(location).unwrap_or((version, version));
+        LakeError::VersionOutOfRange { location: location.to_string(), requested, oldest, latest }
+    };
     let delta_version = u64::try_from(version).map_err(|_| out_of_range(version.to_string()))?;
     if root.local.is_none() {
         storage::register_delta_s3();
@@ -729,53 +757,88 @@ fn files_under(root: &Path) -> HashSet<PathBuf> {
 
 /// The live files of the loaded version, sorted by path (the order [`head`] reads them in).
 pub(crate) async fn live_files(loaded: &Loaded) -> Result<Vec<LiveFile>, LakeError> {
-    // In a bucket, one listing of the table tells which files exist (not one request per file).
-    let local_existing: HashSet<PathBuf> = match &loaded.root.local {
-        Some(dir) => files_under(dir),
-        None => HashSet::new(),
-    };
-    let existing: HashSet<ObjectPath> = match &loaded.root.local {
-        Some(_) => HashSet::new(),
-        None => loaded
-            .root
-            .store
-            .list_all(&loaded.root.store.path)
-            .await?
-            .into_iter()
-            .map(|meta| meta.location)
-            .collect(),
-    };
     let snapshot = loaded
         .table
         .snapshot()
         .map_err(|e| LakeError::delta(&loaded.root.location, "read the snapshot", e))?;
     // With column mapping the log keys partition values by physical name; show logical names.
-    let logical_names: std::collections::HashMap<String, String> = snapshot
+    let logical_names: HashMap<String, String> = snapshot
         .schema()
         .fields()
         .map(|field| (physical_name(field), field.name().to_string()))
         .collect();
-    let files: Vec<LiveFile> = snapshot
+    let added: Vec<AddedFile> = snapshot
         .log_data()
         .iter()
+        .map(|file| AddedFile {
+            path: file.path().into_owned(),
+            partition: file.partition_values_map(),
+            size: file.size(),
+            num_records: file.num_records().map(|n| n as u64),
+            stats: file.stats(),
+            deletion_vector: file.deletion_vector_descriptor().map(|dv| DeletionVector {
+                storage_type: match dv.storage_type {
+                    deltalake::kernel::StorageType::UuidRelativePath => 'u',
+                    deltalake::kernel::StorageType::Inline => 'i',
+                    deltalake::kernel::StorageType::AbsolutePath => 'p',
+                },
+                path_or_inline_dv: dv.path_or_inline_dv,
+                offset: dv.offset,
+                size_in_bytes: dv.size_in_bytes,
+                cardinality: dv.cardinality,
+            }),
+        })
+        .collect();
+    resolve_live_files(&loaded.root, added, &logical_names).await
+}
+
+/// The live files of a resolved version replayed from its JSON commits ([`delta_replay`]) when the
+/// log is short and has no checkpoint to start from; `None` otherwise (then delta-rs loads it).
+async fn replayed_live_files(location: &str, resolved: &ResolvedVersion) -> Result<Option<Vec<LiveFile>>, LakeError> {
+    let listing = &resolved.listing;
+    let commits = usize::try_from(resolved.version).map_or(usize::MAX, |v| v.saturating_add(1));
+    if commits > delta_replay::SHORT_LOG_COMMITS
+        || listing.checkpoints.range(..=resolved.version).next().is_some()
+        || (0..=resolved.version).any(|v| !listing.commits.contains_key(&v))
+    {
+        return Ok(None);
+    }
+    let mut texts = Vec::with_capacity(commits);
+    for file in listing.commits.range(0..=resolved.version).map(|(_, file)| file) {
+        texts.push(read_commit(location, &resolved.root, file).await?);
+    }
+    let Some(replayed) = delta_replay::replay(texts.iter().map(String::as_str)) else {
+        return Ok(None);
+    };
+    Ok(Some(resolve_live_files(&resolved.root, replayed.files, &replayed.logical_names).await?))
+}
+
+/// Where the added files are (local paths or objects; absolute paths under another root remapped)
+/// and whether they exist, sorted by path.
+async fn resolve_live_files(root: &Root, added: Vec<AddedFile>, logical_names: &HashMap<String, String>) -> Result<Vec<LiveFile>, LakeError> {
+    // In a bucket, one listing of the table tells which files exist (not one request per file).
+    let local_existing: HashSet<PathBuf> = match &root.local {
+        Some(dir) => files_under(dir),
+        None => HashSet::new(),
+    };
+    let existing: HashSet<ObjectPath> = match &root.local {
+        Some(_) => HashSet::new(),
+        None => root.store.list_all(&root.store.path).await?.into_iter().map(|meta| meta.location).collect(),
+    };
+    let files: Vec<LiveFile> = added
+        .into_iter()
         .map(|file| {
-            let (shown, object, exists, remapped_from) = match &loaded.root.local {
+            let (shown, object, exists, remapped_from) = match &root.local {
                 Some(dir) => {
-                    let (local, remapped_from) = resolve_data_path(dir, &file.path());
+                    let (local, remapped_from) = resolve_data_path(dir, &file.path);
                     let object = ObjectPath::from_absolute_path(&local).ok();
                     let exists = local_existing.contains(&local) || local.is_file();
                     (local, object, exists, remapped_from)
                 }
                 None => {
-                    let (object, remapped_from) =
-                        resolve_remote_data_path(&loaded.root, &existing, &file.path());
+                    let (object, remapped_from) = resolve_remote_data_path(root, &existing, &file.path);
                     let exists = existing.contains(&object);
-                    (
-                        PathBuf::from(loaded.root.store.show(&object)),
-                        Some(object),
-                        exists,
-                        remapped_from,
-                    )
+                    (PathBuf::from(root.store.show(&object)), Some(object), exists, remapped_from)
                 }
             };
             LiveFile {
@@ -784,25 +847,15 @@ pub(crate) async fn live_files(loaded: &Loaded) -> Result<Vec<LiveFile>, LakeErr
                 exists,
                 remapped_from,
                 partition: file
-                    .partition_values_map()
+                    .partition
                     .into_iter()
                     .map(|(key, value)| (logical_names.get(&key).cloned().unwrap_or(key), value))
                     .collect(),
-                bytes: file.size().max(0) as u64,
-                rows: file.num_records().map(|n| n as u64),
-                stats: file.stats(),
-                log_path: file.path().to_string(),
-                deletion_vector: file.deletion_vector_descriptor().map(|dv| DeletionVector {
-                    storage_type: match dv.storage_type {
-                        deltalake::kernel::StorageType::UuidRelativePath => 'u',
-                        deltalake::kernel::StorageType::Inline => 'i',
-                        deltalake::kernel::StorageType::AbsolutePath => 'p',
-                    },
-                    path_or_inline_dv: dv.path_or_inline_dv,
-                    offset: dv.offset,
-                    size_in_bytes: dv.size_in_bytes,
-                    cardinality: dv.cardinality,
-                }),
+                bytes: file.size.max(0) as u64,
+                rows: file.num_records,
+                stats: file.stats,
+                log_path: file.path,
+                deletion_vector: file.deletion_vector,
             }
         })
         .collect();
@@ -993,10 +1046,33 @@ pub(crate) fn bbox_from_stats(stats: &str) -> Option<[f64; 4]> {
 }
 
 /// The live data files at a version, sorted by path.
+///
+/// A short log without a checkpoint is replayed from its JSON commits ([`delta_replay`]), which
+/// gives the same files in a fraction of the time delta-rs takes to build a snapshot; the rest
+/// is loaded by delta-rs.
 pub async fn files(location: &str, at: &VersionSelector) -> Result<TableFiles, LakeError> {
-    let loaded = load(location, at).await?;
-    let files = live_files(&loaded)
-        .await?
+    let resolved = resolve_version(location, at).await?;
+    let live = match replayed_live_files(location, &resolved).await? {
+        Some(live) => live,
+        None => live_files(&load_resolved(location, resolved).await?).await?,
+    };
+    Ok(table_files_of(live))
+}
+
+/// [`files`] from the short-log replay alone: `None` when the log is too long, has a checkpoint
+/// or holds something the replay does not read (tests hold it against [`files_from_delta_rs`]).
+pub async fn files_replayed(location: &str, at: &VersionSelector) -> Result<Option<TableFiles>, LakeError> {
+    let resolved = resolve_version(location, at).await?;
+    Ok(replayed_live_files(location, &resolved).await?.map(table_files_of))
+}
+
+/// [`files`] always from delta-rs's snapshot.
+pub async fn files_from_delta_rs(location: &str, at: &VersionSelector) -> Result<TableFiles, LakeError> {
+    Ok(table_files_of(live_files(&load(location, at).await?).await?))
+}
+
+fn table_files_of(live: Vec<LiveFile>) -> TableFiles {
+    let files = live
         .into_iter()
         .map(|file| TableFile {
             path: file.shown.display().to_string(),
@@ -1007,7 +1083,7 @@ pub async fn files(location: &str, at: &VersionSelector) -> Result<TableFiles, L
             kind: FileKind::Data,
         })
         .collect();
-    Ok(TableFiles { files })
+    TableFiles { files }
 }
 
 /// A requested column: its logical name, name in the data files, and whether it is a partition

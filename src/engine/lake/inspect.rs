@@ -126,7 +126,7 @@ pub struct TableFile {
 }
 
 /// `meshlake table files`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TableFiles {
     pub files: Vec<TableFile>,
 }

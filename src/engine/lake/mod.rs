@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use crate::engine::geo::GeoError;
 
 pub mod delta;
+pub mod delta_replay;
 pub mod deletion_vectors;
 pub mod demo_tables;
 pub mod file_health;
