@@ -23,7 +23,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::engine::geo::geoparquet::{DEFAULT_CRS, GEO_METADATA_KEY, summarize_geo_metadata};
-use crate::engine::geo::predicate::{SpatialPredicate, bboxes_intersect};
+use crate::engine::geo::predicate::{BoxVerdict, SpatialPredicate, bboxes_intersect};
 use crate::engine::geo::validate::{Expectations, ProblemKind, check_value};
 use crate::engine::geo::wkb_read::decode_wkb;
 use crate::engine::jobs::{JobContext, JobError};
@@ -187,7 +187,7 @@ pub struct QueryRequest {
     /// Keep the first [`MAX_MATCHES_KEPT`] matches with their geometries (the GUI's result table and map
     /// layer). When false (the CLI: counts and pruning figures), a row whose bbox covering value lies in
     /// the query geometry's interior counts as a match without its WKB being read or decoded
-    /// ([`SpatialPredicate::box_surely_matches`]).
+    /// ([`SpatialPredicate::judge_box`]).
     pub keep_matches: bool,
 }
 
@@ -431,7 +431,7 @@ async fn open(table: &TableRef, file: &TableFile, wanted: Option<&str>, page_ind
     let shown = PathBuf::from(&file.path);
     let read_error = |source| LakeError::ParquetRead { table: table.to_string(), file: shown.clone(), source };
     let located = storage::locate(&file.path)?;
-    let mut handle = ParquetObjectReader::new(located.store.clone(), located.path.clone());
+    let mut handle = ParquetObjectReader::new(located.store.clone(), located.path.clone()).with_size(file.bytes);
     let policy = if page_index { PageIndexPolicy::Optional } else { PageIndexPolicy::Skip };
     let options = ArrowReaderOptions::new().with_page_index_policy(policy);
     let metadata = ArrowReaderMetadata::load_async(&mut handle, options).await.map_err(read_error)?;
@@ -761,7 +761,7 @@ pub async fn query(table: &TableRef, at: &VersionSelector, request: &QueryReques
                                         && y0.is_valid(row)
                                         && x1.is_valid(row)
                                         && y1.is_valid(row)
-                                        && !predicate.box_may_match(&[x0.value(row), y0.value(row), x1.value(row), y1.value(row)])
+                                        && predicate.judge_box(&[x0.value(row), y0.value(row), x1.value(row), y1.value(row)]) == BoxVerdict::NoMatch
                                     {
                                         return None;
                                     }
@@ -1035,14 +1035,14 @@ async fn scan_group(
                         return true;
                     }
                     let bbox = [x0.value(row), y0.value(row), x1.value(row), y1.value(row)];
-                    if !predicate.box_may_match(&bbox) {
-                        return false;
+                    match predicate.judge_box(&bbox) {
+                        BoxVerdict::NoMatch => false,
+                        BoxVerdict::Match if trust_inside => {
+                            sure.push((base + row, bbox));
+                            false
+                        }
+                        BoxVerdict::Match | BoxVerdict::Unsure => true,
                     }
-                    if trust_inside && predicate.box_surely_matches(&bbox) {
-                        sure.push((base + row, bbox));
-                        return false;
-                    }
-                    true
                 })),
                 None => keep.extend(std::iter::repeat_n(true, n)),
             }
