@@ -394,3 +394,74 @@ fn page_index_prunes_pages_with_the_same_matches() {
     assert!(expected >= 1);
     assert_eq!(point["rows_matched"].as_u64().unwrap(), expected, "{point}");
 }
+
+/// Write `boxes` (`[x0, y0, x1, y1]`) as WKB polygons in a column `name` of `logical` type (Parquet's
+/// native GEOMETRY or GEOGRAPHY), with an `id` column and no GeoParquet `geo` metadata.
+fn write_native_geometry_file(path: &std::path::Path, name: &str, logical: parquet::basic::LogicalType, boxes: &[[f64; 4]]) {
+    use parquet::basic::{Repetition, Type as Physical};
+    use parquet::data_type::{ByteArray, ByteArrayType, Int64Type};
+    use parquet::file::writer::SerializedFileWriter;
+    use parquet::schema::types::Type;
+    use std::sync::Arc;
+    let id = Type::primitive_type_builder("id", Physical::INT64).with_repetition(Repetition::REQUIRED).build().unwrap();
+    let shape = Type::primitive_type_builder(name, Physical::BYTE_ARRAY)
+        .with_repetition(Repetition::OPTIONAL)
+        .with_logical_type(Some(logical))
+        .build()
+        .unwrap();
+    let schema = Type::group_type_builder("schema").with_fields(vec![Arc::new(id), Arc::new(shape)]).build().unwrap();
+    let mut writer = SerializedFileWriter::new(std::fs::File::create(path).unwrap(), Arc::new(schema), Default::default()).unwrap();
+    let mut group = writer.next_row_group().unwrap();
+    let ids: Vec<i64> = (0..boxes.len() as i64).collect();
+    let mut column = group.next_column().unwrap().unwrap();
+    column.typed::<Int64Type>().write_batch(&ids, None, None).unwrap();
+    column.close().unwrap();
+    let wkb: Vec<ByteArray> = boxes
+        .iter()
+        .map(|&[x0, y0, x1, y1]| {
+            let ring = vec![(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)];
+            ByteArray::from(meshlake::engine::geo::wkb::polygon_rings_to_wkb(&[ring], "box").unwrap())
+        })
+        .collect();
+    let mut column = group.next_column().unwrap().unwrap();
+    column.typed::<ByteArrayType>().write_batch(&wkb, Some(&vec![1; wkb.len()]), None).unwrap();
+    column.close().unwrap();
+    group.close().unwrap();
+    writer.close().unwrap();
+}
+
+/// GeoParquet 2.0: a geometry column of Parquet's native GEOMETRY type, named neither `geometry` nor
+/// `geom` and without `geo` metadata, is found by its type, with the CRS the type declares; a
+/// GEOGRAPHY column (spherical edges) is refused with what to do.
+#[test]
+fn native_geometry_columns_without_geo_metadata() {
+    let Some(python) = common::python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    // 20 x 20 boxes of 0.5 on a unit grid.
+    let boxes: Vec<[f64; 4]> = (0..400).map(|i| (f64::from(i % 20), f64::from(i / 20))).map(|(x, y)| [x, y, x + 0.5, y + 0.5]).collect();
+    let convert = "import sys, deltalake\ndeltalake.convert_to_deltalake(sys.argv[1])\n";
+    let native = tmp.path().join("native");
+    std::fs::create_dir(&native).unwrap();
+    write_native_geometry_file(&native.join("part-0.parquet"), "shape", parquet::basic::LogicalType::geometry(Some("srid:3857".into())), &boxes);
+    common::run_python(&python, convert, &[native.to_str().unwrap()]);
+    let table = native.to_str().unwrap();
+    // x in 2..=5 and y in 3..=6 meet the box: 16 boxes.
+    let (report, _) = json(&["table", "query", table, "--bbox", "2.2,3.2,5.7,6.1", "--json"]);
+    assert_eq!(report["rows_matched"], 16, "{report}");
+    assert_eq!(report["crs"], "EPSG:3857", "{report}");
+    let (report, _) = json(&["table", "validate", table, "--json"]);
+    assert_eq!(report["rows"], 400, "{report}");
+    assert_eq!(report["crs"], "EPSG:3857", "{report}");
+    assert_eq!(report["crs_problems"], serde_json::json!([]), "the type declares the CRS: {report}");
+    assert_eq!(report["invalid_wkb"], 0, "{report}");
+    let (info, _) = json(&["table", "info", table, "--json"]);
+    assert!(info.to_string().contains("\"shape\""), "the overview names the geometry column: {info}");
+
+    let sphere = tmp.path().join("sphere");
+    std::fs::create_dir(&sphere).unwrap();
+    write_native_geometry_file(&sphere.join("part-0.parquet"), "region", parquet::basic::LogicalType::geography(None, None), &boxes);
+    common::run_python(&python, convert, &[sphere.to_str().unwrap()]);
+    let (ok, _, stderr) = meshlake(&["table", "query", sphere.to_str().unwrap(), "--bbox", "2.2,3.2,5.7,6.1", "--json"]);
+    assert!(!ok);
+    assert!(stderr.contains("region is a Parquet GEOGRAPHY") && stderr.contains("write it as GEOMETRY"), "{stderr}");
+}

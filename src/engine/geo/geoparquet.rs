@@ -121,6 +121,69 @@ pub fn footer_bbox(path: &std::path::Path) -> Option<[f64; 4]> {
     columns.into_iter().find(|c| c.primary).and_then(|c| c.bbox)
 }
 
+/// The geometry columns a Parquet footer describes: those of its GeoParquet `geo` metadata, else its
+/// top-level columns of Parquet's native `GEOMETRY` logical type (WKB, CRS from the type, the first
+/// one primary). `context` names the file in errors.
+pub fn geometry_columns_in_footer(
+    metadata: &parquet::file::metadata::ParquetMetaData,
+    context: &str,
+) -> Result<Vec<GeometryColumnSummary>, GeoError> {
+    let file_value = |key: &str| {
+        metadata
+            .file_metadata()
+            .key_value_metadata()?
+            .iter()
+            .find(|entry| entry.key == key)
+            .and_then(|entry| entry.value.clone())
+    };
+    if let Some(json) = file_value(GEO_METADATA_KEY) {
+        return summarize_geo_metadata(&json, context);
+    }
+    let descr = metadata.file_metadata().schema_descr();
+    let natives = (0..descr.num_columns())
+        .map(|i| descr.column(i))
+        .filter(|column| column.path().parts().len() == 1)
+        .filter_map(|column| match column.logical_type_ref() {
+            Some(parquet::basic::LogicalType::Geometry(geometry)) => Some((column.name().to_string(), geometry.crs.clone())),
+            _ => None,
+        });
+    Ok(natives
+        .enumerate()
+        .map(|(index, (name, crs))| GeometryColumnSummary {
+            name,
+            encoding: "WKB".to_string(),
+            crs: native_geometry_crs(crs.as_deref(), file_value),
+            geometry_types: Vec::new(),
+            bbox: None,
+            primary: index == 0,
+        })
+        .collect())
+}
+
+/// The CRS of a column of Parquet's native `GEOMETRY` logical type (GeoParquet 2.0), described like
+/// a `geo` metadata CRS: unset means `OGC:CRS84`; `srid:N` is taken as `EPSG:N`; `projjson:KEY`
+/// names a file metadata entry holding PROJJSON (looked up with `file_value`); a PROJJSON object
+/// inline; any other text (`EPSG:4326`, `OGC:CRS84`) as it is.
+pub fn native_geometry_crs(crs: Option<&str>, file_value: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let crs = crs.map(str::trim).filter(|c| !c.is_empty());
+    let Some(crs) = crs else {
+        return Some(DEFAULT_CRS.to_string());
+    };
+    if let Some(code) = crs.strip_prefix("srid:") {
+        return Some(format!("EPSG:{code}"));
+    }
+    if let Some(key) = crs.strip_prefix("projjson:") {
+        return match file_value(key).and_then(|text| serde_json::from_str::<Value>(&text).ok()) {
+            Some(projjson) => describe_crs(Some(&projjson)),
+            None => Some(crs.to_string()),
+        };
+    }
+    match serde_json::from_str::<Value>(crs) {
+        Ok(projjson @ Value::Object(_)) => describe_crs(Some(&projjson)),
+        _ => Some(crs.to_string()),
+    }
+}
+
 /// A short description of a GeoParquet `crs` value (see [`GeometryColumnSummary::crs`]).
 fn describe_crs(crs: Option<&Value>) -> Option<String> {
     match crs {
@@ -186,6 +249,19 @@ mod tests {
         let summary = summarize_geo_metadata(json, "test").unwrap();
         assert_eq!(summary[0].crs.as_deref(), Some("EPSG:4326"));
         assert_eq!(summary[1].crs, None);
+    }
+
+    #[test]
+    fn native_geometry_crs_forms() {
+        let none = |_: &str| None;
+        assert_eq!(native_geometry_crs(None, none).as_deref(), Some("OGC:CRS84"));
+        assert_eq!(native_geometry_crs(Some("srid:3857"), none).as_deref(), Some("EPSG:3857"));
+        assert_eq!(native_geometry_crs(Some("EPSG:32633"), none).as_deref(), Some("EPSG:32633"));
+        let projjson = r#"{"name":"WGS 84 / UTM 33N","id":{"authority":"EPSG","code":32633}}"#;
+        assert_eq!(native_geometry_crs(Some(projjson), none).as_deref(), Some("EPSG:32633"));
+        let lookup = |key: &str| (key == "crs_a").then(|| projjson.to_string());
+        assert_eq!(native_geometry_crs(Some("projjson:crs_a"), lookup).as_deref(), Some("EPSG:32633"));
+        assert_eq!(native_geometry_crs(Some("projjson:missing"), lookup).as_deref(), Some("projjson:missing"));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use super::LakeError;
 use super::inspect::{HistoryEntry, SchemaField, SmallFilePolicy, VersionSelector, table_history, table_info};
 use super::table_ref::TableRef;
 use crate::engine::geo::geoparquet::{
-    GEO_METADATA_KEY, GeometryColumnSummary, summarize_geo_metadata,
+    GeometryColumnSummary, geometry_columns_in_footer,
 };
 
 /// Which table format.
@@ -128,7 +128,8 @@ impl From<&HistoryEntry> for VersionSummary {
     }
 }
 
-/// The GeoParquet geometry columns described in one local Parquet file's footer.
+/// The geometry columns described in one local Parquet file's footer (GeoParquet `geo` metadata or
+/// Parquet's native GEOMETRY type).
 pub fn geometry_columns_from_parquet_footer(
     file: &Path,
 ) -> Result<Vec<GeometryColumnSummary>, LakeError> {
@@ -138,16 +139,7 @@ pub fn geometry_columns_from_parquet_footer(
             file: file.to_path_buf(),
             source,
         })?;
-    let geo_json = parquet_reader
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .and_then(|entries| entries.iter().find(|entry| entry.key == GEO_METADATA_KEY))
-        .and_then(|entry| entry.value.clone());
-    match geo_json {
-        Some(json) => Ok(summarize_geo_metadata(&json, &file.display().to_string())?),
-        None => Ok(Vec::new()),
-    }
+    Ok(geometry_columns_in_footer(parquet_reader.metadata(), &file.display().to_string())?)
 }
 
 /// The GeoParquet geometry columns described in a Parquet file's footer, read through its store
@@ -167,15 +159,7 @@ pub async fn geometry_columns_from_object(
             file: shown.to_path_buf(),
             source,
         })?;
-    let geo_json = metadata
-        .file_metadata()
-        .key_value_metadata()
-        .and_then(|entries| entries.iter().find(|entry| entry.key == GEO_METADATA_KEY))
-        .and_then(|entry| entry.value.clone());
-    match geo_json {
-        Some(json) => Ok(summarize_geo_metadata(&json, &shown.display().to_string())?),
-        None => Ok(Vec::new()),
-    }
+    Ok(geometry_columns_in_footer(&metadata, &shown.display().to_string())?)
 }
 
 #[cfg(test)]

@@ -17,12 +17,13 @@ use futures::TryStreamExt;
 use geo::Geometry;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, RowSelection, RowSelector};
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
+use parquet::basic::LogicalType;
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, RowGroupMetaData};
 use parquet::file::statistics::Statistics;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::engine::geo::geoparquet::{DEFAULT_CRS, GEO_METADATA_KEY, summarize_geo_metadata};
+use crate::engine::geo::geoparquet::{DEFAULT_CRS, GEO_METADATA_KEY, native_geometry_crs, summarize_geo_metadata};
 use crate::engine::geo::predicate::{BoxVerdict, SpatialPredicate, bboxes_intersect};
 use crate::engine::geo::validate::{Expectations, ProblemKind, check_value};
 use crate::engine::geo::wkb_read::decode_wkb;
@@ -195,7 +196,8 @@ pub struct QueryRequest {
 #[derive(Clone, Debug, Default)]
 struct GeoColumn {
     name: String,
-    has_metadata: bool,
+    /// The file declares the column's CRS (GeoParquet `geo` metadata or Parquet's native GEOMETRY type).
+    declares_crs: bool,
     crs: Option<String>,
     geometry_types: Vec<String>,
     /// Leaf paths of the bbox covering (`xmin`, `ymin`, `xmax`, `ymax`).
@@ -231,7 +233,7 @@ fn geo_column(metadata: &ParquetMetaData, arrow: &arrow::datatypes::Schema, want
             });
             return Ok(GeoColumn {
                 name: c.name.clone(),
-                has_metadata: true,
+                declares_crs: true,
                 crs: c.crs.clone(),
                 geometry_types: c.geometry_types.clone(),
                 covering,
@@ -239,12 +241,44 @@ fn geo_column(metadata: &ParquetMetaData, arrow: &arrow::datatypes::Schema, want
             });
         }
     }
+    // Parquet's native GEOMETRY logical type (GeoParquet 2.0): the column and its CRS from the schema.
+    let descr = metadata.file_metadata().schema_descr();
+    let top_level = |logical: fn(&LogicalType) -> bool| {
+        (0..descr.num_columns()).map(|i| descr.column(i)).find(|c| {
+            c.path().parts().len() == 1 && c.logical_type_ref().is_some_and(logical) && wanted.is_none_or(|w| w == c.name())
+        })
+    };
+    if let Some(native) = top_level(|t| matches!(t, LogicalType::Geometry(_))) {
+        let crs = match native.logical_type_ref() {
+            Some(LogicalType::Geometry(geometry)) => geometry.crs.as_deref(),
+            _ => None,
+        };
+        let file_value = |key: &str| {
+            metadata.file_metadata().key_value_metadata()?.iter().find(|e| e.key == key).and_then(|e| e.value.clone())
+        };
+        return Ok(GeoColumn {
+            name: native.name().to_string(),
+            declares_crs: true,
+            crs: native_geometry_crs(crs, file_value),
+            geometry_types: vec![],
+            covering: None,
+            geo_json: None,
+        });
+    }
     let name = match wanted {
         Some(name) => arrow.field_with_name(name).ok().map(|f| f.name().clone()),
         None => GEOMETRY_NAMES
             .iter()
             .find_map(|n| arrow.fields().iter().find(|f| f.name().eq_ignore_ascii_case(n)).map(|f| f.name().clone())),
     };
+    if let Some(geography) = top_level(|t| matches!(t, LogicalType::Geography(_)))
+        && name.as_deref().is_none_or(|n| n == geography.name())
+    {
+        return Err(format!(
+            "{file}: column {} is a Parquet GEOGRAPHY (edges on the sphere); meshlake's predicates and checks are planar, so it is not read as geometry (write it as GEOMETRY, or as WKB with GeoParquet `geo` metadata)",
+            geography.name()
+        ));
+    }
     let Some(name) = name else {
         let names: Vec<&str> = arrow.fields().iter().map(|f| f.name().as_str()).collect();
         return Err(format!(
@@ -257,7 +291,7 @@ fn geo_column(metadata: &ParquetMetaData, arrow: &arrow::datatypes::Schema, want
     let covering = arrow.field_with_name("bbox").ok().filter(|f| matches!(f.data_type(), DataType::Struct(_))).map(|_| {
         ["xmin", "ymin", "xmax", "ymax"].map(|k| vec!["bbox".to_owned(), k.to_owned()])
     });
-    Ok(GeoColumn { name, has_metadata: false, crs: None, geometry_types: vec![], covering, geo_json: None })
+    Ok(GeoColumn { name, declares_crs: false, crs: None, geometry_types: vec![], covering, geo_json: None })
 }
 
 /// The bbox of a file's partition when a partition column holds a cell: a column whose name contains
@@ -497,7 +531,7 @@ pub async fn validate(
         if geo.geometry_types.is_empty() {
             geo.geometry_types = declared.geometry_types.clone();
         }
-        let assumed_crs = !geo.has_metadata && declared.crs.is_some();
+        let assumed_crs = !geo.declares_crs && declared.crs.is_some();
         if assumed_crs {
             geo.crs = declared.crs.clone();
         }
@@ -507,11 +541,11 @@ pub async fn validate(
         }
         match &first_crs {
             None => {
-                first_crs = Some((geo.crs.clone(), geo.has_metadata));
+                first_crs = Some((geo.crs.clone(), geo.declares_crs));
                 report.crs = geo.crs.clone();
                 if assumed_crs {
                     report.crs_problems.push(format!("{}: no GeoParquet `geo` metadata, CRS {} assumed", file.path, geo.crs.as_deref().unwrap_or("")));
-                } else if !geo.has_metadata {
+                } else if !geo.declares_crs {
                     report.crs_problems.push(format!("{}: no GeoParquet `geo` metadata, the CRS is not declared", file.path));
                 } else if geo.crs.is_none() {
                     report.crs_problems.push(format!("{}: the CRS of {} is null (unknown)", file.path, geo.name));
