@@ -465,3 +465,38 @@ fn native_geometry_columns_without_geo_metadata() {
     assert!(!ok);
     assert!(stderr.contains("region is a Parquet GEOGRAPHY") && stderr.contains("write it as GEOMETRY"), "{stderr}");
 }
+
+/// Tables written by Python `deltalake` without GeoParquet metadata but with a `crs` column: one CRS
+/// in every row is the table's CRS (lon/lat area checked); several are reported, none assumed.
+const CRS_COLUMN: &str = r#"
+import sys, pyarrow as pa, deltalake, shapely
+root, crs = sys.argv[1], sys.argv[2].split(",")
+geoms = [shapely.box(4.0 + i, 52.0, 4.5 + i, 52.5) for i in range(9)] + [shapely.box(200, 0, 201, 1)]
+t = pa.table({"id": list(range(10)), "geometry": [shapely.to_wkb(g) for g in geoms],
+              "crs": [crs[i % len(crs)] for i in range(10)]})
+deltalake.write_deltalake(root, t)
+"#;
+
+#[test]
+fn crs_taken_from_the_tables_crs_column() {
+    let Some(python) = common::python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let one = tmp.path().join("one");
+    common::run_python(&python, CRS_COLUMN, &[one.to_str().unwrap(), "EPSG:4326"]);
+    let (report, _) = json(&["table", "validate", one.to_str().unwrap(), "--json"]);
+    assert_eq!(report["crs"], "EPSG:4326", "{report}");
+    assert_eq!(report["out_of_crs_area"], 1, "the box at lon 200: {report}");
+    let problems = report["crs_problems"].to_string();
+    assert!(!problems.contains("not declared") && problems.contains("outside the CRS's area"), "{report}");
+    let (query, _) = json(&["table", "query", one.to_str().unwrap(), "--bbox", "3,51,6,53", "--json"]);
+    // Boxes at lon 4, 5 and 6 (touching the edge) meet it.
+    assert_eq!((query["rows_matched"].as_u64(), query["crs"].as_str()), (Some(3), Some("EPSG:4326")), "{query}");
+
+    let mixed = tmp.path().join("mixed");
+    common::run_python(&python, CRS_COLUMN, &[mixed.to_str().unwrap(), "EPSG:4326,EPSG:3857"]);
+    let (report, _) = json(&["table", "validate", mixed.to_str().unwrap(), "--json"]);
+    assert_eq!(report["crs"], Value::Null, "{report}");
+    assert_eq!(report["out_of_crs_area"], 0, "no CRS, no area check: {report}");
+    let problems = report["crs_problems"].to_string();
+    assert!(problems.contains("not declared") && problems.contains("more than one CRS (EPSG:3857, EPSG:4326"), "{report}");
+}

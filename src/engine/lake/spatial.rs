@@ -196,8 +196,11 @@ pub struct QueryRequest {
 #[derive(Clone, Debug, Default)]
 struct GeoColumn {
     name: String,
-    /// The file declares the column's CRS (GeoParquet `geo` metadata or Parquet's native GEOMETRY type).
+    /// The file declares the column's CRS (GeoParquet `geo` metadata, Parquet's native GEOMETRY type,
+    /// or one value in every row of its `crs` column).
     declares_crs: bool,
+    /// Why the file's `crs` column gave no CRS, when it has one.
+    crs_note: Option<String>,
     crs: Option<String>,
     geometry_types: Vec<String>,
     /// Leaf paths of the bbox covering (`xmin`, `ymin`, `xmax`, `ymax`).
@@ -234,6 +237,7 @@ fn geo_column(metadata: &ParquetMetaData, arrow: &arrow::datatypes::Schema, want
             return Ok(GeoColumn {
                 name: c.name.clone(),
                 declares_crs: true,
+                crs_note: None,
                 crs: c.crs.clone(),
                 geometry_types: c.geometry_types.clone(),
                 covering,
@@ -259,6 +263,7 @@ fn geo_column(metadata: &ParquetMetaData, arrow: &arrow::datatypes::Schema, want
         return Ok(GeoColumn {
             name: native.name().to_string(),
             declares_crs: true,
+            crs_note: None,
             crs: native_geometry_crs(crs, file_value),
             geometry_types: vec![],
             covering: None,
@@ -291,7 +296,7 @@ fn geo_column(metadata: &ParquetMetaData, arrow: &arrow::datatypes::Schema, want
     let covering = arrow.field_with_name("bbox").ok().filter(|f| matches!(f.data_type(), DataType::Struct(_))).map(|_| {
         ["xmin", "ymin", "xmax", "ymax"].map(|k| vec!["bbox".to_owned(), k.to_owned()])
     });
-    Ok(GeoColumn { name, declares_crs: false, crs: None, geometry_types: vec![], covering, geo_json: None })
+    Ok(GeoColumn { name, declares_crs: false, crs_note: None, crs: None, geometry_types: vec![], covering, geo_json: None })
 }
 
 /// The bbox of a file's partition when a partition column holds a cell: a column whose name contains
@@ -470,7 +475,17 @@ async fn open(table: &TableRef, file: &TableFile, wanted: Option<&str>, page_ind
     let options = ArrowReaderOptions::new().with_page_index_policy(policy);
     let metadata = ArrowReaderMetadata::load_async(&mut handle, options).await.map_err(read_error)?;
     let builder = ParquetRecordBatchStreamBuilder::new_with_metadata(handle, metadata);
-    let geo = geo_column(builder.metadata(), builder.schema(), wanted, &file.path).map_err(|r| lake_err(table, r))?;
+    let mut geo = geo_column(builder.metadata(), builder.schema(), wanted, &file.path).map_err(|r| lake_err(table, r))?;
+    if !geo.declares_crs {
+        match crs_column_value(builder.metadata()) {
+            CrsColumn::Absent => {}
+            CrsColumn::One(crs) => {
+                geo.crs = Some(crs);
+                geo.declares_crs = true;
+            }
+            CrsColumn::Unclear(why) => geo.crs_note = Some(why),
+        }
+    }
     let geometry_root = builder.schema().index_of(&geo.name).map_err(|e| lake_err(table, e.to_string()))?;
     let field = builder.schema().field(geometry_root);
     if !is_binary(field.data_type()) {
@@ -487,6 +502,53 @@ async fn open(table: &TableRef, file: &TableFile, wanted: Option<&str>, page_ind
         Some([leaf_of(a)?, leaf_of(b)?, leaf_of(c2)?, leaf_of(d)?])
     });
     Ok(Opened { builder, geo, geometry_root, geometry_leaf, covering_leaves })
+}
+
+/// What a file's `crs` column (a CRS string per row, for files without GeoParquet metadata) says.
+#[derive(Debug, PartialEq)]
+enum CrsColumn {
+    /// No top-level string column named `crs`.
+    Absent,
+    /// Every row has this CRS (its statistics: minimum = maximum in every row group, no nulls).
+    One(String),
+    /// Why no single CRS can be taken from it.
+    Unclear(String),
+}
+
+/// The CRS of a file's rows from the statistics of its `crs` column (the seed's tables carry one).
+fn crs_column_value(metadata: &ParquetMetaData) -> CrsColumn {
+    let descr = metadata.file_metadata().schema_descr();
+    let Some(leaf) = (0..descr.num_columns()).find(|&i| {
+        let column = descr.column(i);
+        column.path().parts().len() == 1
+            && column.name().eq_ignore_ascii_case("crs")
+            && column.physical_type() == parquet::basic::Type::BYTE_ARRAY
+    }) else {
+        return CrsColumn::Absent;
+    };
+    let mut values = std::collections::BTreeSet::new();
+    for group in metadata.row_groups().iter().filter(|g| g.num_rows() > 0) {
+        let Some(Statistics::ByteArray(stats)) = group.column(leaf).statistics() else {
+            return CrsColumn::Unclear("the `crs` column has no statistics, so its CRS is not taken".to_string());
+        };
+        if stats.null_count_opt().is_none_or(|nulls| nulls > 0) {
+            return CrsColumn::Unclear("the `crs` column has null (or uncounted) values".to_string());
+        }
+        for value in [stats.min_opt(), stats.max_opt()] {
+            let Some(text) = value.and_then(|v| v.as_utf8().ok()) else {
+                return CrsColumn::Unclear("the `crs` column has no statistics, so its CRS is not taken".to_string());
+            };
+            values.insert(text.trim().to_string());
+        }
+    }
+    let mut values = values.into_iter();
+    match (values.next(), values.next()) {
+        (Some(one), None) if !one.is_empty() => CrsColumn::One(one),
+        (Some(first), Some(other)) => CrsColumn::Unclear(format!(
+            "the `crs` column holds more than one CRS ({first}, {other}, …): per-row CRSs are not applied (pass --crs)"
+        )),
+        _ => CrsColumn::Absent,
+    }
 }
 
 fn lon_lat_crs(crs: Option<&str>) -> bool {
@@ -546,7 +608,8 @@ pub async fn validate(
                 if assumed_crs {
                     report.crs_problems.push(format!("{}: no GeoParquet `geo` metadata, CRS {} assumed", file.path, geo.crs.as_deref().unwrap_or("")));
                 } else if !geo.declares_crs {
-                    report.crs_problems.push(format!("{}: no GeoParquet `geo` metadata, the CRS is not declared", file.path));
+                    let note = geo.crs_note.as_deref().map(|note| format!(" ({note})")).unwrap_or_default();
+                    report.crs_problems.push(format!("{}: no GeoParquet `geo` metadata, the CRS is not declared{note}", file.path));
                 } else if geo.crs.is_none() {
                     report.crs_problems.push(format!("{}: the CRS of {} is null (unknown)", file.path, geo.name));
                 }
