@@ -1081,6 +1081,7 @@ fn table_files_of(live: Vec<LiveFile>) -> TableFiles {
             partition: file.partition,
             bytes: file.bytes,
             kind: FileKind::Data,
+            deleted_rows: file.deletion_vector.as_ref().map(|dv| dv.cardinality.max(0) as u64),
         })
         .collect();
     TableFiles { files }

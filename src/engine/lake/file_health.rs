@@ -131,6 +131,7 @@ mod tests {
             rows: None,
             bbox: None,
             kind,
+            deleted_rows: None,
         }
     }
 

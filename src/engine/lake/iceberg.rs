@@ -1231,6 +1231,7 @@ pub async fn files(table: &TableRef, at: &VersionSelector) -> Result<TableFiles,
             rows: Some(file.rows),
             bbox: file.bbox,
             kind: file.kind,
+            deleted_rows: None,
         })
         .collect();
     Ok(TableFiles { files })

@@ -123,6 +123,9 @@ pub struct TableFile {
     /// lon/lat (or table-CRS) bbox from statistics or the GeoParquet bbox covering, when known.
     pub bbox: Option<[f64; 4]>,
     pub kind: FileKind,
+    /// Rows of the file a Delta deletion vector deletes (`rows` already leaves them out); `None` without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_rows: Option<u64>,
 }
 
 /// `meshlake table files`.

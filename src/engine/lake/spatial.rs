@@ -561,10 +561,20 @@ fn lon_lat_crs(crs: Option<&str>) -> bool {
     }
 }
 
+/// The data files of a version; a warning when deletes (Iceberg delete files, Delta deletion
+/// vectors) are left unapplied, so deleted rows are read with the rest.
 fn data_files(files: Vec<TableFile>, warnings: &mut Vec<String>) -> Vec<TableFile> {
     let deletes = files.iter().filter(|f| f.kind != FileKind::Data).count();
     if deletes > 0 {
         warnings.push(format!("{deletes} delete file(s) / deletion vector(s) are not applied: deleted rows are included"));
+    }
+    let with_vectors: Vec<u64> = files.iter().filter_map(|f| f.deleted_rows.filter(|&n| n > 0)).collect();
+    if !with_vectors.is_empty() {
+        warnings.push(format!(
+            "{} file(s) carry Delta deletion vectors ({} deleted rows) that spatial jobs do not apply yet: deleted rows are included",
+            with_vectors.len(),
+            with_vectors.iter().sum::<u64>()
+        ));
     }
     files.into_iter().filter(|f| f.kind == FileKind::Data).collect()
 }
@@ -1426,5 +1436,24 @@ mod tests {
         assert_eq!(partition_bbox(&partition), None);
         partition.insert("cell_geohash".to_string(), Some("u17".to_string()));
         assert_eq!(partition_bbox(&partition), geohash_bbox("u17"));
+    }
+
+    #[test]
+    fn unapplied_deletes_are_warned_about() {
+        let file = |kind, deleted_rows| TableFile {
+            path: "f.parquet".into(),
+            partition: Default::default(),
+            bytes: 1,
+            rows: Some(10),
+            bbox: None,
+            kind,
+            deleted_rows,
+        };
+        let mut warnings = Vec::new();
+        let kept = data_files(vec![file(FileKind::Data, None), file(FileKind::Data, Some(0))], &mut warnings);
+        assert_eq!((kept.len(), warnings.len()), (2, 0));
+        let kept = data_files(vec![file(FileKind::Data, Some(3)), file(FileKind::Data, Some(4)), file(FileKind::Data, None)], &mut warnings);
+        assert_eq!(kept.len(), 3);
+        assert_eq!(warnings, vec!["2 file(s) carry Delta deletion vectors (7 deleted rows) that spatial jobs do not apply yet: deleted rows are included"]);
     }
 }
