@@ -500,3 +500,73 @@ fn crs_taken_from_the_tables_crs_column() {
     let problems = report["crs_problems"].to_string();
     assert!(problems.contains("not declared") && problems.contains("more than one CRS (EPSG:3857, EPSG:4326"), "{report}");
 }
+
+/// Shapely's count over the raw Parquet file `argv[1]` leaving out the row indexes in `argv[4]`
+/// (comma-separated): what a reader applying the deletion vector sees.
+const BRUTE_LIVE: &str = r#"
+import sys, shapely, pyarrow.parquet as pq
+g = shapely.from_wkb(pq.read_table(sys.argv[1], columns=["geometry"]).column("geometry").to_pylist())
+q = shapely.from_wkt(sys.argv[3])
+deleted = set(int(v) for v in sys.argv[4].split(","))
+m = shapely.within(g, q) if sys.argv[2] == "within" else shapely.intersects(g, q)
+print(sum(1 for i, hit in enumerate(m) if hit and i not in deleted))
+"#;
+
+/// Append a commit to a one-file Delta table that deletes `deleted` rows of it with an inline
+/// deletion vector (protocol upgraded to reader 3 / writer 7 with `deletionVectors`).
+fn delete_rows_with_a_deletion_vector(table: &std::path::Path, deleted: &roaring::RoaringTreemap) {
+    let log = table.join("_delta_log");
+    let first = std::fs::read_to_string(log.join("00000000000000000000.json")).unwrap();
+    let mut add: Value = first.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).find(|v| v.get("add").is_some()).unwrap();
+    let mut bitmap = 1681511377u32.to_le_bytes().to_vec();
+    deleted.serialize_into(&mut bitmap).unwrap();
+    let size = bitmap.len();
+    bitmap.resize(size.div_ceil(4) * 4, 0);
+    add["add"]["deletionVector"] = serde_json::json!({
+        "storageType": "i", "pathOrInlineDv": z85::encode(&bitmap), "sizeInBytes": size, "cardinality": deleted.len()
+    });
+    let path = add["add"]["path"].clone();
+    let lines = [
+        serde_json::json!({"protocol": {"minReaderVersion": 3, "minWriterVersion": 7, "readerFeatures": ["deletionVectors"], "writerFeatures": ["deletionVectors"]}}),
+        serde_json::json!({"remove": {"path": path, "deletionTimestamp": 1, "dataChange": true}}),
+        add,
+        serde_json::json!({"commitInfo": {"timestamp": 2, "operation": "DELETE"}}),
+    ];
+    let text: Vec<String> = lines.iter().map(Value::to_string).collect();
+    std::fs::write(log.join("00000000000000000001.json"), text.join("\n") + "\n").unwrap();
+}
+
+/// Rows a Delta deletion vector deletes are neither validated nor matched, in the page-pruned query
+/// (covering columns), the export and validation; row numbers stay those of the file.
+#[test]
+fn deletion_vectors_are_applied_by_validate_and_query() {
+    let Some(python) = common::python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let paged = tmp.path().join("paged");
+    common::run_python(&python, PAGED, &[paged.to_str().unwrap(), "paged"]);
+    // Every third row of 4,000..12,000 (across row groups 0-2, through the diamond's pages), row
+    // 5,000 (null covering value) and the first ten rows.
+    let deleted: roaring::RoaringTreemap = (4000u64..12000).step_by(3).chain([5000]).chain(0..10).collect();
+    delete_rows_with_a_deletion_vector(&paged, &deleted);
+    let table = paged.to_str().unwrap();
+    let file = std::fs::read_dir(&paged).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|e| e == "parquet")).unwrap();
+    let deleted_list: Vec<String> = deleted.iter().map(|r| r.to_string()).collect();
+    let diamond = "POLYGON((5 3.5,6.5 5,5 6.5,3.5 5,5 3.5))";
+    for (flag, op) in [("--intersects", "intersects"), ("--within", "within")] {
+        let expected: u64 = common::run_python(&python, BRUTE_LIVE, &[file.to_str().unwrap(), op, diamond, &deleted_list.join(",")]).trim().parse().unwrap();
+        let all: u64 = common::run_python(&python, BRUTE_LIVE, &[file.to_str().unwrap(), op, diamond, "-1"]).trim().parse().unwrap();
+        assert!(expected > 100 && expected < all, "{op}: the deletion vector removes some matches ({expected} of {all})");
+        let (report, _) = json(&["table", "query", table, flag, diamond, "--json"]);
+        assert_eq!(report["rows_matched"].as_u64(), Some(expected), "{op}: {report}");
+    }
+    // The export holds the live matches only.
+    let out = tmp.path().join("matches.parquet");
+    let (report, _) = json(&["table", "query", table, "--intersects", diamond, "--out", out.to_str().unwrap(), "--json"]);
+    let ids = common::run_python(&python, "import sys, pyarrow.parquet as pq\nprint(','.join(str(v) for v in pq.read_table(sys.argv[1]).column('id').to_pylist()))", &[out.to_str().unwrap()]);
+    let ids: Vec<u64> = ids.trim().split(',').map(|v| v.parse().unwrap()).collect();
+    assert_eq!(ids.len() as u64, report["rows_matched"].as_u64().unwrap());
+    assert!(ids.iter().all(|id| !deleted.contains(*id)), "no deleted row exported");
+    // Validation counts live rows; the null-covering row 5,000 is gone with the rest.
+    let (report, _) = json(&["table", "validate", table, "--json"]);
+    assert_eq!(report["rows"].as_u64(), Some(20_000 - deleted.len()), "{report}");
+}

@@ -109,18 +109,25 @@ fn read_u32_le(bytes: &[u8], at: usize) -> Result<u32, String> {
 
 /// The row selection that keeps every row of a `rows`-row file except the deleted ones.
 pub fn live_row_selection(rows: u64, deleted: &RoaringTreemap) -> parquet::arrow::arrow_reader::RowSelection {
+    live_rows_in(0, rows, deleted)
+}
+
+/// The row selection over the `rows` rows of a file from row `first` on (a row group) that keeps
+/// every row except the deleted ones (`deleted` holds row indexes of the whole file).
+pub fn live_rows_in(first: u64, rows: u64, deleted: &RoaringTreemap) -> parquet::arrow::arrow_reader::RowSelection {
     use parquet::arrow::arrow_reader::RowSelector;
+    let end = first.saturating_add(rows);
     let mut selectors = Vec::new();
-    let mut next = 0u64;
-    for index in deleted.iter().take_while(|i| *i < rows) {
+    let mut next = first;
+    for index in deleted.iter().skip_while(|i| *i < first).take_while(|i| *i < end) {
         if index > next {
             selectors.push(RowSelector::select((index - next) as usize));
         }
         selectors.push(RowSelector::skip(1));
         next = index + 1;
     }
-    if next < rows {
-        selectors.push(RowSelector::select((rows - next) as usize));
+    if next < end {
+        selectors.push(RowSelector::select((end - next) as usize));
     }
     selectors.into()
 }
@@ -167,5 +174,10 @@ mod tests {
         assert_eq!(selection.row_count(), 6);
         assert_eq!(selection.skipped_row_count(), 4);
         assert_eq!(live_row_selection(3, &RoaringTreemap::new()).row_count(), 3);
+        // Rows 3..8 of the file (a row group): 3 and 4 deleted, 5..8 kept.
+        let group = live_rows_in(3, 5, &deleted);
+        assert_eq!((group.row_count(), group.skipped_row_count()), (3, 2));
+        let kept: Vec<bool> = group.iter().flat_map(|s| std::iter::repeat_n(!s.skip, s.row_count)).collect();
+        assert_eq!(kept, vec![false, false, true, true, true]);
     }
 }

@@ -882,9 +882,24 @@ pub(crate) async fn read_deletion_vector(
     file: &LiveFile,
     dv: &DeletionVector,
 ) -> Result<roaring::RoaringTreemap, LakeError> {
+    read_deletion_vector_of(location, root, &file.shown, dv).await
+}
+
+/// The rows a data file's deletion vector deletes, for a file of [`files`] (`location`: the table).
+pub async fn deleted_rows(location: &str, file: &TableFile, dv: &DeletionVector) -> Result<roaring::RoaringTreemap, LakeError> {
+    let root = Root::resolve(location)?;
+    read_deletion_vector_of(location, &root, Path::new(&file.path), dv).await
+}
+
+async fn read_deletion_vector_of(
+    location: &str,
+    root: &Root,
+    shown: &Path,
+    dv: &DeletionVector,
+) -> Result<roaring::RoaringTreemap, LakeError> {
     let bad = |reason: String| LakeError::BadDeletionVector {
         table: location.to_string(),
-        file: file.shown.clone(),
+        file: shown.to_path_buf(),
         reason,
     };
     let bytes = match dv.location().map_err(bad)? {
@@ -1082,6 +1097,7 @@ fn table_files_of(live: Vec<LiveFile>) -> TableFiles {
             bytes: file.bytes,
             kind: FileKind::Data,
             deleted_rows: file.deletion_vector.as_ref().map(|dv| dv.cardinality.max(0) as u64),
+            deletion_vector: file.deletion_vector,
         })
         .collect();
     TableFiles { files }

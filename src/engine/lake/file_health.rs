@@ -132,6 +132,7 @@ mod tests {
             bbox: None,
             kind,
             deleted_rows: None,
+            deletion_vector: None,
         }
     }
 

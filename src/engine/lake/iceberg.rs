@@ -1232,6 +1232,7 @@ pub async fn files(table: &TableRef, at: &VersionSelector) -> Result<TableFiles,
             bbox: file.bbox,
             kind: file.kind,
             deleted_rows: None,
+            deletion_vector: None,
         })
         .collect();
     Ok(TableFiles { files })

@@ -126,6 +126,9 @@ pub struct TableFile {
     /// Rows of the file a Delta deletion vector deletes (`rows` already leaves them out); `None` without one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deleted_rows: Option<u64>,
+    /// The Delta deletion vector itself (spatial jobs skip the rows it deletes).
+    #[serde(skip)]
+    pub deletion_vector: Option<crate::engine::lake::deletion_vectors::DeletionVector>,
 }
 
 /// `meshlake table files`.

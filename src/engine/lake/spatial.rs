@@ -561,22 +561,31 @@ fn lon_lat_crs(crs: Option<&str>) -> bool {
     }
 }
 
-/// The data files of a version; a warning when deletes (Iceberg delete files, Delta deletion
-/// vectors) are left unapplied, so deleted rows are read with the rest.
+/// The data files of a version; a warning when Iceberg delete files are left unapplied, so
+/// deleted rows are read with the rest (Delta deletion vectors are applied: [`deleted_rows_of`]).
 fn data_files(files: Vec<TableFile>, warnings: &mut Vec<String>) -> Vec<TableFile> {
     let deletes = files.iter().filter(|f| f.kind != FileKind::Data).count();
     if deletes > 0 {
         warnings.push(format!("{deletes} delete file(s) / deletion vector(s) are not applied: deleted rows are included"));
     }
-    let with_vectors: Vec<u64> = files.iter().filter_map(|f| f.deleted_rows.filter(|&n| n > 0)).collect();
-    if !with_vectors.is_empty() {
-        warnings.push(format!(
-            "{} file(s) carry Delta deletion vectors ({} deleted rows) that spatial jobs do not apply yet: deleted rows are included",
-            with_vectors.len(),
-            with_vectors.iter().sum::<u64>()
-        ));
-    }
     files.into_iter().filter(|f| f.kind == FileKind::Data).collect()
+}
+
+/// The rows of a data file its Delta deletion vector deletes (`None`: no deletion vector).
+async fn deleted_rows_of(table: &TableRef, file: &TableFile) -> Result<Option<roaring::RoaringTreemap>, LakeError> {
+    match (&file.deletion_vector, table) {
+        (None, _) => Ok(None),
+        (Some(dv), TableRef::Delta { location }) => crate::engine::lake::delta::deleted_rows(location, file, dv).await.map(Some),
+        (Some(_), _) => Err(lake_err(table, format!("{}: a deletion vector outside a Delta table", file.path))),
+    }
+}
+
+/// The rows of `selection` that are not deleted: both selections cover the same rows.
+fn without_deleted(selection: Option<RowSelection>, live: Option<RowSelection>) -> Option<RowSelection> {
+    match (selection, live) {
+        (Some(selection), Some(live)) => Some(selection.intersection(&live)),
+        (selection, live) => selection.or(live),
+    }
 }
 
 /// Validate the geometry column of a table version.
@@ -666,15 +675,28 @@ pub async fn validate(
         let geometry_name = geo.name.clone();
         let mask = ProjectionMask::roots(opened.builder.parquet_schema(), roots);
         let read_error = |source| LakeError::ParquetRead { table: table.to_string(), file: PathBuf::from(&file.path), source };
-        let mut stream = opened.builder.with_projection(mask).with_batch_size(BATCH_ROWS).build().map_err(read_error)?;
+        // Rows a deletion vector deletes are not validated; `live_rows` maps the rows read to the file's.
+        let deleted = deleted_rows_of(table, file).await?;
+        let file_rows = opened.builder.metadata().file_metadata().num_rows().max(0) as u64;
+        let live = deleted.as_ref().map(|deleted| crate::engine::lake::deletion_vectors::live_row_selection(file_rows, deleted));
+        let live_rows = live.as_ref().map(selected_rows);
+        let file_row = |read: u64| live_rows.as_ref().and_then(|rows| rows.get(read as usize).copied()).unwrap_or(read);
+        let mut builder = opened.builder.with_projection(mask).with_batch_size(BATCH_ROWS);
+        if let Some(live) = live {
+            builder = builder.with_row_selection(live);
+        }
+        let mut stream = builder.build().map_err(read_error)?;
         let mut row_base = 0u64;
         while let Some(batch) = stream.try_next().await.map_err(read_error)? {
             ctx.cancel.check()?;
             let n = batch.num_rows();
             if let Some(contract) = value_contract.as_ref().filter(|c| !c.fields.is_empty())
-                && let Err(problems) = crate::engine::lake::contract::validate_and_cast(&batch, contract)
+                && let Err(mut problems) = crate::engine::lake::contract::validate_and_cast(&batch, contract)
             {
-                tally.add(&file.path, row_base, problems);
+                for problem in &mut problems {
+                    problem.first_row = problem.first_row.map(|row| file_row(row_base + row));
+                }
+                tally.add(&file.path, 0, problems);
             }
             let expect = expect.clone();
             let Some(column) = batch.column_by_name(&geometry_name).cloned() else { break };
@@ -707,7 +729,7 @@ pub async fn validate(
                     if report.problems.len() < MAX_PROBLEMS {
                         report.problems.push(Problem {
                             file: file.path.clone(),
-                            row: row_base + row as u64,
+                            row: file_row(row_base + row as u64),
                             kind: finding.kind,
                             detail: finding.detail,
                             bbox,
@@ -789,6 +811,7 @@ pub async fn query(table: &TableRef, at: &VersionSelector, request: &QueryReques
         }
         report.files_scanned += 1;
         let opened = open(table, file, request.geometry.as_deref(), false).await?;
+        let deleted = deleted_rows_of(table, file).await?;
         if report.files_scanned == 1 {
             report.crs = opened.geo.crs.clone();
         }
@@ -839,13 +862,19 @@ pub async fn query(table: &TableRef, at: &VersionSelector, request: &QueryReques
                 ParquetObjectReader::new(storage::locate(&file.path)?.store, storage::locate(&file.path)?.path),
                 ArrowReaderMetadata::try_new(metadata.clone(), ArrowReaderOptions::new()).map_err(read_error)?,
             );
-            let mut stream = builder
-                .with_projection(mask.clone())
-                .with_row_groups(vec![group])
-                .with_batch_size(BATCH_ROWS)
-                .build()
-                .map_err(read_error)?;
-            let mut row_base = row_offsets.get(group).copied().unwrap_or(0);
+            let first_row = row_offsets.get(group).copied().unwrap_or(0);
+            // Rows a deletion vector deletes are not read; `live_rows` maps the rows read back to the group's.
+            let live = deleted.as_ref().map(|deleted| {
+                let rows = metadata.row_group(group).num_rows().max(0) as u64;
+                crate::engine::lake::deletion_vectors::live_rows_in(first_row, rows, deleted)
+            });
+            let live_rows = live.as_ref().map(selected_rows);
+            let mut builder = builder.with_projection(mask.clone()).with_row_groups(vec![group]).with_batch_size(BATCH_ROWS);
+            if let Some(live) = live {
+                builder = builder.with_row_selection(live);
+            }
+            let mut stream = builder.build().map_err(read_error)?;
+            let mut position = 0usize;
             while let Some(batch) = stream.try_next().await.map_err(read_error)? {
                 ctx.cancel.check()?;
                 let n = batch.num_rows();
@@ -904,10 +933,12 @@ pub async fn query(table: &TableRef, at: &VersionSelector, request: &QueryReques
                         break;
                     }
                     if let Some(geometry) = geometry {
-                        report.matches.push(QueryMatch { file: file.path.clone(), row: row_base + row as u64, bbox, geometry });
+                        let read = position + row;
+                        let in_group = live_rows.as_ref().and_then(|rows| rows.get(read).copied()).unwrap_or(read as u64);
+                        report.matches.push(QueryMatch { file: file.path.clone(), row: first_row + in_group, bbox, geometry });
                     }
                 }
-                row_base += n as u64;
+                position += n;
             }
         }
     }
@@ -1021,20 +1052,31 @@ async fn scan_file(
     use futures::StreamExt;
     ctx.cancel.check()?;
     let opened = open(table, file, wanted, true).await?;
+    let deleted = deleted_rows_of(table, file).await?;
     let mut outcome = FileOutcome { scanned: true, crs: opened.geo.crs.clone(), ..Default::default() };
     let metadata = opened.builder.metadata().clone();
     let descr = opened.builder.parquet_schema();
-    // Row groups pruned by their statistics, then pages by the covering columns' page statistics.
+    let row_offsets = row_group_offsets(&metadata);
+    // Row groups pruned by their statistics, then pages by the covering columns' page statistics,
+    // then the rows a deletion vector deletes.
     let mut selected = Vec::new();
     for (i, rg) in metadata.row_groups().iter().enumerate() {
         outcome.row_groups_total += 1;
         match row_group_bbox(rg, opened.covering_leaves.as_ref(), opened.geometry_leaf) {
             Some(bbox) if !bboxes_intersect(&bbox, &predicate.search_bbox) => {}
             _ => {
+                let live = deleted.as_ref().map(|deleted| {
+                    crate::engine::lake::deletion_vectors::live_rows_in(
+                        row_offsets.get(i).copied().unwrap_or(0),
+                        rg.num_rows().max(0) as u64,
+                        deleted,
+                    )
+                });
                 let pages = opened
                     .covering_leaves
                     .as_ref()
                     .and_then(|leaves| covering_page_selection(&metadata, i, leaves, &predicate.search_bbox));
+                let pages = without_deleted(pages, live);
                 if pages.as_ref().is_none_or(RowSelection::selects_any) {
                     selected.push((i, pages));
                 }
@@ -1056,7 +1098,6 @@ async fn scan_file(
         .clone()
         .filter(|_| opened.covering_leaves.is_some())
         .map(|paths| (ProjectionMask::leaves(descr, covering_leaves.clone()), paths));
-    let row_offsets = row_group_offsets(&metadata);
     let reader_metadata = ArrowReaderMetadata::try_new(metadata.clone(), ArrowReaderOptions::new())
         .map_err(|source| LakeError::ParquetRead { table: table.to_string(), file: PathBuf::from(&file.path), source })?;
     let groups: Vec<Result<(u64, GroupOutcome), JobError>> = futures::stream::iter(selected)
@@ -1087,7 +1128,8 @@ struct GroupColumns {
     covering: Option<(ProjectionMask, [Vec<String>; 4])>,
     /// Leaf columns of the geometry and of the covering (for the bytes and pages read).
     leaves: Arc<(Vec<usize>, Vec<usize>)>,
-    /// The rows whose covering pages can match ([`covering_page_selection`]); `None`: every row.
+    /// The rows to read: those whose covering pages can match ([`covering_page_selection`]) and
+    /// that no deletion vector deletes; `None`: every row.
     pages: Option<RowSelection>,
     /// Rows whose covering bbox lies inside the query geometry are matches without decoding (no geometry kept).
     trust_inside: bool,
@@ -1176,6 +1218,14 @@ async fn scan_group(
             selection = Some(kept);
             candidates = Some(rows);
         }
+    } else if let Some(pages) = pages {
+        // No covering columns: the rows left by the deletion vector, geometry decoded for each.
+        let rows = selected_rows(&pages);
+        if rows.is_empty() {
+            return Ok(outcome);
+        }
+        selection = Some(pages);
+        candidates = Some(rows);
     }
     outcome.bytes_scanned += bytes_read(metadata.metadata(), group, &leaves.0, selection.as_ref());
     outcome.pages_scanned = geometry_pages(selection.as_ref()).1;
@@ -1436,24 +1486,5 @@ mod tests {
         assert_eq!(partition_bbox(&partition), None);
         partition.insert("cell_geohash".to_string(), Some("u17".to_string()));
         assert_eq!(partition_bbox(&partition), geohash_bbox("u17"));
-    }
-
-    #[test]
-    fn unapplied_deletes_are_warned_about() {
-        let file = |kind, deleted_rows| TableFile {
-            path: "f.parquet".into(),
-            partition: Default::default(),
-            bytes: 1,
-            rows: Some(10),
-            bbox: None,
-            kind,
-            deleted_rows,
-        };
-        let mut warnings = Vec::new();
-        let kept = data_files(vec![file(FileKind::Data, None), file(FileKind::Data, Some(0))], &mut warnings);
-        assert_eq!((kept.len(), warnings.len()), (2, 0));
-        let kept = data_files(vec![file(FileKind::Data, Some(3)), file(FileKind::Data, Some(4)), file(FileKind::Data, None)], &mut warnings);
-        assert_eq!(kept.len(), 3);
-        assert_eq!(warnings, vec!["2 file(s) carry Delta deletion vectors (7 deleted rows) that spatial jobs do not apply yet: deleted rows are included"]);
     }
 }
