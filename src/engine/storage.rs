@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use futures::{FutureExt, TryFutureExt};
+use futures::FutureExt;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
@@ -431,10 +431,13 @@ fn to_parquet_error(error: object_store::Error) -> parquet::errors::ParquetError
 
 impl parquet::arrow::async_reader::AsyncFileReader for ParquetObjectReader {
     fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
-        self.store
-            .get_range(&self.path, range)
-            .map_err(to_parquet_error)
-            .boxed()
+        // One ranged read through `get_ranges`: the local store serves it in one blocking-pool task,
+        // where `get_range` takes two (open + stat, then the read); S3 makes one request either way.
+        async move {
+            let mut read = self.store.get_ranges(&self.path, std::slice::from_ref(&range)).await.map_err(to_parquet_error)?;
+            read.pop().ok_or_else(|| parquet::errors::ParquetError::General(format!("no bytes read of {range:?}")))
+        }
+        .boxed()
     }
 
     fn get_byte_ranges(
