@@ -435,9 +435,9 @@ async fn deletion_vectors_are_applied_and_damage_is_reported() {
     assert_eq!(page.rows.iter().map(|r| r[0].as_i64().unwrap()).collect::<Vec<_>>(), vec![3, 4, 5]);
     // The files say how many rows their deletion vector deletes (spatial jobs warn with it).
     let files = delta::files(&small, &VersionSelector::Latest).await.unwrap();
-    assert_eq!(files.files.iter().filter_map(|f| f.deleted_rows).sum::<u64>(), 2);
+    assert_eq!(files.files.iter().filter_map(|f| f.deleted_rows()).sum::<u64>(), 2);
     let files = delta::files(&small, &VersionSelector::Version(0)).await.unwrap();
-    assert!(files.files.iter().all(|f| f.deleted_rows.is_none()));
+    assert!(files.files.iter().all(|f| f.deleted_rows().is_none()));
 
     for name in ["table-with-dv-small", "table_with_deletion_logs", "cdf-table-with-cdc-and-dvs"] {
         let location = tables.join(name).display().to_string();

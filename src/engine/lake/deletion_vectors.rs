@@ -31,6 +31,11 @@ pub enum DeletionVectorLocation {
 }
 
 impl DeletionVector {
+    /// How many rows it deletes (its cardinality).
+    pub fn deleted_rows(&self) -> u64 {
+        self.cardinality.max(0) as u64
+    }
+
     /// Where the bitmap is stored.
     pub fn location(&self) -> Result<DeletionVectorLocation, String> {
         match self.storage_type {

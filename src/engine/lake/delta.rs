@@ -661,7 +661,7 @@ pub(crate) struct LiveFile {
 impl LiveFile {
     /// Rows still in the table: `numRecords` minus the deletion vector's cardinality.
     pub(crate) fn live_rows(&self) -> Option<u64> {
-        let deleted = self.deletion_vector.as_ref().map_or(0, |dv| dv.cardinality.max(0) as u64);
+        let deleted = self.deletion_vector.as_ref().map_or(0, DeletionVector::deleted_rows);
         self.rows.map(|rows| rows.saturating_sub(deleted))
     }
 }
@@ -1096,7 +1096,6 @@ fn table_files_of(live: Vec<LiveFile>) -> TableFiles {
             partition: file.partition,
             bytes: file.bytes,
             kind: FileKind::Data,
-            deleted_rows: file.deletion_vector.as_ref().map(|dv| dv.cardinality.max(0) as u64),
             deletion_vector: file.deletion_vector,
         })
         .collect();

@@ -131,7 +131,6 @@ mod tests {
             rows: None,
             bbox: None,
             kind,
-            deleted_rows: None,
             deletion_vector: None,
         }
     }

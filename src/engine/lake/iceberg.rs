@@ -1231,7 +1231,6 @@ pub async fn files(table: &TableRef, at: &VersionSelector) -> Result<TableFiles,
             rows: Some(file.rows),
             bbox: file.bbox,
             kind: file.kind,
-            deleted_rows: None,
             deletion_vector: None,
         })
         .collect();

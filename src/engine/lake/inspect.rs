@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::engine::lake::deletion_vectors::DeletionVector;
 use crate::engine::lake::{GeometryColumnSummary, LakeError, TableRef};
 
 /// Which version of a table to look at.
@@ -123,12 +124,27 @@ pub struct TableFile {
     /// lon/lat (or table-CRS) bbox from statistics or the GeoParquet bbox covering, when known.
     pub bbox: Option<[f64; 4]>,
     pub kind: FileKind,
-    /// Rows of the file a Delta deletion vector deletes (`rows` already leaves them out); `None` without one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub deleted_rows: Option<u64>,
-    /// The Delta deletion vector itself (spatial jobs skip the rows it deletes).
-    #[serde(skip)]
-    pub deletion_vector: Option<crate::engine::lake::deletion_vectors::DeletionVector>,
+    /// The file's Delta deletion vector (`rows` already leaves its rows out; spatial jobs skip
+    /// them); shown in JSON as `deleted_rows`, its cardinality.
+    #[serde(rename = "deleted_rows", skip_serializing_if = "Option::is_none", serialize_with = "serialize_deleted_rows")]
+    pub deletion_vector: Option<DeletionVector>,
+}
+
+impl TableFile {
+    /// Rows of the file its deletion vector deletes; `None` without one.
+    pub fn deleted_rows(&self) -> Option<u64> {
+        self.deletion_vector.as_ref().map(DeletionVector::deleted_rows)
+    }
+}
+
+fn serialize_deleted_rows<S: serde::Serializer>(
+    deletion_vector: &Option<DeletionVector>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match deletion_vector {
+        Some(dv) => serializer.serialize_u64(dv.deleted_rows()),
+        None => serializer.serialize_none(),
+    }
 }
 
 /// `meshlake table files`.

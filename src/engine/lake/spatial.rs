@@ -23,7 +23,7 @@ use parquet::file::statistics::Statistics;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::engine::geo::geoparquet::{DEFAULT_CRS, GEO_METADATA_KEY, native_geometry_crs, summarize_geo_metadata};
+use crate::engine::geo::geoparquet::{DEFAULT_CRS, GEO_METADATA_KEY, geometry_columns_in_footer};
 use crate::engine::geo::predicate::{BoxVerdict, SpatialPredicate, bboxes_intersect};
 use crate::engine::geo::validate::{Expectations, ProblemKind, check_value};
 use crate::engine::geo::wkb_read::decode_wkb;
@@ -212,62 +212,33 @@ fn lake_err(table: &TableRef, reason: String) -> LakeError {
     LakeError::BadReference { reference: table.to_string(), reason }
 }
 
-/// Find the geometry column in a file's metadata.
+/// Find the geometry column in a file's metadata: the one its GeoParquet `geo` metadata names, else
+/// a column of Parquet's native GEOMETRY type ([`geometry_columns_in_footer`]), else a binary column
+/// by name.
 fn geo_column(metadata: &ParquetMetaData, arrow: &arrow::datatypes::Schema, wanted: Option<&str>, file: &str) -> Result<GeoColumn, String> {
-    let geo_json = metadata
-        .file_metadata()
-        .key_value_metadata()
-        .and_then(|kv| kv.iter().find(|e| e.key == GEO_METADATA_KEY))
-        .and_then(|e| e.value.clone());
-    if let Some(json) = &geo_json
-        && let Ok(columns) = summarize_geo_metadata(json, file)
-    {
-        let chosen = match wanted {
-            Some(name) => columns.iter().find(|c| c.name == name),
-            None => columns.iter().find(|c| c.primary).or(columns.first()),
-        };
-        if let Some(c) = chosen {
-            let covering = serde_json::from_str::<Value>(json).ok().and_then(|v| {
-                let bbox = v.get("columns")?.get(&c.name)?.get("covering")?.get("bbox")?.clone();
-                let path = |k: &str| -> Option<Vec<String>> {
-                    Some(bbox.get(k)?.as_array()?.iter().filter_map(|p| p.as_str().map(str::to_owned)).collect())
-                };
-                Some([path("xmin")?, path("ymin")?, path("xmax")?, path("ymax")?])
-            });
-            return Ok(GeoColumn {
-                name: c.name.clone(),
-                declares_crs: true,
-                crs_note: None,
-                crs: c.crs.clone(),
-                geometry_types: c.geometry_types.clone(),
-                covering,
-                geo_json: geo_json.clone(),
-            });
-        }
-    }
-    // Parquet's native GEOMETRY logical type (GeoParquet 2.0): the column and its CRS from the schema.
-    let descr = metadata.file_metadata().schema_descr();
-    let top_level = |logical: fn(&LogicalType) -> bool| {
-        (0..descr.num_columns()).map(|i| descr.column(i)).find(|c| {
-            c.path().parts().len() == 1 && c.logical_type_ref().is_some_and(logical) && wanted.is_none_or(|w| w == c.name())
-        })
+    let geo_json = raw_geo_json(metadata);
+    // Broken `geo` metadata is reported by validation; here the column is then found by name.
+    let columns = geometry_columns_in_footer(metadata, file).unwrap_or_default();
+    let chosen = match wanted {
+        Some(name) => columns.iter().find(|c| c.name == name),
+        None => columns.iter().find(|c| c.primary).or(columns.first()),
     };
-    if let Some(native) = top_level(|t| matches!(t, LogicalType::Geometry(_))) {
-        let crs = match native.logical_type_ref() {
-            Some(LogicalType::Geometry(geometry)) => geometry.crs.as_deref(),
-            _ => None,
-        };
-        let file_value = |key: &str| {
-            metadata.file_metadata().key_value_metadata()?.iter().find(|e| e.key == key).and_then(|e| e.value.clone())
-        };
+    if let Some(c) = chosen {
+        let covering = geo_json.as_deref().and_then(|json| serde_json::from_str::<Value>(json).ok()).and_then(|v| {
+            let bbox = v.get("columns")?.get(&c.name)?.get("covering")?.get("bbox")?.clone();
+            let path = |k: &str| -> Option<Vec<String>> {
+                Some(bbox.get(k)?.as_array()?.iter().filter_map(|p| p.as_str().map(str::to_owned)).collect())
+            };
+            Some([path("xmin")?, path("ymin")?, path("xmax")?, path("ymax")?])
+        });
         return Ok(GeoColumn {
-            name: native.name().to_string(),
+            name: c.name.clone(),
             declares_crs: true,
             crs_note: None,
-            crs: native_geometry_crs(crs, file_value),
-            geometry_types: vec![],
-            covering: None,
-            geo_json: None,
+            crs: c.crs.clone(),
+            geometry_types: c.geometry_types.clone(),
+            covering,
+            geo_json,
         });
     }
     let name = match wanted {
@@ -276,7 +247,13 @@ fn geo_column(metadata: &ParquetMetaData, arrow: &arrow::datatypes::Schema, want
             .iter()
             .find_map(|n| arrow.fields().iter().find(|f| f.name().eq_ignore_ascii_case(n)).map(|f| f.name().clone())),
     };
-    if let Some(geography) = top_level(|t| matches!(t, LogicalType::Geography(_)))
+    let descr = metadata.file_metadata().schema_descr();
+    let geography = (0..descr.num_columns()).map(|i| descr.column(i)).find(|c| {
+        c.path().parts().len() == 1
+            && matches!(c.logical_type_ref(), Some(LogicalType::Geography(_)))
+            && wanted.is_none_or(|w| w == c.name())
+    });
+    if let Some(geography) = geography
         && name.as_deref().is_none_or(|n| n == geography.name())
     {
         return Err(format!(
@@ -526,17 +503,18 @@ fn crs_column_value(metadata: &ParquetMetaData) -> CrsColumn {
     }) else {
         return CrsColumn::Absent;
     };
+    let no_statistics = || CrsColumn::Unclear("the `crs` column has no statistics, so its CRS is not taken".to_string());
     let mut values = std::collections::BTreeSet::new();
     for group in metadata.row_groups().iter().filter(|g| g.num_rows() > 0) {
         let Some(Statistics::ByteArray(stats)) = group.column(leaf).statistics() else {
-            return CrsColumn::Unclear("the `crs` column has no statistics, so its CRS is not taken".to_string());
+            return no_statistics();
         };
         if stats.null_count_opt().is_none_or(|nulls| nulls > 0) {
             return CrsColumn::Unclear("the `crs` column has null (or uncounted) values".to_string());
         }
         for value in [stats.min_opt(), stats.max_opt()] {
             let Some(text) = value.and_then(|v| v.as_utf8().ok()) else {
-                return CrsColumn::Unclear("the `crs` column has no statistics, so its CRS is not taken".to_string());
+                return no_statistics();
             };
             values.insert(text.trim().to_string());
         }
@@ -812,6 +790,7 @@ pub async fn query(table: &TableRef, at: &VersionSelector, request: &QueryReques
         report.files_scanned += 1;
         let opened = open(table, file, request.geometry.as_deref(), false).await?;
         let deleted = deleted_rows_of(table, file).await?;
+        let located = storage::locate(&file.path)?;
         if report.files_scanned == 1 {
             report.crs = opened.geo.crs.clone();
         }
@@ -859,7 +838,7 @@ pub async fn query(table: &TableRef, at: &VersionSelector, request: &QueryReques
         // One row group at a time so that row numbers stay known.
         for &group in &selected {
             let builder = ParquetRecordBatchStreamBuilder::new_with_metadata(
-                ParquetObjectReader::new(storage::locate(&file.path)?.store, storage::locate(&file.path)?.path),
+                ParquetObjectReader::new(located.store.clone(), located.path.clone()),
                 ArrowReaderMetadata::try_new(metadata.clone(), ArrowReaderOptions::new()).map_err(read_error)?,
             );
             let first_row = row_offsets.get(group).copied().unwrap_or(0);

@@ -552,7 +552,7 @@ mod tests {
     use crate::engine::lake::inspect::TableFile;
 
     fn file(bbox: [f64; 4]) -> TableFile {
-        TableFile { path: String::new(), partition: Default::default(), bytes: 1, rows: Some(1), bbox: Some(bbox), kind: FileKind::Data, deleted_rows: None, deletion_vector: None }
+        TableFile { path: String::new(), partition: Default::default(), bytes: 1, rows: Some(1), bbox: Some(bbox), kind: FileKind::Data, deletion_vector: None }
     }
 
     #[test]
