@@ -691,7 +691,12 @@ fn files_ui(
                         ui.label(format_bytes(file.bytes));
                     });
                     row.col(|ui| {
-                        ui.label(file.rows.map(|r| r.to_string()).unwrap_or_default());
+                        // Live rows; a deletion vector's rows are named beside them.
+                        let rows = file.rows.map(|r| r.to_string()).unwrap_or_default();
+                        match file.deleted_rows() {
+                            Some(deleted) => ui.label(format!("{rows} ({deleted} deleted)")),
+                            None => ui.label(rows),
+                        };
                     });
                 });
             });
